@@ -1,1 +1,48 @@
-//! placeholder
+//! Picking a burn device by name among the backends compiled in.
+//!
+//! The library itself never chooses a backend; examples, tests and benches
+//! use this to turn a `--device` flag into a [`Device`].
+
+use burn::tensor::Device;
+
+/// A device name that is unknown or whose backend was not compiled in.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown or unavailable device `{name}`; compiled in: {}", available.join(", "))]
+pub struct DeviceError {
+    /// The name asked for.
+    pub name: String,
+    /// The names this build supports.
+    pub available: Vec<&'static str>,
+}
+
+/// Device names this build supports, fastest CPU backend first.
+pub fn available_devices() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if cfg!(any(feature = "ndarray", feature = "wgpu")) {
+        names.push("flex");
+    }
+    if cfg!(feature = "ndarray") {
+        names.push("ndarray");
+    }
+    if cfg!(feature = "wgpu") {
+        names.push("wgpu");
+    }
+    names
+}
+
+/// The device called `name` (`flex`, `ndarray` or `wgpu`, as compiled in).
+pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
+    match name {
+        #[cfg(any(feature = "ndarray", feature = "wgpu"))]
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        _ => Err(DeviceError {
+            name: name.to_string(),
+            available: available_devices(),
+        }),
+    }
+}

@@ -10,8 +10,11 @@
 
 pub mod data;
 pub mod device;
+pub mod io;
 pub mod mask;
 pub mod models;
+pub mod params;
 pub mod prune;
 pub mod rewind;
+pub mod seed;
 pub mod train;

@@ -1,1 +1,227 @@
-//! placeholder
+//! Rewind checkpoints: a model's full state at an iteration `k`.
+//!
+//! A [`RewindCheckpoint`] holds every parameter and every BatchNorm running
+//! statistic of a model at iteration `k` (and optionally the optimizer
+//! state). [`RewindCheckpoint::rewind`] gives back the model as it was at `k`
+//! with a mask applied: the weight-rewinding step of IMP.
+//!
+//! ```
+//! use burn_lottery::{mask::{Mask, ParamSelector}, rewind::RewindCheckpoint};
+//! use burn::nn::LinearConfig;
+//! # #[allow(deprecated)] let device = burn::tensor::Device::ndarray();
+//! let model = LinearConfig::new(4, 2).init(&device);
+//! let checkpoint = RewindCheckpoint::capture(&model, 500);
+//! let mask = Mask::dense(&model, &ParamSelector::default()).unwrap();
+//! let fresh = LinearConfig::new(4, 2).init(&device);
+//! let rewound = checkpoint.rewind(fresh, &mask).unwrap();
+//! assert_eq!(
+//!     rewound.weight.val().into_data(),
+//!     model.weight.val().into_data()
+//! );
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+
+use crate::io::{checksum, write_atomic};
+use crate::mask::{Mask, MaskError};
+
+const MAGIC: &[u8; 8] = b"BLRWND\0\x01";
+const NO_OPTIMIZER: u64 = u64::MAX;
+
+/// Errors from capturing, saving, loading and applying rewind checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum RewindError {
+    /// The checkpoint's parameters do not fit the model (another architecture,
+    /// missing parameters, shape mismatch).
+    #[error("checkpoint does not fit the model: {0}")]
+    Mismatch(String),
+    /// The mask does not fit the model.
+    #[error(transparent)]
+    Mask(#[from] MaskError),
+    /// burn could not encode or decode the stored state.
+    #[error("checkpoint state could not be encoded or decoded: {0}")]
+    Record(String),
+    /// Reading or writing the checkpoint file failed.
+    #[error("checkpoint file {path}: {source}")]
+    Io {
+        /// File path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The file is truncated, corrupt or not a checkpoint.
+    #[error("checkpoint file {path} is not a valid rewind checkpoint: {reason}")]
+    Corrupt {
+        /// File path (or `<bytes>`).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A model's parameters and BatchNorm statistics at an iteration, with
+/// optional optimizer state.
+#[derive(Debug, Clone)]
+pub struct RewindCheckpoint {
+    iteration: u64,
+    model: ModuleRecord,
+    optimizer: Option<Vec<u8>>,
+}
+
+impl RewindCheckpoint {
+    /// Captures `model` at `iteration`. BatchNorm running statistics are
+    /// synchronized first, so the checkpoint holds their current values.
+    pub fn capture<M: Module>(model: &M, iteration: u64) -> Self {
+        Self {
+            iteration,
+            model: model.valid().into_record(),
+            optimizer: None,
+        }
+    }
+
+    /// Adds the optimizer's state (momentum, Adam moments) to the checkpoint.
+    pub fn with_optimizer(mut self, optimizer: &ModuleOptimizer) -> Result<Self, RewindError> {
+        let bytes = optimizer
+            .into_bytes()
+            .map_err(|e| RewindError::Record(e.to_string()))?;
+        self.optimizer = Some(bytes.to_vec());
+        Ok(self)
+    }
+
+    /// The iteration the state was captured at.
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// Whether optimizer state was captured.
+    pub fn has_optimizer_state(&self) -> bool {
+        self.optimizer.is_some()
+    }
+
+    /// Loads the captured state into `template`, a model of the same
+    /// architecture (its values are replaced; it is consumed because burn's
+    /// BatchNorm statistics are shared between a module and its clones).
+    pub fn restore<M: Module>(&self, template: M) -> Result<M, RewindError> {
+        template
+            .try_load_record(self.model.clone())
+            .map_err(|e| RewindError::Mismatch(e.to_string()))
+    }
+
+    /// The model as it was at the checkpoint's iteration, with `mask` applied.
+    pub fn rewind<M: Module>(&self, template: M, mask: &Mask) -> Result<M, RewindError> {
+        mask.validate(&template, None)?;
+        Ok(mask.apply(self.restore(template)?)?)
+    }
+
+    /// Loads the captured optimizer state into `optimizer`, or returns it
+    /// unchanged (fresh) when none was captured.
+    pub fn restore_optimizer(
+        &self,
+        optimizer: ModuleOptimizer,
+    ) -> Result<ModuleOptimizer, RewindError> {
+        match &self.optimizer {
+            Some(bytes) => optimizer
+                .from_bytes(Bytes::from_bytes_vec(bytes.clone()))
+                .map_err(|e| RewindError::Record(e.to_string())),
+            None => Ok(optimizer),
+        }
+    }
+
+    /// Serializes the checkpoint: magic, iteration, the model and optimizer
+    /// states as burnpack, and a CRC-32 of everything.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, RewindError> {
+        let model = self
+            .model
+            .clone()
+            .into_bytes()
+            .map_err(|e| RewindError::Record(e.to_string()))?;
+        let mut out = Vec::with_capacity(model.len() + 64);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.iteration.to_le_bytes());
+        out.extend_from_slice(&(model.len() as u64).to_le_bytes());
+        let optimizer_len = self
+            .optimizer
+            .as_ref()
+            .map_or(NO_OPTIMIZER, |o| o.len() as u64);
+        out.extend_from_slice(&optimizer_len.to_le_bytes());
+        out.extend_from_slice(&model);
+        if let Some(o) = &self.optimizer {
+            out.extend_from_slice(o);
+        }
+        let crc = checksum(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        Ok(out)
+    }
+
+    /// Parses [`RewindCheckpoint::to_bytes`]; never panics on bad input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RewindError> {
+        Self::parse(bytes, Path::new("<bytes>"))
+    }
+
+    fn parse(bytes: &[u8], file: &Path) -> Result<Self, RewindError> {
+        let corrupt = |reason: String| RewindError::Corrupt {
+            path: file.to_path_buf(),
+            reason,
+        };
+        let header = MAGIC.len() + 24;
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(corrupt("wrong magic number".into()));
+        }
+        if bytes.len() < header + 4 {
+            return Err(corrupt(format!("truncated: only {} bytes", bytes.len())));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if checksum(body) != u32::from_le_bytes(crc.try_into().unwrap()) {
+            return Err(corrupt(
+                "checksum mismatch (file truncated or corrupted)".into(),
+            ));
+        }
+        let word = |i: usize| u64::from_le_bytes(body[8 + 8 * i..16 + 8 * i].try_into().unwrap());
+        let (iteration, model_len, optimizer_len) = (word(0), word(1), word(2));
+        let optimizer_size = if optimizer_len == NO_OPTIMIZER {
+            0
+        } else {
+            optimizer_len
+        };
+        let expected = (header as u64)
+            .checked_add(model_len)
+            .and_then(|n| n.checked_add(optimizer_size));
+        if expected != Some(body.len() as u64) {
+            return Err(corrupt("section lengths do not match the file size".into()));
+        }
+        let model_end = header + model_len as usize;
+        let model =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(body[header..model_end].to_vec()))
+                .map_err(|e| corrupt(format!("model state: {e}")))?;
+        let optimizer = (optimizer_len != NO_OPTIMIZER).then(|| body[model_end..].to_vec());
+        Ok(Self {
+            iteration,
+            model,
+            optimizer,
+        })
+    }
+
+    /// Saves the checkpoint atomically (temporary file, then rename).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), RewindError> {
+        let path = path.as_ref();
+        write_atomic(path, &self.to_bytes()?).map_err(|source| RewindError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Loads a checkpoint saved by [`RewindCheckpoint::save`], verifying its checksum.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, RewindError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| RewindError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&bytes, path)
+    }
+}

@@ -1,0 +1,59 @@
+use crate::mask::MaskError;
+
+/// Errors from configuring or running a pruner.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    /// A fraction is not strictly between 0 and 1 (or is NaN).
+    #[error("{name} must be strictly between 0 and 1, got {value}")]
+    InvalidFraction {
+        /// Setting name.
+        name: String,
+        /// Value given.
+        value: f64,
+    },
+    /// The minimum density per layer is not in [0, 1).
+    #[error("min_density_per_layer must be in [0, 1), got {value}")]
+    InvalidMinDensity {
+        /// Value given.
+        value: f64,
+    },
+    /// A per-layer override pattern matches no masked parameter.
+    #[error("layer override pattern `{pattern}` matches no masked parameter")]
+    OverrideMatchesNothing {
+        /// The pattern.
+        pattern: String,
+    },
+    /// The weights given do not include a masked parameter.
+    #[error("no weights given for masked parameter `{path}`")]
+    MissingWeights {
+        /// Parameter path.
+        path: String,
+    },
+    /// The weights of a parameter have the wrong number of entries.
+    #[error("weights of `{path}` have {actual} entries, the mask has {expected}")]
+    WeightCount {
+        /// Parameter path.
+        path: String,
+        /// Entries in the mask.
+        expected: usize,
+        /// Entries given.
+        actual: usize,
+    },
+    /// A weight is NaN or infinite, so magnitudes cannot be ranked.
+    #[error("weight {index} of `{path}` is NaN or infinite")]
+    NonFiniteWeight {
+        /// Parameter path.
+        path: String,
+        /// Flat index.
+        index: usize,
+    },
+    /// One pruning pool holds more weights than positions can be encoded for.
+    #[error("a pruning pool of {weights} weights exceeds the supported 2^32")]
+    PoolTooLarge {
+        /// Weights in the pool.
+        weights: usize,
+    },
+    /// The mask does not fit the model.
+    #[error(transparent)]
+    Mask(#[from] MaskError),
+}

@@ -1,0 +1,271 @@
+//! Magnitude pruning: remove the smallest-magnitude remaining weights.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    PruneError, Pruner, PruningScope, Weights, check_weights, prune_count, validate_fraction,
+};
+use crate::mask::{Mask, glob_match};
+
+/// A per-layer pruning rate. A layer matching `pattern` leaves the global
+/// pool and is pruned on its own at `fraction_of_remaining` per level (the
+/// original lottery-ticket paper prunes a fully-connected network's output
+/// layer this way, at half the rate of the rest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerRate {
+    /// Glob pattern on parameter paths (see [`crate::mask::ParamSelector`]).
+    pub pattern: String,
+    /// Fraction of the layer's remaining weights removed per level.
+    pub fraction_of_remaining: f64,
+}
+
+/// Configuration of [`MagnitudePruner`]. Defaults are the paper's: global
+/// scope, 20% of the remaining weights per level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MagnitudePrunerConfig {
+    /// Fraction of the remaining weights removed per level (default 0.2).
+    pub fraction_of_remaining: f64,
+    /// Global (default) or layer-wise ranking.
+    pub scope: PruningScope,
+    /// Layers pruned at their own rate, outside the global pool. The first
+    /// matching pattern wins.
+    pub layer_overrides: Vec<LayerRate>,
+    /// No layer is pruned below this density; whatever the value, at least
+    /// one weight per layer is always kept, so a layer is never emptied
+    /// (default 0).
+    pub min_density_per_layer: f64,
+}
+
+impl Default for MagnitudePrunerConfig {
+    fn default() -> Self {
+        Self {
+            fraction_of_remaining: 0.2,
+            scope: PruningScope::Global,
+            layer_overrides: Vec::new(),
+            min_density_per_layer: 0.0,
+        }
+    }
+}
+
+impl MagnitudePrunerConfig {
+    /// Global magnitude pruning of `fraction_of_remaining` per level.
+    pub fn new(fraction_of_remaining: f64) -> Self {
+        Self {
+            fraction_of_remaining,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the scope.
+    pub fn with_scope(mut self, scope: PruningScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Adds a per-layer rate.
+    pub fn with_layer_rate(mut self, pattern: impl Into<String>, fraction: f64) -> Self {
+        self.layer_overrides.push(LayerRate {
+            pattern: pattern.into(),
+            fraction_of_remaining: fraction,
+        });
+        self
+    }
+
+    /// Sets the minimum density per layer.
+    pub fn with_min_density_per_layer(mut self, density: f64) -> Self {
+        self.min_density_per_layer = density;
+        self
+    }
+
+    /// Checks every setting.
+    pub fn validate(&self) -> Result<(), PruneError> {
+        validate_fraction("fraction_of_remaining", self.fraction_of_remaining)?;
+        for rate in &self.layer_overrides {
+            validate_fraction(
+                &format!("fraction_of_remaining of override `{}`", rate.pattern),
+                rate.fraction_of_remaining,
+            )?;
+        }
+        let d = self.min_density_per_layer;
+        if !(d.is_finite() && (0.0..1.0).contains(&d)) {
+            return Err(PruneError::InvalidMinDensity { value: d });
+        }
+        Ok(())
+    }
+
+    /// Validates the configuration and builds the pruner.
+    pub fn init(&self) -> Result<MagnitudePruner, PruneError> {
+        self.validate()?;
+        Ok(MagnitudePruner {
+            config: self.clone(),
+        })
+    }
+}
+
+/// Prunes the remaining weights of smallest magnitude. Build it with
+/// [`MagnitudePrunerConfig::init`].
+#[derive(Debug, Clone)]
+pub struct MagnitudePruner {
+    config: MagnitudePrunerConfig,
+}
+
+impl MagnitudePruner {
+    /// The configuration.
+    pub fn config(&self) -> &MagnitudePrunerConfig {
+        &self.config
+    }
+}
+
+/// One layer taking part in a pruning round.
+pub(super) struct Candidate<'a> {
+    pub(super) path: &'a str,
+    pub(super) magnitudes: Option<&'a [f32]>,
+    pub(super) kept: &'a [bool],
+}
+
+impl Pruner for MagnitudePruner {
+    fn next_mask_from_weights(
+        &self,
+        weights: &Weights,
+        current: &Mask,
+    ) -> Result<Mask, PruneError> {
+        check_weights(weights, current)?;
+        let overrides = &self.config.layer_overrides;
+        for rate in overrides {
+            if !current.paths().any(|p| glob_match(&rate.pattern, p)) {
+                return Err(PruneError::OverrideMatchesNothing {
+                    pattern: rate.pattern.clone(),
+                });
+            }
+        }
+        let mut groups: Vec<(f64, Vec<Candidate<'_>>)> = Vec::new();
+        let mut pool = Vec::new();
+        for (path, layer) in current.layers() {
+            let candidate = Candidate {
+                path,
+                magnitudes: Some(&weights[path]),
+                kept: layer.kept(),
+            };
+            let rate = overrides.iter().find(|r| glob_match(&r.pattern, path));
+            match (rate, self.config.scope) {
+                (Some(rate), _) => groups.push((rate.fraction_of_remaining, vec![candidate])),
+                (None, PruningScope::LayerWise) => {
+                    groups.push((self.config.fraction_of_remaining, vec![candidate]))
+                }
+                (None, PruningScope::Global) => pool.push(candidate),
+            }
+        }
+        if !pool.is_empty() {
+            groups.push((self.config.fraction_of_remaining, pool));
+        }
+        let mut next = current.clone();
+        for (fraction, layers) in &groups {
+            for (path, removed) in
+                remove_smallest(layers, *fraction, self.config.min_density_per_layer)?
+            {
+                let kept = next
+                    .layer_mut(path)
+                    .expect("path from this mask")
+                    .kept_mut();
+                for i in removed {
+                    kept[i] = false;
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// The fewest weights a layer of `total` entries keeps.
+pub(super) fn layer_floor(total: usize, min_density: f64) -> usize {
+    ((min_density * total as f64).ceil() as usize).clamp(1, total.max(1))
+}
+
+/// Chooses which kept weights of a pool to remove: `prune_count(fraction,
+/// kept)` of them, smallest key first, where a weight's key is its magnitude
+/// then its position (layers in the given order, entries row-major). Layers
+/// never drop below their floor. With `magnitudes: None` every key is
+/// position only (used by tests of the rule).
+pub(super) fn remove_smallest<'a>(
+    layers: &[Candidate<'a>],
+    fraction: f64,
+    min_density: f64,
+) -> Result<Vec<(&'a str, Vec<usize>)>, PruneError> {
+    let mut offsets = Vec::with_capacity(layers.len() + 1);
+    let mut total = 0usize;
+    for layer in layers {
+        offsets.push(total);
+        total += layer.kept.len();
+    }
+    offsets.push(total);
+    // A key is (magnitude bits << 32) | position; magnitudes are non-negative
+    // finite f32, whose bit patterns order like the values.
+    if total > u32::MAX as usize {
+        return Err(PruneError::PoolTooLarge { weights: total });
+    }
+    let mut keys = Vec::new();
+    let mut removable = 0usize;
+    for (l, layer) in layers.iter().enumerate() {
+        let kept_here = layer.kept.iter().filter(|&&k| k).count();
+        removable += kept_here.saturating_sub(layer_floor(layer.kept.len(), min_density));
+        keys.reserve(kept_here);
+        for (i, _) in layer.kept.iter().enumerate().filter(|(_, k)| **k) {
+            let magnitude = layer.magnitudes.map_or(0.0, |m| m[i].abs());
+            keys.push((u64::from(magnitude.to_bits()) << 32) | (offsets[l] + i) as u64);
+        }
+    }
+    let k = prune_count(fraction, keys.len()).min(removable);
+    let mut removed: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    let locate = |key: u64| {
+        let pos = (key & 0xFFFF_FFFF) as usize;
+        let l = offsets.partition_point(|&o| o <= pos) - 1;
+        (l, pos - offsets[l])
+    };
+    keys.select_nth_unstable(k - 1);
+    let mut per_layer = vec![0usize; layers.len()];
+    for &key in &keys[..k] {
+        per_layer[locate(key).0] += 1;
+    }
+    let fits = layers.iter().enumerate().all(|(l, layer)| {
+        let kept_here = layer.kept.iter().filter(|&&k| k).count();
+        kept_here - per_layer[l] >= layer_floor(layer.kept.len(), min_density)
+    });
+    if fits {
+        for &key in &keys[..k] {
+            let (l, i) = locate(key);
+            removed[l].push(i);
+        }
+    } else {
+        // Rare: some layer would fall below its floor. Walk all weights in
+        // key order, skipping layers that reached their floor.
+        keys.sort_unstable();
+        let mut left: Vec<usize> = layers
+            .iter()
+            .map(|layer| {
+                let kept_here = layer.kept.iter().filter(|&&k| k).count();
+                kept_here.saturating_sub(layer_floor(layer.kept.len(), min_density))
+            })
+            .collect();
+        let mut taken = 0;
+        for &key in &keys {
+            if taken == k {
+                break;
+            }
+            let (l, i) = locate(key);
+            if left[l] > 0 {
+                left[l] -= 1;
+                removed[l].push(i);
+                taken += 1;
+            }
+        }
+    }
+    Ok(layers
+        .iter()
+        .zip(removed)
+        .map(|(layer, r)| (layer.path, r))
+        .collect())
+}

@@ -1,0 +1,150 @@
+//! Masked training: pruned weights are exactly zero after every step and
+//! optimizer state never builds up for them.
+mod common;
+
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
+    momentum::MomentumConfig,
+};
+use burn::tensor::{Device, Distribution, Tensor};
+use burn_lottery::mask::{LayerMask, Mask, MaskedParams, ParamSelector};
+use burn_lottery::params::float_values;
+use burn_lottery::train::masked::MaskedOptimizer;
+use common::{Mlp, TinyNet, ndarray, tiny_batch, tiny_grads};
+
+fn sgd() -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
+        .with_weight_decay(Some(WeightDecayConfig::new(1e-2)))
+        .init()
+}
+
+fn adam() -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_weight_decay(Some(WeightDecayConfig::new(1e-2)))
+        .init()
+}
+
+fn sparse_mask<M: burn::module::Module>(model: &M) -> Mask {
+    let dense = Mask::dense(model, &ParamSelector::default()).unwrap();
+    Mask::from_layers(dense.layers().map(|(p, l)| {
+        let kept = (0..l.total_count()).map(|i| (i * 7) % 10 < 3).collect();
+        (
+            p.to_string(),
+            LayerMask::from_kept(p, l.shape().to_vec(), kept).unwrap(),
+        )
+    }))
+}
+
+fn assert_pruned_zero<M: burn::module::Module>(model: &M, mask: &Mask, step: usize) {
+    let values = float_values(model, |p| mask.contains(p));
+    for (path, layer) in mask.layers() {
+        for (i, (&v, &k)) in values[path].iter().zip(layer.kept()).enumerate() {
+            if !k {
+                assert!(v == 0.0, "step {step}: {path}[{i}] = {v}");
+            }
+        }
+    }
+}
+
+fn mlp_batch(device: &Device, seed: u64) -> (Tensor<2>, Tensor<2>) {
+    device.seed(seed);
+    (
+        Tensor::random([16, 16], Distribution::Normal(0.0, 1.0), device),
+        Tensor::random([16, 4], Distribution::Normal(0.0, 1.0), device),
+    )
+}
+
+fn mlp_grads(model: &Mlp, device: &Device, seed: u64) -> GradientsParams {
+    let (x, y) = mlp_batch(device, seed);
+    let loss = (model.forward(x) - y).powf_scalar(2.0).mean();
+    GradientsParams::from_grads(loss.backward(), model)
+}
+
+#[test]
+fn fifty_steps_keep_pruned_weights_exactly_zero_sgd_and_adam() {
+    let device = ndarray().autodiff();
+    for (name, optimizer) in [("sgd", sgd()), ("adam", adam())] {
+        // Conv + BatchNorm + Linear.
+        let model = TinyNet::new(&device);
+        let mask = sparse_mask(&model);
+        let mut optim = MaskedOptimizer::new(optimizer.clone(), &mask, &device);
+        let mut model = optim.prepare(model);
+        let start = float_values(&model, |p| mask.contains(p));
+        for step in 0..50 {
+            let (x, y) = tiny_batch(&device, step as u64);
+            let grads = tiny_grads(&model, x, y);
+            model = optim.step(0.05, model, grads);
+            assert_pruned_zero(&model, &mask, step);
+        }
+        // Kept weights did train.
+        let end = float_values(&model, |p| mask.contains(p));
+        assert_ne!(start, end, "{name}: nothing trained");
+
+        // The optimizer state of pruned entries is zero: one more step with
+        // masked gradients but WITHOUT re-masking the weights leaves every
+        // pruned weight at exactly 0 (any momentum or Adam moment would move it).
+        let masks = MaskedParams::new(&mask, &device);
+        let mut inner = optim.into_inner();
+        let (x, y) = tiny_batch(&device, 99);
+        let mut grads = tiny_grads(&model, x, y);
+        masks.apply_to_grads(&model, &mut grads);
+        let model = inner.step(0.05, model, grads);
+        assert_pruned_zero(&model, &mask, 50);
+    }
+}
+
+#[test]
+fn without_masked_gradients_momentum_would_revive_weights() {
+    // The control for the test above: zeroing weights alone is not enough.
+    let device = ndarray().autodiff();
+    let model = Mlp::new(&device);
+    let mask = sparse_mask(&model);
+    let masks = MaskedParams::new(&mask, &device);
+    let mut model = masks.apply_to_weights(model);
+    let mut optim = sgd();
+    for step in 0..5 {
+        let grads = mlp_grads(&model, &device, step);
+        model = masks.apply_to_weights(optim.step(0.05, model, grads));
+    }
+    // Gradients zero for this last step, but momentum carries the revival.
+    let mut grads = mlp_grads(&model, &device, 9);
+    masks.apply_to_grads(&model, &mut grads);
+    let revived = optim.step(0.05, model, grads);
+    let values = float_values(&revived, |p| mask.contains(p));
+    let nonzero = mask
+        .layers()
+        .flat_map(|(p, l)| {
+            values[p]
+                .iter()
+                .zip(l.kept())
+                .filter(|(v, k)| !**k && **v != 0.0)
+                .map(|_| ())
+                .collect::<Vec<_>>()
+        })
+        .count();
+    assert!(
+        nonzero > 0,
+        "momentum should move pruned weights when only weights are masked"
+    );
+}
+
+#[test]
+fn dense_mask_training_equals_plain_training() {
+    let device = ndarray().autodiff();
+    device.seed(3);
+    let model = Mlp::new(&device);
+    let dense = Mask::dense(&model, &ParamSelector::default()).unwrap();
+    assert!(MaskedParams::new(&dense, &device).is_dense());
+    let mut masked = MaskedOptimizer::new(sgd(), &dense, &device);
+    let mut plain = sgd();
+    let mut a = model.clone();
+    let mut b = model;
+    for step in 0..5 {
+        let ga = mlp_grads(&a, &device, step);
+        a = masked.step(0.1, a, ga);
+        let gb = mlp_grads(&b, &device, step);
+        b = plain.step(0.1, b, gb);
+    }
+    assert_eq!(float_values(&a, |_| true), float_values(&b, |_| true));
+}
