@@ -10,11 +10,13 @@
 
 pub mod data;
 pub mod device;
+pub mod imp;
 pub mod io;
 pub mod mask;
 pub mod models;
 pub mod params;
 pub mod prune;
+pub mod report;
 pub mod rewind;
 pub mod seed;
 pub mod train;

@@ -1,0 +1,3 @@
+//! The IMP loop with rewinding, its controls and the experiment directory.
+
+pub mod store;

@@ -1,0 +1,268 @@
+//! The experiment directory: atomic files with a checksummed manifest.
+//!
+//! Every file of an experiment is written through [`ExperimentStore::write`]:
+//! atomically (temporary file, fsync, rename), then recorded with its size
+//! and CRC-32 in `manifest.json` (itself written atomically). Reading goes
+//! through [`ExperimentStore::read`], which refuses a file whose bytes no
+//! longer match the manifest and names it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::io::{checksum, write_atomic};
+
+const MANIFEST: &str = "manifest.json";
+const CONFIG: &str = "config.json";
+
+/// Errors of the experiment directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// A file's bytes do not match the manifest (edited, truncated, corrupted).
+    #[error(
+        "{path} fails its checksum (expected {expected_bytes} bytes, crc {expected_crc:08x}; found {actual_bytes} bytes, crc {actual_crc:08x}): it was modified or corrupted"
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// Size recorded in the manifest.
+        expected_bytes: u64,
+        /// CRC recorded in the manifest.
+        expected_crc: u32,
+        /// Size found.
+        actual_bytes: u64,
+        /// CRC found.
+        actual_crc: u32,
+    },
+    /// A file the manifest lists is missing, or a file is not in the manifest.
+    #[error("{path} is not recorded in the experiment manifest or is missing")]
+    NotRecorded {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The manifest itself cannot be parsed.
+    #[error("{path} is not a valid manifest: {reason}")]
+    BadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Parser message.
+        reason: String,
+    },
+    /// The directory holds an experiment with another configuration.
+    #[error(
+        "{path} holds an experiment with a different configuration; differing settings: {}",
+        differences.join(", ")
+    )]
+    ConfigMismatch {
+        /// The experiment directory.
+        path: PathBuf,
+        /// Dotted names of the settings that differ, with both values.
+        differences: Vec<String>,
+    },
+}
+
+/// One file's record in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// CRC-32 of the contents.
+    pub crc32: u32,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    files: BTreeMap<String, FileRecord>,
+}
+
+/// An experiment directory.
+#[derive(Debug)]
+pub struct ExperimentStore {
+    root: PathBuf,
+    manifest: Manifest,
+}
+
+impl ExperimentStore {
+    /// Opens the experiment at `root`, creating it with `config` if it does
+    /// not exist. An existing experiment must have been created with the same
+    /// configuration: otherwise the differing settings are named.
+    pub fn open(root: impl AsRef<Path>, config: &serde_json::Value) -> Result<Self, StoreError> {
+        let root = root.as_ref().to_path_buf();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        fs::create_dir_all(&root).map_err(io(&root))?;
+        let manifest_path = root.join(MANIFEST);
+        let manifest = if manifest_path.exists() {
+            let text = fs::read(&manifest_path).map_err(io(&manifest_path))?;
+            serde_json::from_slice(&text).map_err(|e| StoreError::BadManifest {
+                path: manifest_path.clone(),
+                reason: e.to_string(),
+            })?
+        } else {
+            Manifest::default()
+        };
+        let mut store = Self { root, manifest };
+        if store.manifest.files.contains_key(CONFIG) {
+            let stored: serde_json::Value =
+                serde_json::from_slice(&store.read(CONFIG)?).map_err(|e| {
+                    StoreError::BadManifest {
+                        path: store.root.join(CONFIG),
+                        reason: e.to_string(),
+                    }
+                })?;
+            let mut differences = Vec::new();
+            diff_values("", &stored, config, &mut differences);
+            if !differences.is_empty() {
+                return Err(StoreError::ConfigMismatch {
+                    path: store.root.clone(),
+                    differences,
+                });
+            }
+        } else {
+            let text = serde_json::to_vec_pretty(config).expect("JSON values serialize");
+            store.write(CONFIG, &text)?;
+        }
+        Ok(store)
+    }
+
+    /// The experiment directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Absolute path of a file of the experiment.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Whether `relative` was written and recorded.
+    pub fn contains(&self, relative: &str) -> bool {
+        self.manifest.files.contains_key(relative)
+    }
+
+    /// Writes a file atomically and records its checksum.
+    pub fn write(&mut self, relative: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.root.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        write_atomic(&path, bytes).map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        self.manifest.files.insert(
+            relative.to_string(),
+            FileRecord {
+                bytes: bytes.len() as u64,
+                crc32: checksum(bytes),
+            },
+        );
+        self.save_manifest()
+    }
+
+    /// Reads a recorded file, verifying its size and checksum.
+    pub fn read(&self, relative: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.root.join(relative);
+        let record = self
+            .manifest
+            .files
+            .get(relative)
+            .ok_or_else(|| StoreError::NotRecorded { path: path.clone() })?;
+        let bytes = fs::read(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotRecorded { path: path.clone() },
+            _ => StoreError::Io {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        let crc = checksum(&bytes);
+        if bytes.len() as u64 != record.bytes || crc != record.crc32 {
+            return Err(StoreError::Checksum {
+                path,
+                expected_bytes: record.bytes,
+                expected_crc: record.crc32,
+                actual_bytes: bytes.len() as u64,
+                actual_crc: crc,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Removes a file and its record (missing files are fine).
+    pub fn remove(&mut self, relative: &str) -> Result<(), StoreError> {
+        let path = self.root.join(relative);
+        if self.manifest.files.remove(relative).is_some() {
+            self.save_manifest()?;
+        }
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::Io { path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks every recorded file; returns the first that fails.
+    pub fn verify_all(&self) -> Result<(), StoreError> {
+        for relative in self.manifest.files.keys() {
+            self.read(relative)?;
+        }
+        Ok(())
+    }
+
+    fn save_manifest(&self) -> Result<(), StoreError> {
+        let path = self.root.join(MANIFEST);
+        let text = serde_json::to_vec_pretty(&self.manifest).expect("manifest serializes");
+        write_atomic(&path, &text).map_err(|source| StoreError::Io { path, source })
+    }
+}
+
+/// Lists the leaves where two JSON values differ, as `name: old -> new`.
+fn diff_values(
+    prefix: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => diff_values(&name, x, y, out),
+                    (x, y) => out.push(format!(
+                        "{name}: {} -> {}",
+                        x.map_or("(absent)".into(), Value::to_string),
+                        y.map_or("(absent)".into(), Value::to_string)
+                    )),
+                }
+            }
+        }
+        (a, b) if a != b => out.push(format!(
+            "{}: {a} -> {b}",
+            if prefix.is_empty() { "(root)" } else { prefix }
+        )),
+        _ => {}
+    }
+}

@@ -1,0 +1,94 @@
+//! Accuracy against weights remaining, one line per condition (SVG).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{ReportError, ReportRow};
+
+/// Plots test accuracy (%) against weights remaining (%, log axis, dense on
+/// the left) with one line per condition, averaged over seeds, as an SVG.
+pub fn plot_accuracy_vs_weights(
+    rows: &[ReportRow],
+    title: &str,
+    path: &Path,
+) -> Result<(), ReportError> {
+    let err = |reason: String| ReportError::Plot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // condition -> level -> (weights remaining, accuracies)
+    let mut series: BTreeMap<&str, BTreeMap<usize, (f64, Vec<f64>)>> = BTreeMap::new();
+    for r in rows {
+        series
+            .entry(&r.condition)
+            .or_default()
+            .entry(r.level)
+            .or_insert((r.weights_remaining, Vec::new()))
+            .1
+            .push(r.test_accuracy);
+    }
+    let points = |levels: &BTreeMap<usize, (f64, Vec<f64>)>| -> Vec<(f64, f64)> {
+        levels
+            .values()
+            .map(|(w, accs)| {
+                (
+                    100.0 * w,
+                    100.0 * accs.iter().sum::<f64>() / accs.len() as f64,
+                )
+            })
+            .collect()
+    };
+    let all: Vec<(f64, f64)> = series.values().flat_map(points).collect();
+    if all.is_empty() {
+        return Err(err("no rows to plot".into()));
+    }
+    let x_min = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min).max(1e-3) * 0.8;
+    let y_min = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let y_max = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((y_max - y_min) * 0.1).max(0.5);
+
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(
+            (x_min..120.0f64).log_scale().with_key_points(vec![
+                100.0, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2, 0.1,
+            ]),
+            (y_min - pad)..(y_max + pad),
+        )
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("weights remaining (%)")
+        .y_desc("test accuracy (%)")
+        .x_label_formatter(&|x| format!("{x:.1}"))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    for (i, (condition, levels)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let pts = points(levels);
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(*condition)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerLeft)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
