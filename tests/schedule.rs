@@ -1,4 +1,5 @@
 //! Iterations, learning-rate schedules and training recipes.
+#![allow(deprecated)] // Device::ndarray()
 
 use burn_lottery::train::iteration::{Iteration, StepSpec, iterations_per_epoch};
 use burn_lottery::train::recipe::{OptimizerConfig, RecipeError, TrainingRecipe};
@@ -323,4 +324,63 @@ fn optimizers_build() {
         nesterov: false,
     }
     .init();
+}
+
+/// One scalar weight `w`, loss `w * x`: the gradient is `x` (+ weight decay).
+#[derive(burn::module::Module, Debug)]
+struct Scalar {
+    w: burn::module::Param<burn::tensor::Tensor<1>>,
+}
+
+/// `w` after `steps` optimizer steps at lr `lr` from `w = 1` with gradient `x`.
+fn run_steps(config: &OptimizerConfig, x: f32, lr: f64, steps: usize) -> f32 {
+    use burn::module::Param;
+    use burn::optim::GradientsParams;
+    use burn::tensor::{Device, Tensor};
+    let device = Device::ndarray().autodiff();
+    let mut model = Scalar {
+        w: Param::from_tensor(Tensor::<1>::from_data([1.0f32], &device)),
+    };
+    let mut optim = config.init();
+    for _ in 0..steps {
+        let loss = model.w.val().mul_scalar(x).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+    }
+    model.w.val().into_data().to_vec::<f32>().unwrap()[0]
+}
+
+#[test]
+fn sgd_has_pytorch_semantics() {
+    // Momentum 0.9 without dampening, no weight decay, gradient 2:
+    // v1 = 2, w1 = 1 - 0.2 = 0.8; v2 = 0.9*2 + 2 = 3.8, w2 = 0.8 - 0.38 = 0.42.
+    // (burn's default dampening 0.1 would give 0.44.)
+    let sgd = OptimizerConfig::Sgd {
+        learning_rate: 0.1,
+        momentum: 0.9,
+        weight_decay: 0.0,
+        nesterov: false,
+    };
+    let w = run_steps(&sgd, 2.0, 0.1, 2);
+    assert!((w - 0.42).abs() < 1e-6, "{w}");
+    // Weight decay 0.01 added to the gradient before momentum:
+    // g1 = 2.01, w1 = 0.799; g2 = 2 + 0.00799, v2 = 0.9*2.01 + g2 = 3.81699, w2 = 0.417301.
+    let sgd_wd = OptimizerConfig::Sgd {
+        learning_rate: 0.1,
+        momentum: 0.9,
+        weight_decay: 0.01,
+        nesterov: false,
+    };
+    let w = run_steps(&sgd_wd, 2.0, 0.1, 2);
+    assert!((w - 0.417_301).abs() < 1e-6, "{w}");
+}
+
+#[test]
+fn adam_has_pytorch_epsilon() {
+    // First Adam step: w1 = w0 - lr * g / (|g| + eps). With g = 1e-6 and
+    // eps = 1e-8 that is 1 - 0.1/1.01; burn's default eps = 1e-5 would give 1 - 0.1/11.
+    let adam = OptimizerConfig::adam(0.1);
+    let w = run_steps(&adam, 1e-6, 0.1, 1);
+    let expected = 1.0 - 0.1 / 1.01;
+    assert!((w as f64 - expected).abs() < 1e-5, "{w} vs {expected}");
 }
