@@ -327,3 +327,28 @@ fn loss_and_accuracy() {
     let l1 = -(1.0 / (2.0 + 3.0f64.exp())).ln();
     assert!((loss as f64 - (l0 + l1) / 2.0).abs() < 1e-5, "{loss}");
 }
+
+#[test]
+fn seeded_models_train_on_autodiff_devices() {
+    use burn::optim::GradientsParams;
+    let ad = device().autodiff();
+    let model = LeNetConfig::new().init_seeded(&ad, 2);
+    assert!(model.fc1.weight.val().is_require_grad());
+    let x = images([4, 1, 28, 28], &ad);
+    let targets = Tensor::<1, Int>::from_data([0i64, 1, 2, 3], &ad);
+    let loss = cross_entropy(model.forward(x), targets);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let g = grads
+        .get::<2>(model.fc1.weight.id)
+        .expect("gradient for fc1.weight");
+    assert_eq!(g.dims(), [784, 300]);
+    assert!(
+        grads
+            .get::<1>(model.fc3.bias.as_ref().unwrap().id)
+            .is_some()
+    );
+
+    // A model built on a plain device and moved to an autodiff one trains too.
+    let plain = LeNetConfig::new().init_seeded(&device(), 2).fork(&ad);
+    assert!(plain.fc1.weight.val().is_require_grad());
+}
