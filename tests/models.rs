@@ -121,8 +121,9 @@ fn resnet20_parameter_paths_are_stable() {
             .iter()
             .any(|(p, _)| p.contains("conv") && p.ends_with("bias"))
     );
-    // 1 + 9*2 + 2 = 21 conv/fc weights; 1 + 18 + 2 = 21 BatchNorms with 4 tensors.
-    assert_eq!(shapes.len(), 21 + 1 + 21 * 4);
+    // 1 + 9*2 + 2 = 21 conv weights and the fc weight and bias;
+    // 1 + 18 + 2 = 21 BatchNorms with 4 tensors each.
+    assert_eq!(shapes.len(), 21 + 2 + 21 * 4);
     // The order is the visiting order, first and last fixed.
     assert_eq!(shapes[0].0, "conv.weight");
     assert_eq!(shapes.last().unwrap().0, "fc.bias");
@@ -349,6 +350,13 @@ fn seeded_models_train_on_autodiff_devices() {
     );
 
     // A model built on a plain device and moved to an autodiff one trains too.
-    let plain = LeNetConfig::new().init_seeded(&device(), 2).fork(&ad);
-    assert!(plain.fc1.weight.val().is_require_grad());
+    // A model built on a plain device, moved to an autodiff one and switched to
+    // training mode (as burn requires for any model) trains too: the seeded
+    // initialization keeps each parameter's training state.
+    let moved = LeNetConfig::new()
+        .init_seeded(&device(), 2)
+        .fork(&ad)
+        .train();
+    assert!(moved.fc1.weight.val().is_require_grad());
+    assert!(moved.fc3.bias.as_ref().unwrap().val().is_require_grad());
 }
