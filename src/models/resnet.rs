@@ -99,7 +99,7 @@ impl ResNetConfig {
     /// If the depth is not 6N + 2 with N >= 1.
     pub fn blocks_per_stage(&self) -> usize {
         assert!(
-            self.depth >= 8 && (self.depth - 2) % 6 == 0,
+            self.depth >= 8 && (self.depth - 2).is_multiple_of(6),
             "CIFAR ResNet depth must be 6N + 2 (20, 32, 44, 56, 110, ...), got {}",
             self.depth
         );
