@@ -1,1 +1,333 @@
-//! placeholder
+//! Training recipes: optimizer, batch size, length, learning-rate schedule and
+//! augmentation, with the papers' settings as presets.
+//!
+//! Recipes are serde types: print a preset with
+//! [`TrainingRecipe::to_json_string`], edit it, and load it back with
+//! [`TrainingRecipe::from_json_str`] (which validates it).
+//!
+//! Optimizers follow PyTorch's semantics (as the reference implementation):
+//! SGD momentum without dampening (burn's default dampening is 0.1), weight
+//! decay as an L2 term added to the gradient before momentum, Adam epsilon
+//! 1e-8 (burn's default is 1e-5).
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use serde::{Deserialize, Serialize};
+
+use super::iteration::{Iteration, iterations_per_epoch};
+use super::schedule::{LrSchedule, ScheduleError};
+
+/// The optimizer and its hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent, optionally with momentum (no dampening).
+    Sgd {
+        /// Base learning rate (scaled by the schedule).
+        learning_rate: f64,
+        /// Momentum factor in `[0, 1)`; 0 for plain SGD.
+        momentum: f64,
+        /// L2 penalty added to the gradient; 0 for none.
+        weight_decay: f64,
+        /// Nesterov momentum (needs `momentum > 0`).
+        nesterov: bool,
+    },
+    /// Adam (Kingma & Ba), weight decay as L2 added to the gradient.
+    Adam {
+        /// Base learning rate (scaled by the schedule).
+        learning_rate: f64,
+        /// Decay of the first moment, in `[0, 1)`.
+        beta_1: f64,
+        /// Decay of the second moment, in `[0, 1)`.
+        beta_2: f64,
+        /// Added to the denominator for stability (PyTorch: 1e-8).
+        epsilon: f64,
+        /// L2 penalty added to the gradient; 0 for none.
+        weight_decay: f64,
+    },
+}
+
+impl OptimizerConfig {
+    /// SGD with momentum 0.9 and weight decay 1e-4 at `learning_rate` (the
+    /// CIFAR ResNet recipe).
+    pub fn sgd_momentum(learning_rate: f64) -> Self {
+        OptimizerConfig::Sgd {
+            learning_rate,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            nesterov: false,
+        }
+    }
+
+    /// Adam with PyTorch's defaults (betas 0.9, 0.999, epsilon 1e-8, no weight
+    /// decay) at `learning_rate`.
+    pub fn adam(learning_rate: f64) -> Self {
+        OptimizerConfig::Adam {
+            learning_rate,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// The base learning rate.
+    pub fn learning_rate(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { learning_rate, .. }
+            | OptimizerConfig::Adam { learning_rate, .. } => *learning_rate,
+        }
+    }
+
+    /// Checks every hyperparameter's range.
+    pub fn validate(&self) -> Result<(), RecipeError> {
+        let lr = self.learning_rate();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(RecipeError::InvalidLearningRate(lr));
+        }
+        match *self {
+            OptimizerConfig::Sgd {
+                momentum,
+                weight_decay,
+                nesterov,
+                ..
+            } => {
+                check_unit("momentum", momentum)?;
+                check_weight_decay(weight_decay)?;
+                if nesterov && momentum == 0.0 {
+                    return Err(RecipeError::NesterovWithoutMomentum);
+                }
+            }
+            OptimizerConfig::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+                weight_decay,
+                ..
+            } => {
+                check_unit("beta_1", beta_1)?;
+                check_unit("beta_2", beta_2)?;
+                if !(epsilon.is_finite() && epsilon > 0.0) {
+                    return Err(RecipeError::InvalidHyperparameter {
+                        name: "epsilon",
+                        value: epsilon,
+                    });
+                }
+                check_weight_decay(weight_decay)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds burn's optimizer (the learning rate is passed to each
+    /// `step`; see [`TrainingRecipe::lr_at`]).
+    pub fn init(&self) -> ModuleOptimizer {
+        match *self {
+            OptimizerConfig::Sgd {
+                momentum,
+                weight_decay,
+                nesterov,
+                ..
+            } => SgdConfig::new()
+                .with_momentum((momentum != 0.0 || nesterov).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(momentum)
+                        .with_dampening(0.0)
+                        .with_nesterov(nesterov)
+                }))
+                .with_weight_decay(weight_decay_config(weight_decay))
+                .init(),
+            OptimizerConfig::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+                weight_decay,
+                ..
+            } => AdamConfig::new()
+                .with_beta_1(beta_1 as f32)
+                .with_beta_2(beta_2 as f32)
+                .with_epsilon(epsilon as f32)
+                .with_weight_decay(weight_decay_config(weight_decay))
+                .init(),
+        }
+    }
+}
+
+fn weight_decay_config(weight_decay: f64) -> Option<WeightDecayConfig> {
+    (weight_decay != 0.0).then(|| WeightDecayConfig::new(weight_decay as f32))
+}
+
+fn check_unit(name: &'static str, value: f64) -> Result<(), RecipeError> {
+    if value.is_finite() && (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(RecipeError::InvalidHyperparameter { name, value })
+    }
+}
+
+fn check_weight_decay(value: f64) -> Result<(), RecipeError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(RecipeError::InvalidHyperparameter {
+            name: "weight_decay",
+            value,
+        })
+    }
+}
+
+/// An invalid recipe, or one that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    /// `batch_size` is 0.
+    #[error("batch_size must be > 0")]
+    ZeroBatchSize,
+    /// `training_iterations` is 0.
+    #[error("training_iterations must be > 0")]
+    ZeroTrainingIterations,
+    /// The base learning rate is not finite and positive.
+    #[error("learning_rate must be finite and > 0, got {0}")]
+    InvalidLearningRate(f64),
+    /// Another optimizer hyperparameter out of range.
+    #[error("optimizer {name} out of range: {value}")]
+    InvalidHyperparameter {
+        /// The field.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// Nesterov momentum asked for with momentum 0.
+    #[error("nesterov needs momentum > 0")]
+    NesterovWithoutMomentum,
+    /// The warmup is longer than the training.
+    #[error("warmup_iterations ({warmup}) exceeds training_iterations ({training})")]
+    WarmupTooLong {
+        /// Warmup length.
+        warmup: u64,
+        /// Training length.
+        training: u64,
+    },
+    /// The learning-rate schedule is invalid.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// The JSON could not be parsed.
+    #[error("recipe JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Everything that defines how a network is trained (see the module docs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingRecipe {
+    /// Examples per batch.
+    pub batch_size: usize,
+    /// Training length T in iterations (optimizer steps).
+    pub training_iterations: u64,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule (a multiplier of the optimizer's rate).
+    pub schedule: LrSchedule,
+    /// Data augmentation (CIFAR: random crop 32 with padding 4 and horizontal flip).
+    pub augment: bool,
+}
+
+impl TrainingRecipe {
+    /// ResNet-20 on CIFAR-10 (open_lth `cifar_resnet_20`): SGD lr 0.1,
+    /// momentum 0.9, weight decay 1e-4, batch 128, 160 epochs = 62,560
+    /// iterations (391 per epoch), lr x0.1 at epochs 80 and 120 (iterations
+    /// 31,280 and 46,920), no warmup, augmentation on.
+    pub fn resnet20_cifar10() -> Self {
+        let ipe = iterations_per_epoch(50_000, 128);
+        TrainingRecipe {
+            batch_size: 128,
+            training_iterations: 160 * ipe,
+            optimizer: OptimizerConfig::sgd_momentum(0.1),
+            schedule: LrSchedule::multi_step(vec![80 * ipe, 120 * ipe], 0.1),
+            augment: true,
+        }
+    }
+
+    /// A smoke-test version of [`resnet20_cifar10`](Self::resnet20_cifar10):
+    /// the same optimizer, batch 64, 200 iterations, lr x0.1 at 100 and 150.
+    pub fn resnet20_cifar10_quick() -> Self {
+        TrainingRecipe {
+            batch_size: 64,
+            training_iterations: 200,
+            schedule: LrSchedule::multi_step(vec![100, 150], 0.1),
+            ..Self::resnet20_cifar10()
+        }
+    }
+
+    /// LeNet-300-100 as in the original lottery-ticket paper (Frankle &
+    /// Carbin 2019), here on Fashion-MNIST: Adam lr 1.2e-3, batch 60, 50,000
+    /// iterations, constant lr, no augmentation.
+    pub fn lenet_fashion_mnist() -> Self {
+        TrainingRecipe {
+            batch_size: 60,
+            training_iterations: 50_000,
+            optimizer: OptimizerConfig::adam(1.2e-3),
+            schedule: LrSchedule::constant(),
+            augment: false,
+        }
+    }
+
+    /// A smoke-test version of [`lenet_fashion_mnist`](Self::lenet_fashion_mnist):
+    /// 500 iterations.
+    pub fn lenet_fashion_mnist_quick() -> Self {
+        TrainingRecipe {
+            training_iterations: 500,
+            ..Self::lenet_fashion_mnist()
+        }
+    }
+
+    /// The learning rate for the step taken at `iteration`.
+    pub fn lr_at(&self, iteration: Iteration) -> f64 {
+        self.schedule
+            .lr_at(self.optimizer.learning_rate(), iteration)
+    }
+
+    /// The last iteration (T): the state after all training steps.
+    pub fn final_iteration(&self) -> Iteration {
+        Iteration(self.training_iterations)
+    }
+
+    /// Iterations per epoch on a dataset of `dataset_len` examples.
+    ///
+    /// # Panics
+    /// If `batch_size` is 0 (see [`validate`](Self::validate)).
+    pub fn iterations_per_epoch(&self, dataset_len: usize) -> u64 {
+        iterations_per_epoch(dataset_len, self.batch_size)
+    }
+
+    /// Checks batch size, length, optimizer and schedule.
+    pub fn validate(&self) -> Result<(), RecipeError> {
+        if self.batch_size == 0 {
+            return Err(RecipeError::ZeroBatchSize);
+        }
+        if self.training_iterations == 0 {
+            return Err(RecipeError::ZeroTrainingIterations);
+        }
+        self.optimizer.validate()?;
+        self.schedule.validate()?;
+        if self.schedule.warmup_iterations > self.training_iterations {
+            return Err(RecipeError::WarmupTooLong {
+                warmup: self.schedule.warmup_iterations,
+                training: self.training_iterations,
+            });
+        }
+        Ok(())
+    }
+
+    /// Pretty-printed JSON.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a recipe always serializes")
+    }
+
+    /// Parses and validates a recipe from JSON.
+    pub fn from_json_str(json: &str) -> Result<Self, RecipeError> {
+        let recipe: TrainingRecipe = serde_json::from_str(json)?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+}

@@ -1,0 +1,157 @@
+//! The reference initialization, deterministic from a seed and identical on
+//! every backend.
+//!
+//! Rules (open_lth's, by the last segment of each parameter's path):
+//!
+//! | path ends in | rank | value |
+//! |---|---|---|
+//! | `weight` | 4 (conv `[out, in, kh, kw]`) | Kaiming normal, `std = sqrt(2 / (in * kh * kw))` |
+//! | `weight` | 2 (burn Linear `[d_in, d_out]`) | Kaiming normal, `std = sqrt(2 / d_in)` |
+//! | `bias` | any | 0 |
+//! | `gamma` (BatchNorm) | 1 | uniform in `[0, 1)` |
+//! | `beta` (BatchNorm) | 1 | 0 |
+//! | `running_mean` / `running_var` | 1 | 0 / 1 (a fresh network's statistics) |
+//!
+//! Anything else is left as it is. Linear biases are zero (PyTorch's default
+//! would be uniform; open_lth leaves them at PyTorch's default, but with
+//! Kaiming weights the choice does not matter and zero is reproducible
+//! without a fan-in rule).
+//!
+//! Values are drawn on the host in `f64` with
+//! `StdRng::seed_from_u64(param_seed(seed, path))` (one generator per
+//! parameter, so adding a layer does not shift the others), converted to
+//! `f32` and uploaded with `Tensor::from_data`. The parameter keeps its
+//! `ParamId` and its `require_grad` flag.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// Applies the reference initialization (see the module docs) to every
+/// parameter of `module`, deterministically from `seed`.
+pub fn init_weights<M: Module>(module: M, seed: u64) -> M {
+    let mut mapper = ReferenceInit {
+        seed,
+        path: Vec::new(),
+    };
+    module.map(&mut mapper)
+}
+
+/// The seed of one parameter's generator: a mix (FNV-1a over the path's
+/// bytes, then SplitMix64 finalization) of the model seed and the path.
+pub fn param_seed(seed: u64, path: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    splitmix64(splitmix64(seed) ^ h)
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What [`init_weights`] puts into a parameter of a given path and shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InitRule {
+    /// Normal with mean 0 and this standard deviation.
+    Normal {
+        /// Standard deviation.
+        std: f64,
+    },
+    /// Uniform in `[0, 1)`.
+    Uniform01,
+    /// Every entry equal to this value.
+    Constant(f64),
+    /// Left unchanged.
+    Keep,
+}
+
+/// The rule [`init_weights`] applies to a parameter (see the module docs).
+pub fn init_rule(path: &str, dims: &[usize]) -> InitRule {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    match (last, dims.len()) {
+        ("weight", 4) => kaiming(dims[1] * dims[2] * dims[3]),
+        ("weight", 2) => kaiming(dims[0]),
+        ("bias", _) | ("beta", _) | ("running_mean", _) => InitRule::Constant(0.0),
+        ("gamma", _) => InitRule::Uniform01,
+        ("running_var", _) => InitRule::Constant(1.0),
+        _ => InitRule::Keep,
+    }
+}
+
+fn kaiming(fan_in: usize) -> InitRule {
+    InitRule::Normal {
+        std: (2.0 / fan_in.max(1) as f64).sqrt(),
+    }
+}
+
+/// Draws `n` values for `rule` from `rng` (`None` for [`InitRule::Keep`]).
+fn draw(rule: InitRule, n: usize, rng: &mut StdRng) -> Option<Vec<f32>> {
+    match rule {
+        InitRule::Keep => None,
+        InitRule::Constant(c) => Some(vec![c as f32; n]),
+        InitRule::Uniform01 => Some(
+            (0..n)
+                .map(|_| {
+                    // Rounding to f32 can give exactly 1.0: stay in [0, 1).
+                    let v = rng.random::<f64>() as f32;
+                    if v >= 1.0 { 0.0 } else { v }
+                })
+                .collect(),
+        ),
+        InitRule::Normal { std } => {
+            let mut out = Vec::with_capacity(n + 1);
+            while out.len() < n {
+                // Box-Muller: u1 in (0, 1] so ln(u1) is finite.
+                let u1 = 1.0 - rng.random::<f64>();
+                let u2 = rng.random::<f64>();
+                let r = (-2.0 * u1.ln()).sqrt();
+                let theta = std::f64::consts::TAU * u2;
+                out.push((std * r * theta.cos()) as f32);
+                out.push((std * r * theta.sin()) as f32);
+            }
+            out.truncate(n);
+            Some(out)
+        }
+    }
+}
+
+struct ReferenceInit {
+    seed: u64,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for ReferenceInit {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let dims = param.lazy_shape().to_vec();
+        let rule = init_rule(&path, &dims);
+        if rule == InitRule::Keep {
+            return param;
+        }
+        let n = dims.iter().product::<usize>();
+        let mut rng = StdRng::seed_from_u64(param_seed(self.seed, &path));
+        let values = draw(rule, n, &mut rng).expect("rule is not Keep");
+        param.map(move |tensor| {
+            let device = tensor.device();
+            let require_grad = tensor.is_require_grad();
+            let shape: [usize; D] = tensor.dims();
+            Tensor::<D>::from_data(TensorData::new(values, shape), &device)
+                .set_require_grad(require_grad)
+        })
+    }
+}
