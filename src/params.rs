@@ -145,3 +145,13 @@ pub fn float_values<M: Module>(
     module.visit(&mut collector);
     collector.values
 }
+
+/// Number of trainable scalars: every float parameter except BatchNorm
+/// running statistics (burn's `num_params()` counts those too).
+pub fn num_trainable_params<M: Module>(module: &M) -> usize {
+    float_params(module)
+        .iter()
+        .filter(|p| !p.is_running_stat)
+        .map(ParamInfo::numel)
+        .sum()
+}

@@ -3,11 +3,13 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use burn_lottery::models::init::{InitRule, init_rule, param_seed};
+use burn_lottery::models::init::{InitRule, init_rule};
 use burn_lottery::models::{
     Classifier, LeNetConfig, ResNetConfig, VggConfig, VggDepth, accuracy_count, cross_entropy,
-    init_weights, is_running_stat, num_trainable_params, param_shapes,
+    init_weights,
 };
+use burn_lottery::params::{float_params, float_values, num_trainable_params};
+use burn_lottery::seed::derive_seed;
 
 fn device() -> Device {
     Device::ndarray()
@@ -21,29 +23,15 @@ fn images(shape: [usize; 4], device: &Device) -> Tensor<4> {
 
 /// All float parameters' values, by path.
 fn values<M: Module>(module: &M) -> Vec<(String, Vec<f32>)> {
-    use burn::module::{ModuleVisitor, Param};
-    struct V {
-        path: Vec<String>,
-        out: Vec<(String, Vec<f32>)>,
-    }
-    impl ModuleVisitor for V {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let v = param.val().into_data().to_vec::<f32>().unwrap();
-            self.out.push((self.path.join("."), v));
-        }
-    }
-    let mut v = V {
-        path: vec![],
-        out: vec![],
-    };
-    module.visit(&mut v);
-    v.out
+    float_values(module, |_| true).into_iter().collect()
+}
+
+/// Every float parameter's path and shape.
+fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    float_params(module)
+        .into_iter()
+        .map(|p| (p.path, p.shape))
+        .collect()
 }
 
 /// Number of scalars in conv (rank 4) and linear (rank 2) weights: the prunable set.
@@ -256,10 +244,6 @@ fn batchnorm_init() {
         } else if path.ends_with("running_var") {
             assert!(v.iter().all(|&x| x == 1.0), "{path}");
         }
-        assert_eq!(
-            is_running_stat(&path),
-            path.ends_with("running_mean") || path.ends_with("running_var")
-        );
     }
 }
 
@@ -312,8 +296,8 @@ fn init_rules() {
     );
     assert_eq!(init_rule("bn.gamma", &[16]), InitRule::Uniform01);
     assert_eq!(init_rule("fc.bias", &[10]), InitRule::Constant(0.0));
-    assert_ne!(param_seed(0, "fc.weight"), param_seed(0, "fc.bias"));
-    assert_ne!(param_seed(0, "fc.weight"), param_seed(1, "fc.weight"));
+    assert_ne!(derive_seed(0, "fc.weight"), derive_seed(0, "fc.bias"));
+    assert_ne!(derive_seed(0, "fc.weight"), derive_seed(1, "fc.weight"));
 }
 
 #[test]

@@ -18,7 +18,7 @@
 //! without a fan-in rule).
 //!
 //! Values are drawn on the host in `f64` with
-//! `StdRng::seed_from_u64(param_seed(seed, path))` (one generator per
+//! `StdRng::seed_from_u64(derive_seed(seed, path))` (one generator per
 //! parameter, so adding a layer does not shift the others), converted to
 //! `f32` and uploaded with `Tensor::from_data`. The parameter keeps its
 //! `ParamId` and its `require_grad` flag.
@@ -28,32 +28,17 @@ use burn::tensor::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::params::PathStack;
+use crate::seed::derive_seed;
+
 /// Applies the reference initialization (see the module docs) to every
 /// parameter of `module`, deterministically from `seed`.
 pub fn init_weights<M: Module>(module: M, seed: u64) -> M {
     let mut mapper = ReferenceInit {
         seed,
-        path: Vec::new(),
+        path: PathStack::default(),
     };
     module.map(&mut mapper)
-}
-
-/// The seed of one parameter's generator: a mix (FNV-1a over the path's
-/// bytes, then SplitMix64 finalization) of the model seed and the path.
-pub fn param_seed(seed: u64, path: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    splitmix64(splitmix64(seed) ^ h)
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// What [`init_weights`] puts into a parameter of a given path and shape.
@@ -124,27 +109,27 @@ fn draw(rule: InitRule, n: usize, rng: &mut StdRng) -> Option<Vec<f32>> {
 
 struct ReferenceInit {
     seed: u64,
-    path: Vec<String>,
+    path: PathStack,
 }
 
 impl ModuleMapper for ReferenceInit {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+        self.path.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
+        let path = self.path.current();
         let dims = param.lazy_shape().to_vec();
         let rule = init_rule(&path, &dims);
         if rule == InitRule::Keep {
             return param;
         }
         let n = dims.iter().product::<usize>();
-        let mut rng = StdRng::seed_from_u64(param_seed(self.seed, &path));
+        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, &path));
         let values = draw(rule, n, &mut rng).expect("rule is not Keep");
         param.map(move |tensor| {
             let device = tensor.device();

@@ -29,7 +29,7 @@ pub use lenet::{LeNet, LeNetConfig};
 pub use resnet::{BasicBlock, ResNet, ResNetConfig, Shortcut};
 pub use vgg::{Vgg, VggBlock, VggConfig, VggDepth};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Int, Tensor};
 
@@ -58,49 +58,4 @@ pub fn accuracy_count(logits: Tensor<2>, targets: Tensor<1, Int>) -> usize {
     let predicted: Tensor<1, Int> = logits.argmax(1).reshape([n]);
     let correct: i64 = predicted.equal(targets).int().sum().into_scalar();
     correct as usize
-}
-
-/// Whether a parameter path names a BatchNorm running statistic
-/// (`running_mean` / `running_var`): state that burn's visitors report as
-/// float parameters but that no optimizer trains.
-pub fn is_running_stat(path: &str) -> bool {
-    let last = path.rsplit('.').next().unwrap_or(path);
-    last == "running_mean" || last == "running_var"
-}
-
-/// Every float parameter of a module with its path and shape, in visiting
-/// order (including BatchNorm running statistics, see [`is_running_stat`]).
-pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
-    struct Collector {
-        path: Vec<String>,
-        out: Vec<(String, Vec<usize>)>,
-    }
-    impl ModuleVisitor for Collector {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let dims = param.lazy_shape().to_vec();
-            self.out.push((self.path.join("."), dims));
-        }
-    }
-    let mut collector = Collector {
-        path: Vec::new(),
-        out: Vec::new(),
-    };
-    module.visit(&mut collector);
-    collector.out
-}
-
-/// Number of trainable scalars: every float parameter except BatchNorm
-/// running statistics (burn's `num_params()` counts those too).
-pub fn num_trainable_params<M: Module>(module: &M) -> usize {
-    param_shapes(module)
-        .iter()
-        .filter(|(path, _)| !is_running_stat(path))
-        .map(|(_, dims)| dims.iter().product::<usize>())
-        .sum()
 }

@@ -44,7 +44,12 @@ pub fn plot_accuracy_vs_weights(
     if all.is_empty() {
         return Err(err("no rows to plot".into()));
     }
-    let x_min = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min).max(1e-3) * 0.8;
+    let x_min = all
+        .iter()
+        .map(|p| p.0)
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-3)
+        * 0.8;
     let y_min = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let y_max = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let pad = ((y_max - y_min) * 0.1).max(0.5);
