@@ -1,0 +1,213 @@
+//! The training loop: any iteration range `[start, end)` of a recipe, with a
+//! mask enforced every step, and evaluation.
+//!
+//! Everything that decides a step is a function of the iteration: the batch
+//! comes from a [`SeededLoader`] (a pure function of its seeds and the
+//! iteration) and the learning rate from the recipe's schedule. So training
+//! `0..k` then `k..T` gives the same weights as `0..T` when the optimizer
+//! state is carried over, which is what rewinding and resuming rely on.
+
+use std::ops::Range;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::iteration::Iteration;
+use super::masked::MaskedOptimizer;
+use super::recipe::{RecipeError, TrainingRecipe};
+use crate::data::{DataError, EvalBatches, ImageDataset, Normalization, SeededLoader};
+use crate::models::{Classifier, accuracy_count, cross_entropy};
+
+/// Errors of training and evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The loss became NaN or infinite.
+    #[error("the training loss became {loss} at iteration {iteration}")]
+    NonFiniteLoss {
+        /// Iteration whose loss was non-finite (0-based).
+        iteration: u64,
+        /// The value.
+        loss: f64,
+    },
+    /// The range asked for lies outside the recipe's training length.
+    #[error("cannot train iterations {start}..{end}: the recipe trains 0..{total}")]
+    InvalidRange {
+        /// First iteration asked for.
+        start: u64,
+        /// One past the last.
+        end: u64,
+        /// The recipe's training length.
+        total: u64,
+    },
+    /// The recipe is invalid.
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    /// The data pipeline failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// An observer asked to stop (e.g. a checkpoint could not be written).
+    #[error("training stopped at iteration {iteration}: {reason}")]
+    Stopped {
+        /// Iterations completed when it stopped.
+        iteration: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Called by [`train`] as it goes; every method has a default that does
+/// nothing.
+pub trait TrainObserver<M> {
+    /// After each step; `completed` iterations are done (the step just taken
+    /// was iteration `completed - 1`). `loss` is the step's loss when it was
+    /// read (every [`TrainOptions::loss_every`] steps).
+    fn after_step(&mut self, completed: u64, loss: Option<f64>, learning_rate: f64) {
+        let _ = (completed, loss, learning_rate);
+    }
+
+    /// After each step: a chance to checkpoint. An `Err` stops training
+    /// with [`TrainError::Stopped`].
+    fn checkpoint(
+        &mut self,
+        completed: u64,
+        model: &M,
+        optimizer: &MaskedOptimizer,
+    ) -> Result<(), String> {
+        let _ = (completed, model, optimizer);
+        Ok(())
+    }
+}
+
+/// An observer that does nothing.
+pub struct NoObserver;
+
+impl<M> TrainObserver<M> for NoObserver {}
+
+/// Options of the loop that are not part of the recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainOptions {
+    /// Read the loss (and check it is finite) every this many steps
+    /// (default 1: every step; reading forces a device sync).
+    pub loss_every: u64,
+    /// Batches prepared ahead on a background thread (default 4; 0 = none).
+    pub prefetch: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            loss_every: 1,
+            prefetch: 4,
+        }
+    }
+}
+
+/// Trains `model` for iterations `range` of `recipe`, enforcing the
+/// optimizer's mask every step. `device` must be an autodiff device holding
+/// the model. Returns the trained model.
+pub fn train<M: Classifier>(
+    mut model: M,
+    optimizer: &mut MaskedOptimizer,
+    recipe: &TrainingRecipe,
+    loader: &SeededLoader,
+    range: Range<u64>,
+    device: &Device,
+    options: &TrainOptions,
+    observer: &mut dyn TrainObserver<M>,
+) -> Result<M, TrainError> {
+    recipe.validate()?;
+    let total = recipe.training_iterations;
+    if range.start > range.end || range.end > total {
+        return Err(TrainError::InvalidRange {
+            start: range.start,
+            end: range.end,
+            total,
+        });
+    }
+    let loss_every = options.loss_every.max(1);
+    let mut step = |model: M, batch: crate::data::TensorBatch, iteration: u64| {
+        let learning_rate = recipe.lr_at(Iteration(iteration));
+        let loss = cross_entropy(model.forward(batch.images), batch.labels);
+        let read = (iteration + 1 - range.start) % loss_every == 0 || iteration + 1 == range.end;
+        let value = if read {
+            let v: f64 = loss.clone().into_scalar::<f32>().into();
+            if !v.is_finite() {
+                return Err(TrainError::NonFiniteLoss { iteration, loss: v });
+            }
+            Some(v)
+        } else {
+            None
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = optimizer.step(learning_rate, model, grads);
+        observer.after_step(iteration + 1, value, learning_rate);
+        observer
+            .checkpoint(iteration + 1, &model, optimizer)
+            .map_err(|reason| TrainError::Stopped {
+                iteration: iteration + 1,
+                reason,
+            })?;
+        Ok(model)
+    };
+    if options.prefetch == 0 {
+        for iteration in range.clone() {
+            model = step(model, loader.batch(iteration, device), iteration)?;
+        }
+    } else {
+        let batches = loader.prefetch(range.clone(), options.prefetch);
+        for (iteration, batch) in range.clone().zip(batches.to_device(device)) {
+            model = step(model, batch, iteration)?;
+        }
+    }
+    Ok(model)
+}
+
+/// Loss and accuracy of a model on a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Number of examples.
+    pub examples: usize,
+}
+
+/// Evaluates `model` (in inference mode: BatchNorm uses its running
+/// statistics) on `dataset` in its stored order.
+pub fn evaluate<M: Classifier>(
+    model: &M,
+    dataset: &ImageDataset,
+    normalization: &Normalization,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Evaluation, TrainError> {
+    let model = model.valid();
+    let mut loss_sum = 0.0;
+    let mut correct = 0usize;
+    let mut examples = 0usize;
+    for batch in EvalBatches::new(dataset, batch_size, normalization)?.to_device(device) {
+        let n = batch.labels.dims()[0];
+        let logits = model.forward(batch.images.without_autodiff());
+        correct += accuracy_count(logits.clone(), batch.labels.clone());
+        let loss: f32 = cross_entropy(logits, batch.labels).into_scalar();
+        loss_sum += f64::from(loss) * n as f64;
+        examples += n;
+    }
+    Ok(Evaluation {
+        loss: if examples == 0 {
+            0.0
+        } else {
+            loss_sum / examples as f64
+        },
+        accuracy: if examples == 0 {
+            0.0
+        } else {
+            correct as f64 / examples as f64
+        },
+        examples,
+    })
+}
