@@ -62,7 +62,7 @@ impl Normalization {
     pub fn from_dataset(dataset: &ImageDataset) -> Self {
         let (mean, mut std) = dataset.channel_mean_std();
         for s in &mut std {
-            if !(*s > 0.0) {
+            if !s.is_finite() || *s <= 0.0 {
                 *s = 1.0;
             }
         }

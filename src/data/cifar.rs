@@ -68,7 +68,7 @@ pub const CIFAR10_CLASS_NAMES: [&str; 10] = [
 pub fn parse_cifar10_records(bytes: &[u8], path: &Path) -> Result<ImageDataset, DataError> {
     let actual = bytes.len() as u64;
     let record = CIFAR10_RECORD_LEN as u64;
-    if bytes.is_empty() || bytes.len() % CIFAR10_RECORD_LEN != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR10_RECORD_LEN) {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
             expected: actual.div_ceil(record).max(1) * record,

@@ -7,7 +7,7 @@
 //! file that looks complete.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::DataError;
@@ -71,6 +71,7 @@ fn download_with_ureq(
     expected: ExpectedFile,
     manual: &str,
 ) -> Result<(), DataError> {
+    use std::io::{BufWriter, Write};
     use std::time::Duration;
 
     let failed = |message: String| DataError::DownloadFailed {
@@ -123,7 +124,8 @@ fn download_with_ureq(
 }
 
 /// Checks a file's size and MD5 hex digest against `expected`.
-pub(crate) fn check_expected(
+#[cfg(feature = "download")]
+fn check_expected(
     path: &Path,
     expected: ExpectedFile,
     size: u64,
@@ -184,6 +186,7 @@ pub fn extract_tar_gz(archive: &Path, dest_dir: &Path) -> Result<(), DataError> 
         })
 }
 
+#[cfg(feature = "download")]
 fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(".part");

@@ -30,6 +30,9 @@ pub const MNIST_URL: &str = "https://ossci-datasets.s3.amazonaws.com/mnist/";
 /// Base URL of the Fashion-MNIST files (each `<name>.gz` below it).
 pub const FASHION_MNIST_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
 
+/// Debian's `dataset-fashion-mnist` package installs the files here.
+pub const DEBIAN_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
 /// Training images file name (without `.gz`).
 pub const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
 /// Training labels file name (without `.gz`).

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::download::data_cache_dir;
+use super::idx::DEBIAN_FASHION_MNIST_DIR;
 
 /// Where to find a dataset's files, and where to download them to and from.
 ///
@@ -23,9 +24,6 @@ pub struct DataSource {
     /// `download` feature).
     pub download: bool,
 }
-
-/// Debian's `dataset-fashion-mnist` package installs the files here.
-pub const DEBIAN_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 impl DataSource {
     fn with_defaults(env_var: &str, cache_name: &str, url: &str) -> Self {
