@@ -401,9 +401,9 @@ fn batches_become_tensors_on_a_device() {
     let batch = l.batch(2, &device);
     assert_eq!(batch.images.dims(), [4, 3, 32, 32]);
     assert_eq!(batch.labels.dims(), [4]);
-    let images: Vec<f32> = batch.images.into_data().to_vec().unwrap();
+    let images: Vec<f32> = batch.images.into_data().try_to_vec().unwrap();
     assert_eq!(images, host.images);
     let labels: Tensor<1, Int> = batch.labels;
-    let labels: Vec<i64> = labels.into_data().convert::<i64>().to_vec().unwrap();
+    let labels: Vec<i64> = labels.into_data().convert::<i64>().try_to_vec().unwrap();
     assert_eq!(labels, host.labels);
 }
