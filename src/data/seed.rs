@@ -8,13 +8,7 @@
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
 
-/// The SplitMix64 finalizer: a bijective, well-mixing map `u64 -> u64`.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use crate::seed::splitmix64;
 
 /// Mixes a sequence of words into one seed. Order matters: `[a, b]` and
 /// `[b, a]` give different seeds; for a fixed prefix, distinct last words

@@ -11,15 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Iterations (batches) per epoch: `ceil(dataset_len / batch_size)`, the last
-/// batch of an epoch may be short.
-///
-/// # Panics
-/// If `batch_size` is 0.
-pub fn iterations_per_epoch(dataset_len: usize, batch_size: usize) -> u64 {
-    assert!(batch_size > 0, "batch_size must be > 0");
-    dataset_len.div_ceil(batch_size) as u64
-}
+pub use crate::data::iterations_per_epoch;
 
 /// An optimizer step count: iteration `i` is the state after `i` steps
 /// (iteration 0 is the initialization). Serialized as a bare number.

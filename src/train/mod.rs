@@ -5,3 +5,4 @@ pub mod iteration;
 pub mod masked;
 pub mod recipe;
 pub mod schedule;
+pub mod trainer;

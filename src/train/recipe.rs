@@ -238,7 +238,7 @@ impl TrainingRecipe {
     /// iterations (391 per epoch), lr x0.1 at epochs 80 and 120 (iterations
     /// 31,280 and 46,920), no warmup, augmentation on.
     pub fn resnet20_cifar10() -> Self {
-        let ipe = iterations_per_epoch(50_000, 128);
+        let ipe = iterations_per_epoch(50_000, 128) as u64;
         TrainingRecipe {
             batch_size: 128,
             training_iterations: 160 * ipe,
@@ -297,7 +297,7 @@ impl TrainingRecipe {
     /// # Panics
     /// If `batch_size` is 0 (see [`validate`](Self::validate)).
     pub fn iterations_per_epoch(&self, dataset_len: usize) -> u64 {
-        iterations_per_epoch(dataset_len, self.batch_size)
+        iterations_per_epoch(dataset_len, self.batch_size) as u64
     }
 
     /// Checks batch size, length, optimizer and schedule.

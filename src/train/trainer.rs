@@ -9,7 +9,6 @@
 
 use std::ops::Range;
 
-use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
