@@ -104,64 +104,96 @@ impl Default for TrainOptions {
     }
 }
 
-/// Trains `model` for iterations `range` of `recipe`, enforcing the
-/// optimizer's mask every step. `device` must be an autodiff device holding
-/// the model. Returns the trained model.
-pub fn train<M: Classifier>(
-    mut model: M,
-    optimizer: &mut MaskedOptimizer,
-    recipe: &TrainingRecipe,
-    loader: &SeededLoader,
-    range: Range<u64>,
-    device: &Device,
-    options: &TrainOptions,
-    observer: &mut dyn TrainObserver<M>,
-) -> Result<M, TrainError> {
-    recipe.validate()?;
-    let total = recipe.training_iterations;
-    if range.start > range.end || range.end > total {
-        return Err(TrainError::InvalidRange {
-            start: range.start,
-            end: range.end,
-            total,
-        });
+/// Runs a recipe's training over any iteration range.
+///
+/// ```ignore
+/// let trainer = Trainer::new(&recipe, &loader, &device);
+/// let model = trainer.train(model, &mut optimizer, 0..recipe.training_iterations, &mut NoObserver)?;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Trainer<'a> {
+    recipe: &'a TrainingRecipe,
+    loader: &'a SeededLoader,
+    device: &'a Device,
+    options: TrainOptions,
+}
+
+impl<'a> Trainer<'a> {
+    /// Trains with `recipe` on batches of `loader`, on `device` (an
+    /// autodiff device holding the model), with default [`TrainOptions`].
+    pub fn new(recipe: &'a TrainingRecipe, loader: &'a SeededLoader, device: &'a Device) -> Self {
+        Self {
+            recipe,
+            loader,
+            device,
+            options: TrainOptions::default(),
+        }
     }
-    let loss_every = options.loss_every.max(1);
-    let mut step = |model: M, batch: crate::data::TensorBatch, iteration: u64| {
-        let learning_rate = recipe.lr_at(Iteration(iteration));
-        let loss = cross_entropy(model.forward(batch.images), batch.labels);
-        let read = (iteration + 1 - range.start) % loss_every == 0 || iteration + 1 == range.end;
-        let value = if read {
-            let v: f64 = loss.clone().into_scalar::<f32>().into();
-            if !v.is_finite() {
-                return Err(TrainError::NonFiniteLoss { iteration, loss: v });
-            }
-            Some(v)
-        } else {
-            None
+
+    /// Sets the loop options.
+    pub fn with_options(mut self, options: TrainOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Trains `model` for iterations `range` of the recipe, enforcing the
+    /// optimizer's mask every step. Returns the trained model.
+    pub fn train<M: Classifier>(
+        &self,
+        mut model: M,
+        optimizer: &mut MaskedOptimizer,
+        range: Range<u64>,
+        observer: &mut dyn TrainObserver<M>,
+    ) -> Result<M, TrainError> {
+        let (recipe, loader, device, options) =
+            (self.recipe, self.loader, self.device, &self.options);
+        recipe.validate()?;
+        let total = recipe.training_iterations;
+        if range.start > range.end || range.end > total {
+            return Err(TrainError::InvalidRange {
+                start: range.start,
+                end: range.end,
+                total,
+            });
+        }
+        let loss_every = options.loss_every.max(1);
+        let mut step = |model: M, batch: crate::data::TensorBatch, iteration: u64| {
+            let learning_rate = recipe.lr_at(Iteration(iteration));
+            let loss = cross_entropy(model.forward(batch.images), batch.labels);
+            let read = (iteration + 1 - range.start).is_multiple_of(loss_every)
+                || iteration + 1 == range.end;
+            let value = if read {
+                let v: f64 = loss.clone().into_scalar::<f32>().into();
+                if !v.is_finite() {
+                    return Err(TrainError::NonFiniteLoss { iteration, loss: v });
+                }
+                Some(v)
+            } else {
+                None
+            };
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let model = optimizer.step(learning_rate, model, grads);
+            observer.after_step(iteration + 1, value, learning_rate);
+            observer
+                .checkpoint(iteration + 1, &model, optimizer)
+                .map_err(|reason| TrainError::Stopped {
+                    iteration: iteration + 1,
+                    reason,
+                })?;
+            Ok(model)
         };
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let model = optimizer.step(learning_rate, model, grads);
-        observer.after_step(iteration + 1, value, learning_rate);
-        observer
-            .checkpoint(iteration + 1, &model, optimizer)
-            .map_err(|reason| TrainError::Stopped {
-                iteration: iteration + 1,
-                reason,
-            })?;
+        if options.prefetch == 0 {
+            for iteration in range.clone() {
+                model = step(model, loader.batch(iteration, device), iteration)?;
+            }
+        } else {
+            let batches = loader.prefetch(range.clone(), options.prefetch);
+            for (iteration, batch) in range.clone().zip(batches.to_device(device)) {
+                model = step(model, batch, iteration)?;
+            }
+        }
         Ok(model)
-    };
-    if options.prefetch == 0 {
-        for iteration in range.clone() {
-            model = step(model, loader.batch(iteration, device), iteration)?;
-        }
-    } else {
-        let batches = loader.prefetch(range.clone(), options.prefetch);
-        for (iteration, batch) in range.clone().zip(batches.to_device(device)) {
-            model = step(model, batch, iteration)?;
-        }
     }
-    Ok(model)
 }
 
 /// Loss and accuracy of a model on a dataset.

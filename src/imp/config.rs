@@ -1,0 +1,149 @@
+//! The configuration of an IMP experiment and its directory name.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mask::ParamSelector;
+use crate::prune::MagnitudePrunerConfig;
+use crate::train::recipe::TrainingRecipe;
+
+/// Independent seeds for each random stream of an experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Seeds {
+    /// Initial weights (the model's `init_seeded`).
+    pub init: u64,
+    /// Order of the training examples.
+    pub data_order: u64,
+    /// Data augmentation draws.
+    pub augmentation: u64,
+}
+
+impl Seeds {
+    /// All three streams from one seed (the streams stay independent: each
+    /// consumer mixes in its own tag).
+    pub fn all(seed: u64) -> Self {
+        Self {
+            init: seed,
+            data_order: seed,
+            augmentation: seed,
+        }
+    }
+}
+
+/// Which control branches to train at every pruning level (the paper's
+/// comparisons for the IMP subnetworks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Controls {
+    /// Same mask, fresh weights drawn with the model's initialization and a
+    /// new seed, trained from the rewind iteration.
+    pub random_reinit: bool,
+    /// Random mask with the level's per-layer counts, weights from the
+    /// rewind point.
+    pub random_prune: bool,
+}
+
+/// Everything that determines an IMP experiment's results. Its hash names
+/// the experiment directory. Defaults are the paper's CIFAR-10 ResNet-20
+/// setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImpConfig {
+    /// Short name of the model and data (prefix of the directory name).
+    pub name: String,
+    /// How each level trains (the same for every level and branch).
+    pub training: TrainingRecipe,
+    /// How the next mask is chosen (default: global magnitude, 20% of the
+    /// remaining weights per level).
+    pub pruning: MagnitudePrunerConfig,
+    /// Which parameters are prunable (default: conv and linear weights).
+    pub selector: ParamSelector,
+    /// Pruning levels after the dense level 0 (levels `0..=levels` run).
+    pub levels: usize,
+    /// Stop early at the first level whose density is at or below this.
+    pub target_density: Option<f64>,
+    /// Iteration `k` the survivors are rewound to (0 = the original lottery
+    /// ticket; the paper's ResNet-20 uses 500).
+    pub rewind_iteration: u64,
+    /// Restore the optimizer state saved at `k` when rewinding (default
+    /// false: a fresh optimizer, as the reference implementation).
+    pub restore_optimizer_state: bool,
+    /// Seeds of initialization, data order and augmentation.
+    pub seeds: Seeds,
+    /// Control branches trained at every level >= 1.
+    pub controls: Controls,
+}
+
+impl Default for ImpConfig {
+    fn default() -> Self {
+        Self {
+            name: "resnet20_cifar10".into(),
+            training: TrainingRecipe::resnet20_cifar10(),
+            pruning: MagnitudePrunerConfig::default(),
+            selector: ParamSelector::default(),
+            levels: 10,
+            target_density: None,
+            rewind_iteration: 500,
+            restore_optimizer_state: false,
+            seeds: Seeds::default(),
+            controls: Controls::default(),
+        }
+    }
+}
+
+impl ImpConfig {
+    /// The condition name of the main IMP line, e.g. `imp_rewind500`.
+    pub fn condition(&self) -> String {
+        format!("imp_rewind{}", self.rewind_iteration)
+    }
+
+    /// The configuration as JSON, keeping only the settings that differ from
+    /// [`ImpConfig::default`]. Adding a new option with a default therefore
+    /// leaves existing experiments' hashes unchanged.
+    pub fn distinguishing_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("config serializes");
+        let default = serde_json::to_value(Self::default()).expect("config serializes");
+        strip_defaults(&mut value, &default);
+        value
+    }
+
+    /// The experiment directory name: `<name>-<16 hex digits of a hash of
+    /// the distinguishing settings>`.
+    pub fn directory_name(&self) -> String {
+        let canonical = self.distinguishing_json().to_string();
+        let safe: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{safe}-{:016x}", fnv1a64(canonical.as_bytes()))
+    }
+}
+
+/// Removes from `value` every object entry equal to the same entry of
+/// `default` (recursively; arrays and scalars compare whole).
+fn strip_defaults(value: &mut serde_json::Value, default: &serde_json::Value) {
+    if let (serde_json::Value::Object(map), serde_json::Value::Object(defaults)) = (value, default)
+    {
+        map.retain(|key, v| match defaults.get(key) {
+            Some(d) if d == v => false,
+            Some(d) => {
+                strip_defaults(v, d);
+                true
+            }
+            None => true,
+        });
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}

@@ -1,0 +1,589 @@
+//! The IMP loop: train dense, prune, rewind, retrain; controls as branches.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::config::ImpConfig;
+use super::store::{ExperimentStore, StoreError};
+use crate::data::{
+    Augmentation, DataError, ImageDataset, LoaderConfig, Normalization, SeededLoader,
+};
+use crate::mask::{Mask, MaskError};
+use crate::models::Classifier;
+use crate::prune::{PruneError, Pruner, random_mask_like};
+use crate::report::{self, ReportError, ReportRow, Table};
+use crate::rewind::{RewindCheckpoint, RewindError};
+use crate::seed::derive_seed;
+use crate::train::masked::MaskedOptimizer;
+use crate::train::trainer::{TrainError, TrainObserver, TrainOptions, Trainer, evaluate};
+
+/// Errors of an IMP experiment. Each wraps the failing concern's own error.
+#[derive(Debug, thiserror::Error)]
+pub enum ImpError {
+    /// The configuration is invalid.
+    #[error("invalid IMP configuration: {0}")]
+    Config(String),
+    /// Building or validating a mask failed.
+    #[error(transparent)]
+    Mask(#[from] MaskError),
+    /// Pruning failed.
+    #[error(transparent)]
+    Prune(#[from] PruneError),
+    /// Saving or restoring a checkpoint failed.
+    #[error(transparent)]
+    Rewind(#[from] RewindError),
+    /// Training failed (e.g. the loss became NaN).
+    #[error("{condition} level {level}: {source}")]
+    Train {
+        /// Condition being trained.
+        condition: String,
+        /// Level being trained.
+        level: usize,
+        /// The error.
+        source: TrainError,
+    },
+    /// The experiment directory failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The data pipeline failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Writing the report failed.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// Training and test data of an experiment.
+#[derive(Debug, Clone)]
+pub struct ExperimentData {
+    /// Training set.
+    pub train: Arc<ImageDataset>,
+    /// Test set (accuracy reported at the end of every level).
+    pub test: Arc<ImageDataset>,
+    /// Per-channel normalization (e.g. the training set's statistics).
+    pub normalization: Normalization,
+    /// Augmentation used when the recipe enables it.
+    pub augmentation: Option<Augmentation>,
+}
+
+/// Operational settings that do not change results (not part of the
+/// experiment's hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunOptions {
+    /// Save a resumable checkpoint of the level in progress every this many
+    /// iterations (0 = never; default 1000).
+    pub checkpoint_every: u64,
+    /// Record the training loss every this many iterations (default 100).
+    pub log_every: u64,
+    /// Batch size of evaluation (default 1000).
+    pub eval_batch_size: usize,
+    /// Options of the training loop.
+    pub train: TrainOptions,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            log_every: 100,
+            eval_batch_size: 1000,
+            train: TrainOptions::default(),
+        }
+    }
+}
+
+/// What one trained network (a level of a condition) achieved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelSummary {
+    /// Condition (`imp_rewind500`, `random_reinit`, `random_prune`).
+    pub condition: String,
+    /// Pruning level.
+    pub level: usize,
+    /// Kept prunable weights.
+    pub kept: usize,
+    /// All prunable weights.
+    pub total: usize,
+    /// `kept / total`.
+    pub weights_remaining: f64,
+    /// Test accuracy at the end of training.
+    pub test_accuracy: f64,
+    /// Test loss at the end of training.
+    pub test_loss: f64,
+    /// The last recorded training loss.
+    pub final_train_loss: Option<f64>,
+    /// Wall-clock seconds of training and evaluation (of the last session
+    /// that worked on the level).
+    pub wall_seconds: f64,
+}
+
+/// Receives progress of an experiment; every method defaults to nothing.
+pub trait ImpObserver {
+    /// A level starts training (or is found finished, `skipped = true`).
+    fn level_started(&mut self, condition: &str, level: usize, density: f64, range: (u64, u64)) {
+        let _ = (condition, level, density, range);
+    }
+    /// A training step finished; `loss` when it was read.
+    fn step(&mut self, completed: u64, loss: Option<f64>) {
+        let _ = (completed, loss);
+    }
+    /// A level is done (`skipped`: it was already stored and was not trained).
+    fn level_finished(&mut self, summary: &LevelSummary, skipped: bool) {
+        let _ = (summary, skipped);
+    }
+    /// Asked after every step: `true` stops the run (as an interruption
+    /// would: the level resumes from its last periodic checkpoint next time).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+
+impl ImpObserver for Silent {}
+
+/// The result of an experiment.
+#[derive(Debug, Clone)]
+pub struct ImpReport {
+    /// The experiment directory.
+    pub directory: PathBuf,
+    /// One row per trained network.
+    pub rows: Vec<ReportRow>,
+    /// One summary per trained network.
+    pub summaries: Vec<LevelSummary>,
+    /// Levels (of any condition) that were trained in this run, not found finished.
+    pub trained_levels: usize,
+}
+
+/// An IMP experiment: `Imp::new(config).run(...)`.
+#[derive(Debug, Clone)]
+pub struct Imp {
+    config: ImpConfig,
+    options: RunOptions,
+}
+
+/// How a level's starting weights are made.
+#[derive(Clone, Copy)]
+enum Start {
+    /// Level 0: the seeded initialization.
+    Init,
+    /// Rewind the survivors to iteration k.
+    Rewind,
+    /// Fresh weights from this seed (random reinitialization control).
+    Reinit(u64),
+}
+
+const REWIND_FILE: &str = "rewind.ckpt";
+
+impl Imp {
+    /// An experiment with default [`RunOptions`].
+    pub fn new(config: ImpConfig) -> Self {
+        Self {
+            config,
+            options: RunOptions::default(),
+        }
+    }
+
+    /// Sets the operational options.
+    pub fn with_options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ImpConfig {
+        &self.config
+    }
+
+    /// Checks the configuration before any work starts.
+    pub fn validate(&self) -> Result<(), ImpError> {
+        let c = &self.config;
+        c.training
+            .validate()
+            .map_err(|e| ImpError::Config(e.to_string()))?;
+        c.pruning.validate()?;
+        if c.rewind_iteration > c.training.training_iterations {
+            return Err(ImpError::Config(format!(
+                "rewind_iteration {} is beyond the training length {}",
+                c.rewind_iteration, c.training.training_iterations
+            )));
+        }
+        if let Some(d) = c.target_density
+            && !(d.is_finite() && d > 0.0 && d < 1.0)
+        {
+            return Err(ImpError::Config(format!(
+                "target_density must be in (0, 1), got {d}"
+            )));
+        }
+        if self.options.eval_batch_size == 0 {
+            return Err(ImpError::Config("eval_batch_size must be > 0".into()));
+        }
+        Ok(())
+    }
+
+    /// The experiment directory under `output_root`.
+    pub fn directory(&self, output_root: &Path) -> PathBuf {
+        output_root.join(self.config.directory_name())
+    }
+
+    /// Runs (or resumes) the experiment under `output_root`, on `device`
+    /// (an autodiff device is made from it). `init(device, seed)` builds the
+    /// model with its seeded initialization.
+    ///
+    /// Finished levels are read back, not retrained; a level interrupted
+    /// after a periodic checkpoint continues from it.
+    pub fn run<M, F>(
+        &self,
+        output_root: &Path,
+        device: &Device,
+        data: &ExperimentData,
+        init: F,
+        observer: &mut dyn ImpObserver,
+    ) -> Result<ImpReport, ImpError>
+    where
+        M: Classifier,
+        F: Fn(&Device, u64) -> M,
+    {
+        self.validate()?;
+        let device = device.clone().autodiff();
+        let config = &self.config;
+        let directory = self.directory(output_root);
+        let config_json = serde_json::to_value(config).expect("config serializes");
+        let mut store = ExperimentStore::open(&directory, &config_json)?;
+        let pruner = config.pruning.init()?;
+
+        let template = init(&device, config.seeds.init);
+        let dense = Mask::dense(&template, &config.selector)?;
+        drop(template);
+
+        let mut run = LevelRunner {
+            imp: self,
+            store: &mut store,
+            device: &device,
+            data,
+            init: &init,
+            observer,
+            trained: 0,
+        };
+        let main = config.condition();
+        let mut summaries = Vec::new();
+        let mut mask = dense;
+        for level in 0..=config.levels {
+            let start = if level == 0 {
+                Start::Init
+            } else {
+                Start::Rewind
+            };
+            if level > 0 {
+                mask = run.next_mask(level, &mask, &pruner)?;
+            }
+            summaries.push(run.level(&main, "main", level, &mask, start)?);
+            if level > 0 && config.controls.random_reinit {
+                let seed = derive_seed(config.seeds.init, &format!("random_reinit/{level}"));
+                summaries.push(run.level(
+                    "random_reinit",
+                    "branches/random_reinit",
+                    level,
+                    &mask,
+                    Start::Reinit(seed),
+                )?);
+            }
+            if level > 0 && config.controls.random_prune {
+                let path = format!("branches/random_prune/level_{level:02}/mask.bin");
+                let random = if run.store.contains(&path) {
+                    Mask::from_bytes(&run.store.read(&path)?)?
+                } else {
+                    let seed = derive_seed(config.seeds.init, &format!("random_prune/{level}"));
+                    let random = random_mask_like(&mask, seed);
+                    run.store.write(&path, &random.to_bytes())?;
+                    random
+                };
+                summaries.push(run.level(
+                    "random_prune",
+                    "branches/random_prune",
+                    level,
+                    &random,
+                    Start::Rewind,
+                )?);
+            }
+            if config.target_density.is_some_and(|t| mask.density() <= t) {
+                break;
+            }
+        }
+        let trained_levels = run.trained;
+        let rows: Vec<ReportRow> = summaries
+            .iter()
+            .map(|s| ReportRow {
+                condition: s.condition.clone(),
+                seed: config.seeds.init,
+                level: s.level,
+                weights_remaining: s.weights_remaining,
+                test_accuracy: s.test_accuracy,
+            })
+            .collect();
+        store.write("report.csv", report::to_csv(&rows).as_bytes())?;
+        report::plot_accuracy_vs_weights(&rows, &config.name, &directory.join("report.svg"))?;
+        Ok(ImpReport {
+            directory,
+            rows,
+            summaries,
+            trained_levels,
+        })
+    }
+}
+
+impl ImpReport {
+    /// The report as a terminal table.
+    pub fn table(&self) -> Table<'_> {
+        Table(&self.rows)
+    }
+}
+
+struct LevelRunner<'a, F> {
+    imp: &'a Imp,
+    store: &'a mut ExperimentStore,
+    device: &'a Device,
+    data: &'a ExperimentData,
+    init: &'a F,
+    observer: &'a mut dyn ImpObserver,
+    trained: usize,
+}
+
+impl<M, F> LevelRunner<'_, F>
+where
+    M: Classifier,
+    F: Fn(&Device, u64) -> M,
+{
+    fn template(&self) -> M {
+        (self.init)(self.device, self.imp.config.seeds.init)
+    }
+
+    /// The mask of a main-line level: stored, or pruned from the previous
+    /// level's trained weights.
+    fn next_mask(
+        &mut self,
+        level: usize,
+        previous: &Mask,
+        pruner: &impl Pruner,
+    ) -> Result<Mask, ImpError> {
+        let path = format!("main/level_{level:02}/mask.bin");
+        if self.store.contains(&path) {
+            return Ok(Mask::from_bytes(&self.store.read(&path)?)?);
+        }
+        let final_path = format!("main/level_{:02}/final.ckpt", level - 1);
+        let trained = RewindCheckpoint::from_bytes(&self.store.read(&final_path)?)?
+            .restore(self.template())?;
+        let mask = pruner.next_mask(&trained, previous)?;
+        self.store.write(&path, &mask.to_bytes())?;
+        Ok(mask)
+    }
+
+    fn level(
+        &mut self,
+        condition: &str,
+        line: &str,
+        level: usize,
+        mask: &Mask,
+        start: Start,
+    ) -> Result<LevelSummary, ImpError> {
+        let config = &self.imp.config;
+        let options = &self.imp.options;
+        let dir = format!("{line}/level_{level:02}");
+        let summary_path = format!("{dir}/summary.json");
+        let total = config.training.training_iterations;
+        let k = config.rewind_iteration;
+        if self.store.contains(&summary_path) {
+            let summary: LevelSummary = serde_json::from_slice(&self.store.read(&summary_path)?)
+                .map_err(|e| ImpError::Config(format!("{summary_path}: {e}")))?;
+            self.observer
+                .level_started(condition, level, mask.density(), (total, total));
+            self.observer.level_finished(&summary, true);
+            return Ok(summary);
+        }
+        let started = Instant::now();
+        if !self.store.contains(&format!("{dir}/mask.bin")) {
+            self.store
+                .write(&format!("{dir}/mask.bin"), &mask.to_bytes())?;
+        }
+        let fresh_optimizer = || config.training.optimizer.init();
+        let progress_path = format!("{dir}/progress.ckpt");
+        let metrics_path = format!("{dir}/progress_metrics.csv");
+        let mut metrics = String::from("name,iteration,value\n");
+        let (model, optimizer, first) = if self.store.contains(&progress_path) {
+            let checkpoint = RewindCheckpoint::from_bytes(&self.store.read(&progress_path)?)?;
+            if self.store.contains(&metrics_path) {
+                metrics = String::from_utf8_lossy(&self.store.read(&metrics_path)?).into_owned();
+            }
+            let model = checkpoint.restore(self.template())?;
+            let optimizer = checkpoint.restore_optimizer(fresh_optimizer())?;
+            (model, optimizer, checkpoint.iteration())
+        } else {
+            match start {
+                Start::Init => (self.template(), fresh_optimizer(), 0),
+                Start::Rewind => {
+                    let rewind = RewindCheckpoint::from_bytes(&self.store.read(REWIND_FILE)?)?;
+                    let model = rewind.rewind(self.template(), mask)?;
+                    let optimizer = if config.restore_optimizer_state {
+                        rewind.restore_optimizer(fresh_optimizer())?
+                    } else {
+                        fresh_optimizer()
+                    };
+                    (model, optimizer, k)
+                }
+                Start::Reinit(seed) => (
+                    mask.apply((self.init)(self.device, seed))?,
+                    fresh_optimizer(),
+                    k,
+                ),
+            }
+        };
+        self.observer
+            .level_started(condition, level, mask.density(), (first, total));
+        let mut optimizer = MaskedOptimizer::new(optimizer, mask, self.device);
+        let model = optimizer.prepare(model);
+        let main_dense = matches!(start, Start::Init);
+        if main_dense && first == 0 && k == 0 && !self.store.contains(REWIND_FILE) {
+            let checkpoint =
+                RewindCheckpoint::capture(&model, 0).with_optimizer(optimizer.optimizer())?;
+            self.store.write(REWIND_FILE, &checkpoint.to_bytes()?)?;
+        }
+        let loader = SeededLoader::new(
+            Arc::clone(&self.data.train),
+            LoaderConfig {
+                batch_size: config.training.batch_size,
+                data_order_seed: config.seeds.data_order,
+                augment_seed: config.seeds.augmentation,
+                augmentation: if config.training.augment {
+                    self.data.augmentation
+                } else {
+                    None
+                },
+                normalization: self.data.normalization.clone(),
+            },
+        )?;
+        let mut hooks = Hooks {
+            store: &mut *self.store,
+            observer: &mut *self.observer,
+            metrics,
+            last_loss: None,
+            log_every: options.log_every.max(1),
+            checkpoint_every: options.checkpoint_every,
+            capture_rewind_at: (main_dense && k > 0).then_some(k),
+            progress_path: progress_path.clone(),
+            metrics_path: metrics_path.clone(),
+        };
+        let train_error = |source| ImpError::Train {
+            condition: condition.to_string(),
+            level,
+            source,
+        };
+        let model = Trainer::new(&config.training, &loader, self.device)
+            .with_options(options.train.clone())
+            .train(model, &mut optimizer, first..total, &mut hooks)
+            .map_err(train_error)?;
+        let Hooks {
+            mut metrics,
+            last_loss,
+            ..
+        } = hooks;
+        let evaluation = evaluate(
+            &model,
+            &self.data.test,
+            &self.data.normalization,
+            options.eval_batch_size,
+            self.device,
+        )
+        .map_err(train_error)?;
+        metrics.push_str(&format!("test_loss,{total},{}\n", evaluation.loss));
+        metrics.push_str(&format!("test_accuracy,{total},{}\n", evaluation.accuracy));
+        let summary = LevelSummary {
+            condition: condition.to_string(),
+            level,
+            kept: mask.kept_count(),
+            total: mask.total_count(),
+            weights_remaining: mask.density(),
+            test_accuracy: evaluation.accuracy,
+            test_loss: evaluation.loss,
+            final_train_loss: last_loss,
+            wall_seconds: started.elapsed().as_secs_f64(),
+        };
+        let final_checkpoint = RewindCheckpoint::capture(&model, total);
+        self.store
+            .write(&format!("{dir}/final.ckpt"), &final_checkpoint.to_bytes()?)?;
+        self.store
+            .write(&format!("{dir}/metrics.csv"), metrics.as_bytes())?;
+        let sparsity = serde_json::to_vec_pretty(&mask.report()).expect("report serializes");
+        self.store
+            .write(&format!("{dir}/sparsity.json"), &sparsity)?;
+        // The summary is written last: its presence marks the level finished.
+        let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+        self.store.write(&summary_path, &json)?;
+        self.store.remove(&progress_path)?;
+        self.store.remove(&metrics_path)?;
+        self.trained += 1;
+        self.observer.level_finished(&summary, false);
+        Ok(summary)
+    }
+}
+
+/// Connects the training loop to the store and the user's observer.
+struct Hooks<'a> {
+    store: &'a mut ExperimentStore,
+    observer: &'a mut dyn ImpObserver,
+    metrics: String,
+    last_loss: Option<f64>,
+    log_every: u64,
+    checkpoint_every: u64,
+    capture_rewind_at: Option<u64>,
+    progress_path: String,
+    metrics_path: String,
+}
+
+impl<M: Classifier> TrainObserver<M> for Hooks<'_> {
+    fn after_step(&mut self, completed: u64, loss: Option<f64>, _learning_rate: f64) {
+        if let Some(loss) = loss {
+            self.last_loss = Some(loss);
+            if completed.is_multiple_of(self.log_every) {
+                self.metrics
+                    .push_str(&format!("train_loss,{completed},{loss}\n"));
+            }
+        }
+        self.observer.step(completed, loss);
+    }
+
+    fn checkpoint(
+        &mut self,
+        completed: u64,
+        model: &M,
+        optimizer: &MaskedOptimizer,
+    ) -> Result<(), String> {
+        let capture = || {
+            RewindCheckpoint::capture(model, completed)
+                .with_optimizer(optimizer.optimizer())
+                .and_then(|c| c.to_bytes())
+                .map_err(|e| e.to_string())
+        };
+        if self.capture_rewind_at == Some(completed) && !self.store.contains(REWIND_FILE) {
+            self.store
+                .write(REWIND_FILE, &capture()?)
+                .map_err(|e| e.to_string())?;
+        }
+        if self.checkpoint_every > 0 && completed.is_multiple_of(self.checkpoint_every) {
+            self.store
+                .write(&self.metrics_path, self.metrics.as_bytes())
+                .map_err(|e| e.to_string())?;
+            self.store
+                .write(&self.progress_path, &capture()?)
+                .map_err(|e| e.to_string())?;
+        }
+        if self.observer.should_stop() {
+            return Err("stopped by the observer".into());
+        }
+        Ok(())
+    }
+}

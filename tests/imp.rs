@@ -1,0 +1,349 @@
+//! The IMP loop end to end on a tiny LeNet and synthetic data (ndarray).
+mod common;
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use burn_lottery::data::{ImageDataset, Normalization};
+use burn_lottery::imp::store::{ExperimentStore, StoreError};
+use burn_lottery::imp::{
+    Controls, ExperimentData, Imp, ImpConfig, ImpError, ImpObserver, LevelSummary, RunOptions,
+    Seeds, Silent,
+};
+use burn_lottery::mask::Mask;
+use burn_lottery::models::{LeNet, LeNetConfig};
+use burn_lottery::prune::{MagnitudePrunerConfig, kept_after_levels};
+use burn_lottery::report;
+use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
+use burn_lottery::train::schedule::LrSchedule;
+use common::ndarray;
+
+/// 10 classes of 8x8 images: class c lights up a band of rows.
+fn synthetic(n: usize, seed: u64) -> ImageDataset {
+    let mut images = Vec::with_capacity(n * 64);
+    let mut labels = Vec::with_capacity(n);
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    for i in 0..n {
+        let class = (i % 10) as u8;
+        for p in 0..64 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = (state >> 59) as u8;
+            let row = p / 8;
+            let on = row == usize::from(class) % 8 && (class < 8 || p % 2 == class as usize % 2);
+            images.push(if on { 200 + noise } else { noise * 3 });
+        }
+        labels.push(class);
+    }
+    ImageDataset::new(images, labels, 1, 8, 8, 10).unwrap()
+}
+
+fn data() -> ExperimentData {
+    let train = synthetic(200, 1);
+    let normalization = Normalization::from_dataset(&train);
+    ExperimentData {
+        train: Arc::new(train),
+        test: Arc::new(synthetic(100, 2)),
+        normalization,
+        augmentation: None,
+    }
+}
+
+fn init(device: &Device, seed: u64) -> LeNet {
+    LeNetConfig::new()
+        .with_input_size(64)
+        .with_hidden1(24)
+        .with_hidden2(16)
+        .init_seeded(device, seed)
+}
+
+fn config() -> ImpConfig {
+    ImpConfig {
+        name: "tiny".into(),
+        training: TrainingRecipe {
+            batch_size: 20,
+            training_iterations: 30,
+            optimizer: OptimizerConfig::adam(3e-3),
+            schedule: LrSchedule::constant(),
+            augment: false,
+        },
+        pruning: MagnitudePrunerConfig::new(0.2).with_layer_rate("fc3.weight", 0.1),
+        levels: 3,
+        rewind_iteration: 5,
+        seeds: Seeds::all(0),
+        ..ImpConfig::default()
+    }
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        checkpoint_every: 4,
+        log_every: 5,
+        eval_batch_size: 64,
+        ..RunOptions::default()
+    }
+}
+
+/// Reads every level's mask and summary of a finished experiment.
+fn levels(dir: &std::path::Path, levels: usize) -> Vec<(Mask, LevelSummary)> {
+    let store = ExperimentStore::open(dir, &serde_json::to_value(config()).unwrap()).unwrap();
+    (0..=levels)
+        .map(|l| {
+            let mask =
+                Mask::from_bytes(&store.read(&format!("main/level_{l:02}/mask.bin")).unwrap())
+                    .unwrap();
+            let summary = serde_json::from_slice(
+                &store
+                    .read(&format!("main/level_{l:02}/summary.json"))
+                    .unwrap(),
+            )
+            .unwrap();
+            (mask, summary)
+        })
+        .collect()
+}
+
+#[test]
+fn three_levels_end_to_end_then_a_rerun_trains_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let device = ndarray();
+    let imp = Imp::new(config()).with_options(options());
+    let report = imp
+        .run(out.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(report.trained_levels, 4);
+    assert_eq!(report.rows.len(), 4);
+    assert!(report.directory.starts_with(out.path()));
+
+    // Densities follow the pruner's rule: 20% of the pool (fc1, fc2) and
+    // 10% of fc3, per level.
+    let stored = levels(&report.directory, 3);
+    let pool = 64 * 24 + 24 * 16;
+    let out_layer = 16 * 10;
+    for (level, (mask, summary)) in stored.iter().enumerate() {
+        let fc3 = mask.layer("fc3.weight").unwrap().kept_count();
+        assert_eq!(
+            fc3,
+            kept_after_levels(out_layer, 0.1, level),
+            "level {level}"
+        );
+        assert_eq!(
+            mask.kept_count() - fc3,
+            kept_after_levels(pool, 0.2, level),
+            "level {level}"
+        );
+        assert_eq!(summary.kept, mask.kept_count());
+        assert_eq!(summary.level, level);
+        assert!((0.0..=1.0).contains(&summary.test_accuracy));
+        if level > 0 {
+            assert!(mask.is_subset_of(&stored[level - 1].0).unwrap());
+        }
+    }
+    // The task is learnable: the dense network beats chance clearly.
+    assert!(
+        stored[0].1.test_accuracy > 0.5,
+        "{}",
+        stored[0].1.test_accuracy
+    );
+
+    // The report files parse and agree with the returned rows.
+    let csv = std::fs::read_to_string(report.directory.join("report.csv")).unwrap();
+    assert_eq!(report::from_csv(&csv).unwrap(), report.rows);
+    assert!(report.rows[0].condition == "imp_rewind5");
+    let svg = std::fs::read_to_string(report.directory.join("report.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("imp_rewind5"));
+    let metrics =
+        std::fs::read_to_string(report.directory.join("main/level_01/metrics.csv")).unwrap();
+    assert!(metrics.starts_with("name,iteration,value\n"));
+    assert!(metrics.contains("train_loss,10,") && metrics.contains("test_accuracy,30,"));
+    ExperimentStore::open(&report.directory, &serde_json::to_value(config()).unwrap())
+        .unwrap()
+        .verify_all()
+        .unwrap();
+
+    // A re-run trains nothing and reports the same results.
+    let again = imp
+        .run(out.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(again.trained_levels, 0);
+    assert_eq!(again.rows, report.rows);
+}
+
+/// Stops the run after `stop_after` steps in total.
+struct StopAfter {
+    steps: u64,
+    stop_after: u64,
+}
+
+impl ImpObserver for StopAfter {
+    fn step(&mut self, _completed: u64, _loss: Option<f64>) {
+        self.steps += 1;
+    }
+    fn should_stop(&mut self) -> bool {
+        self.steps >= self.stop_after
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_masks_and_metrics() {
+    let device = ndarray();
+    let straight_dir = tempfile::tempdir().unwrap();
+    let imp = Imp::new(config()).with_options(options());
+    let straight = imp
+        .run(straight_dir.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+
+    let resumed_dir = tempfile::tempdir().unwrap();
+    // Level 0 trains 30 steps, level 1 25 (from k = 5): stop at step 47,
+    // 17 steps into level 1 (its last checkpoint is at iteration 20).
+    let err = imp
+        .run(
+            resumed_dir.path(),
+            &device,
+            &data(),
+            init,
+            &mut StopAfter {
+                steps: 0,
+                stop_after: 47,
+            },
+        )
+        .unwrap_err();
+    match &err {
+        ImpError::Train { level, .. } => assert_eq!(*level, 1),
+        other => panic!("unexpected {other}"),
+    }
+    let dir = imp.directory(resumed_dir.path());
+    assert!(dir.join("main/level_01/progress.ckpt").exists());
+    assert!(!dir.join("main/level_01/summary.json").exists());
+
+    let resumed = imp
+        .run(resumed_dir.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(resumed.trained_levels, 3, "level 0 is not retrained");
+    assert_eq!(resumed.rows, straight.rows);
+    let a = levels(&straight.directory, 3);
+    let b = levels(&resumed.directory, 3);
+    for (level, ((ma, sa), (mb, sb))) in a.iter().zip(&b).enumerate() {
+        assert_eq!(ma, mb, "mask of level {level}");
+        assert_eq!(sa.test_accuracy, sb.test_accuracy, "level {level}");
+        assert_eq!(sa.test_loss, sb.test_loss, "level {level}");
+        assert_eq!(sa.final_train_loss, sb.final_train_loss, "level {level}");
+    }
+    for level in 0..=3 {
+        let file = format!("main/level_{level:02}/metrics.csv");
+        assert_eq!(
+            std::fs::read_to_string(straight.directory.join(&file)).unwrap(),
+            std::fs::read_to_string(resumed.directory.join(&file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn controls_are_trained_as_branches() {
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.levels = 2;
+    config.controls = Controls {
+        random_reinit: true,
+        random_prune: true,
+    };
+    let report = Imp::new(config)
+        .with_options(options())
+        .run(out.path(), &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    let conditions: Vec<_> = report
+        .rows
+        .iter()
+        .map(|r| (r.condition.as_str(), r.level))
+        .collect();
+    assert_eq!(
+        conditions,
+        vec![
+            ("imp_rewind5", 0),
+            ("imp_rewind5", 1),
+            ("random_reinit", 1),
+            ("random_prune", 1),
+            ("imp_rewind5", 2),
+            ("random_reinit", 2),
+            ("random_prune", 2),
+        ]
+    );
+    // Controls have the same density as the IMP level they belong to.
+    for level in 1..=2 {
+        let w: Vec<f64> = report
+            .rows
+            .iter()
+            .filter(|r| r.level == level)
+            .map(|r| r.weights_remaining)
+            .collect();
+        assert!(w.iter().all(|&x| x == w[0]), "{w:?}");
+    }
+    let dir = &report.directory;
+    let imp_mask = Mask::load(dir.join("main/level_02/mask.bin")).unwrap();
+    let random = Mask::load(dir.join("branches/random_prune/level_02/mask.bin")).unwrap();
+    for (path, layer) in imp_mask.layers() {
+        assert_eq!(random.layer(path).unwrap().kept_count(), layer.kept_count());
+    }
+    assert_ne!(imp_mask, random);
+    assert!(
+        dir.join("branches/random_reinit/level_02/summary.json")
+            .exists()
+    );
+}
+
+#[test]
+fn configurations_name_directories_and_mismatches_are_refused() {
+    let a = config();
+    let mut b = config();
+    b.rewind_iteration = 0;
+    let mut c = config();
+    c.seeds.data_order = 9;
+    let names = [a.directory_name(), b.directory_name(), c.directory_name()];
+    assert_ne!(names[0], names[1]);
+    assert_ne!(names[0], names[2]);
+    assert_eq!(a.directory_name(), config().directory_name());
+    assert!(names[0].starts_with("tiny-"));
+    // Options equal to their defaults do not enter the hash.
+    let json = a.distinguishing_json();
+    assert!(json.get("restore_optimizer_state").is_none());
+    assert!(json.get("rewind_iteration").is_some());
+
+    // Reusing a directory with another configuration names the differences.
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("exp");
+    ExperimentStore::open(&dir, &serde_json::to_value(&a).unwrap()).unwrap();
+    match ExperimentStore::open(&dir, &serde_json::to_value(&b).unwrap()).unwrap_err() {
+        StoreError::ConfigMismatch { differences, .. } => {
+            assert_eq!(differences, vec!["rewind_iteration: 5 -> 0".to_string()]);
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn invalid_configurations_fail_before_training() {
+    let out = tempfile::tempdir().unwrap();
+    let mut bad = config();
+    bad.rewind_iteration = 31;
+    let err = Imp::new(bad)
+        .run(out.path(), &ndarray(), &data(), init, &mut Silent)
+        .unwrap_err();
+    assert!(matches!(err, ImpError::Config(_)), "{err}");
+    assert!(err.to_string().contains("rewind_iteration 31"));
+    let mut bad = config();
+    bad.pruning.fraction_of_remaining = 1.5;
+    assert!(matches!(
+        Imp::new(bad).run(out.path(), &ndarray(), &data(), init, &mut Silent),
+        Err(ImpError::Prune(_))
+    ));
+    let mut bad = config();
+    bad.selector = bad.selector.exclude("head.weight");
+    assert!(matches!(
+        Imp::new(bad).run(out.path(), &ndarray(), &data(), init, &mut Silent),
+        Err(ImpError::Mask(_))
+    ));
+    // Nothing was created for the invalid configurations that fail validation.
+    assert!(!out.path().join(config().directory_name()).exists());
+}
