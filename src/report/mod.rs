@@ -4,6 +4,7 @@
 //! figures).
 
 mod plot;
+mod progress;
 
 use std::fmt;
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use plot::plot_accuracy_vs_weights;
+pub use progress::Progress;
 
 /// The CSV header of [`ReportRow`]s.
 pub const CSV_HEADER: &str = "condition,seed,level,weights_remaining,test_accuracy";
