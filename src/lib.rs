@@ -1,12 +1,80 @@
 //! # burn-lottery
 //!
-//! Lottery tickets for [burn](https://burn.dev): iterative magnitude pruning (IMP)
-//! with weight rewinding ("Stabilizing the Lottery Ticket Hypothesis",
-//! Frankle et al., arXiv 1903.01611).
+//! Lottery tickets for [burn](https://burn.dev): iterative magnitude pruning
+//! (IMP) with weight rewinding, from "Stabilizing the Lottery Ticket
+//! Hypothesis" (Frankle, Dziugaite, Roy, Carbin; arXiv 1903.01611).
 //!
-//! The crate never names a concrete backend: everything that creates tensors
-//! takes a `&Device`, and the same code runs on ndarray, flex or wgpu,
-//! whichever the cargo features compiled in.
+//! IMP trains a dense network from iteration 0 to T, saving its state at an
+//! early iteration k; then repeatedly prunes 20% of the remaining weights
+//! with the smallest magnitude, rewinds the survivors to their values at k
+//! and trains again from k to T. The pieces, each in its own module:
+//!
+//! * [`mask`]: [`Mask`](mask::Mask), one binary mask per prunable parameter,
+//!   keyed by its module path, chosen by a [`ParamSelector`](mask::ParamSelector).
+//! * [`prune`]: the [`Pruner`](prune::Pruner) trait, global or layer-wise
+//!   magnitude pruning, random pruning, and the one rounding rule.
+//! * [`rewind`]: [`RewindCheckpoint`](rewind::RewindCheckpoint), a model's
+//!   full state (BatchNorm statistics included) at iteration k.
+//! * [`train`]: masked optimizer steps, recipes, schedules, the training loop.
+//! * [`imp`]: the IMP loop, its controls and the experiment directory.
+//! * [`models`], [`data`]: the paper's networks and datasets.
+//! * [`report`]: tables, CSV, plots, progress output.
+//!
+//! The crate never names a concrete backend: everything that creates
+//! tensors takes a `&Device`, and the same code runs on ndarray, flex or
+//! wgpu, whichever the cargo features compiled in.
+//!
+//! ## The whole IMP loop
+//!
+//! Two levels of IMP with rewinding on a tiny LeNet and a synthetic
+//! dataset (use [`data::load_fashion_mnist`] or [`data::load_cifar10`] for
+//! real data):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use burn_lottery::data::{ImageDataset, Normalization};
+//! use burn_lottery::imp::{ExperimentData, Imp, ImpConfig, Seeds, Silent};
+//! use burn_lottery::models::LeNetConfig;
+//! use burn_lottery::prune::MagnitudePrunerConfig;
+//! use burn_lottery::train::recipe::TrainingRecipe;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 100 images of 1x8x8 in 10 classes.
+//! let images: Vec<u8> = (0..100 * 64).map(|i| ((i * 37 + i / 64 * 11) % 256) as u8).collect();
+//! let labels: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
+//! let dataset = Arc::new(ImageDataset::new(images, labels, 1, 8, 8, 10)?);
+//! let data = ExperimentData {
+//!     normalization: Normalization::from_dataset(&dataset),
+//!     train: dataset.clone(),
+//!     test: dataset,
+//!     augmentation: None,
+//! };
+//!
+//! let config = ImpConfig {
+//!     name: "doc".into(),
+//!     training: TrainingRecipe::lenet_fashion_mnist().shortened(20),
+//!     pruning: MagnitudePrunerConfig::new(0.2), // global, 20% of the remaining weights
+//!     levels: 2,
+//!     rewind_iteration: 5, // rewind survivors to iteration k = 5
+//!     seeds: Seeds::all(0),
+//!     ..ImpConfig::default()
+//! };
+//! # #[allow(deprecated)]
+//! let device = burn::tensor::Device::ndarray();
+//! let output = tempfile::tempdir()?;
+//! let report = Imp::new(config).run(
+//!     output.path(),
+//!     &device,
+//!     &data,
+//!     |device, seed| LeNetConfig::new().with_input_size(64).init_seeded(device, seed),
+//!     &mut Silent,
+//! )?;
+//! println!("{}", report.table());
+//! assert_eq!(report.rows.len(), 3); // levels 0, 1, 2
+//! assert!((report.rows[2].weights_remaining - 0.64).abs() < 0.01);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod data;
 pub mod device;

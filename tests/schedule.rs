@@ -384,3 +384,18 @@ fn adam_has_pytorch_epsilon() {
     let expected = 1.0 - 0.1 / 1.01;
     assert!((w as f64 - expected).abs() < 1e-5, "{w} vs {expected}");
 }
+
+#[test]
+fn shortened_recipes_scale_the_schedule() {
+    use burn_lottery::train::iteration::Iteration;
+    use burn_lottery::train::recipe::TrainingRecipe;
+    let full = TrainingRecipe::resnet20_cifar10();
+    let short = full.shortened(6256);
+    assert_eq!(short.training_iterations, 6256);
+    assert_eq!(short.lr_at(Iteration(3127)), 0.1);
+    assert!((short.lr_at(Iteration(3128)) - 0.01).abs() < 1e-12);
+    assert!((short.lr_at(Iteration(4692)) - 0.001).abs() < 1e-12);
+    assert_eq!(full.shortened(62_560), full);
+    let lenet = TrainingRecipe::lenet_fashion_mnist();
+    assert_eq!(lenet.shortened(8000).schedule, lenet.schedule);
+}

@@ -16,7 +16,7 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use super::iteration::{Iteration, iterations_per_epoch};
-use super::schedule::{LrSchedule, ScheduleError};
+use super::schedule::{LrDecay, LrSchedule, ScheduleError};
 
 /// The optimizer and its hyperparameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -279,6 +279,30 @@ impl TrainingRecipe {
             training_iterations: 500,
             ..Self::lenet_fashion_mnist()
         }
+    }
+
+    /// The same recipe trained for `iterations` instead, with the schedule's
+    /// milestones, step size and warmup scaled by the same factor (rounded
+    /// down), so a shortened run keeps the shape of the full one.
+    pub fn shortened(&self, iterations: u64) -> Self {
+        let scale = |x: u64| -> u64 {
+            (u128::from(x) * u128::from(iterations) / u128::from(self.training_iterations.max(1)))
+                as u64
+        };
+        let mut recipe = self.clone();
+        recipe.training_iterations = iterations;
+        recipe.schedule.warmup_iterations = scale(self.schedule.warmup_iterations);
+        match &mut recipe.schedule.decay {
+            LrDecay::Constant => {}
+            LrDecay::MultiStep { milestones, .. } => {
+                for m in milestones.iter_mut() {
+                    *m = scale(*m);
+                }
+                milestones.dedup();
+            }
+            LrDecay::Step { step_size, .. } => *step_size = scale(*step_size).max(1),
+        }
+        recipe
     }
 
     /// The learning rate for the step taken at `iteration`.

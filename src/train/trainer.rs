@@ -104,12 +104,9 @@ impl Default for TrainOptions {
     }
 }
 
-/// Runs a recipe's training over any iteration range.
-///
-/// ```ignore
-/// let trainer = Trainer::new(&recipe, &loader, &device);
-/// let model = trainer.train(model, &mut optimizer, 0..recipe.training_iterations, &mut NoObserver)?;
-/// ```
+/// Runs a recipe's training over any iteration range:
+/// `Trainer::new(&recipe, &loader, &device).train(model, &mut optimizer, k..T, &mut NoObserver)`.
+/// [`crate::imp::Imp`] drives it for every level.
 #[derive(Debug, Clone)]
 pub struct Trainer<'a> {
     recipe: &'a TrainingRecipe,
