@@ -347,3 +347,39 @@ fn invalid_configurations_fail_before_training() {
     // Nothing was created for the invalid configurations that fail validation.
     assert!(!out.path().join(config().directory_name()).exists());
 }
+
+#[test]
+fn a_ticket_exports_to_safetensors() {
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.levels = 1;
+    let imp = Imp::new(config).with_options(options());
+    let device = ndarray();
+    imp.run(out.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    let file = out.path().join("ticket.safetensors");
+    imp.export_ticket(out.path(), 1, &device, init, &file)
+        .unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let info = metadata.metadata().as_ref().unwrap();
+    assert_eq!(info["level"], "1");
+    assert_eq!(info["rewind_iteration"], "5");
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let weight = st.tensor("fc1.weight").unwrap();
+    let mask = st.tensor("mask.fc1.weight").unwrap();
+    assert_eq!(weight.shape(), &[64, 24]);
+    assert_eq!(mask.dtype(), safetensors::Dtype::U8);
+    let stored = Mask::load(imp.directory(out.path()).join("main/level_01/mask.bin")).unwrap();
+    let kept = stored.layer("fc1.weight").unwrap().kept();
+    assert_eq!(
+        mask.data().iter().map(|&b| b == 1).collect::<Vec<_>>(),
+        kept.to_vec()
+    );
+    // Pruned entries are zero, kept ones are the rewind-point weights (non-zero).
+    for (i, chunk) in weight.data().chunks_exact(4).enumerate() {
+        let v = f32::from_le_bytes(chunk.try_into().unwrap());
+        assert_eq!(v == 0.0, !kept[i], "fc1.weight[{i}] = {v}");
+    }
+    assert!(st.tensor("fc1.bias").is_ok());
+}

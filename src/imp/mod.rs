@@ -16,6 +16,7 @@
 mod config;
 mod runner;
 pub mod store;
+mod ticket;
 
 pub use config::{Controls, ImpConfig, Seeds};
 pub use runner::{

@@ -1,0 +1,102 @@
+//! Exporting a found ticket (a level's mask and the rewind-point weights) to
+//! safetensors, for use outside this crate (e.g. in PyTorch).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Device;
+
+use super::runner::{Imp, ImpError};
+use super::store::ExperimentStore;
+use crate::io::write_atomic;
+use crate::mask::Mask;
+use crate::params::{float_params, float_values};
+use crate::rewind::RewindCheckpoint;
+
+impl Imp {
+    /// Writes the ticket of main-line `level` of the experiment under
+    /// `output_root` to a safetensors file: every float tensor of the model
+    /// at the rewind iteration with the level's mask applied (`f32`, keyed by
+    /// its burn path, BatchNorm statistics included), and the mask itself
+    /// (`u8`, keyed `mask.<path>`). Metadata records the level, the rewind
+    /// iteration and the density.
+    ///
+    /// Tensors keep burn's layout: a `Linear` weight is `[d_in, d_out]`,
+    /// the transpose of PyTorch's `nn.Linear.weight`.
+    pub fn export_ticket<M, F>(
+        &self,
+        output_root: &Path,
+        level: usize,
+        device: &Device,
+        init: F,
+        file: &Path,
+    ) -> Result<(), ImpError>
+    where
+        M: Module,
+        F: Fn(&Device, u64) -> M,
+    {
+        let config = self.config();
+        let config_json = serde_json::to_value(config).expect("config serializes");
+        let store = ExperimentStore::open(self.directory(output_root), &config_json)?;
+        let mask = Mask::from_bytes(&store.read(&format!("main/level_{level:02}/mask.bin"))?)?;
+        let rewind = RewindCheckpoint::from_bytes(&store.read("rewind.ckpt")?)?;
+        let model = rewind
+            .rewind(init(device, config.seeds.init), &mask)?
+            .valid();
+        let shapes: HashMap<String, Vec<usize>> = float_params(&model)
+            .into_iter()
+            .map(|p| (p.path, p.shape))
+            .collect();
+        let values = float_values(&model, |_| true);
+        let weight_bytes: Vec<(String, Vec<u8>, Vec<usize>)> = values
+            .into_iter()
+            .map(|(path, v)| {
+                let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                let shape = shapes[&path].clone();
+                (path, bytes, shape)
+            })
+            .collect();
+        let mask_bytes: Vec<(String, Vec<u8>, Vec<usize>)> = mask
+            .layers()
+            .map(|(path, layer)| {
+                (
+                    format!("mask.{path}"),
+                    layer.kept().iter().map(|&k| u8::from(k)).collect(),
+                    layer.shape().to_vec(),
+                )
+            })
+            .collect();
+        let views = weight_bytes
+            .iter()
+            .map(|(p, b, s)| (p, safetensors::Dtype::F32, b, s))
+            .chain(
+                mask_bytes
+                    .iter()
+                    .map(|(p, b, s)| (p, safetensors::Dtype::U8, b, s)),
+            )
+            .map(|(path, dtype, bytes, shape)| {
+                let view = safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes)
+                    .expect("shape and byte count agree by construction");
+                (path.clone(), view)
+            });
+        let metadata: HashMap<String, String> = [
+            ("format", "burn-lottery-ticket".to_string()),
+            ("level", level.to_string()),
+            ("rewind_iteration", rewind.iteration().to_string()),
+            ("density", mask.density().to_string()),
+            (
+                "layout",
+                "burn: Linear weights are [d_in, d_out] (PyTorch: [out, in])".to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let bytes = safetensors::serialize(views, Some(metadata))
+            .expect("serializing in-memory tensors cannot fail");
+        write_atomic(file, &bytes).map_err(|source| {
+            ImpError::Config(format!("cannot write ticket {}: {source}", file.display()))
+        })
+    }
+}
