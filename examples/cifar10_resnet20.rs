@@ -133,6 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         controls: Controls {
             random_reinit: args.controls,
             random_prune: args.controls,
+            ..Controls::default()
         },
         ..ImpConfig::default()
     };

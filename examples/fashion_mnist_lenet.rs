@@ -102,6 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 controls: Controls {
                     random_reinit: controls,
                     random_prune: controls,
+                    ..Controls::default()
                 },
                 ..ImpConfig::default()
             };

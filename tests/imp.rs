@@ -248,6 +248,7 @@ fn controls_are_trained_as_branches() {
     config.controls = Controls {
         random_reinit: true,
         random_prune: true,
+        data_orders: vec![7],
     };
     let report = Imp::new(config)
         .with_options(options())
@@ -262,10 +263,13 @@ fn controls_are_trained_as_branches() {
         conditions,
         vec![
             ("imp_rewind5", 0),
+            ("data_order_7", 0),
             ("imp_rewind5", 1),
+            ("data_order_7", 1),
             ("random_reinit", 1),
             ("random_prune", 1),
             ("imp_rewind5", 2),
+            ("data_order_7", 2),
             ("random_reinit", 2),
             ("random_prune", 2),
         ]

@@ -32,7 +32,7 @@ impl Seeds {
 
 /// Which control branches to train at every pruning level (the paper's
 /// comparisons for the IMP subnetworks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Controls {
     /// Same mask, fresh weights drawn with the model's initialization and a
@@ -41,6 +41,11 @@ pub struct Controls {
     /// Random mask with the level's per-layer counts, weights from the
     /// rewind point.
     pub random_prune: bool,
+    /// For each seed, retrain every level's subnetwork (level 0: the dense
+    /// network) from the rewind point with this data-order seed instead
+    /// (the building block of stability to data order). Condition name
+    /// `data_order_<seed>`.
+    pub data_orders: Vec<u64>,
 }
 
 /// Everything that determines an IMP experiment's results. Its hash names

@@ -282,7 +282,19 @@ impl Imp {
             if level > 0 {
                 mask = run.next_mask(level, &mask, &pruner)?;
             }
-            summaries.push(run.level(&main, "main", level, &mask, start)?);
+            summaries.push(run.level(&main, "main", level, &mask, start, None)?);
+            for &seed in &config.controls.data_orders {
+                let condition = format!("data_order_{seed}");
+                let line = format!("branches/{condition}");
+                summaries.push(run.level(
+                    &condition,
+                    &line,
+                    level,
+                    &mask,
+                    Start::Rewind,
+                    Some(seed),
+                )?);
+            }
             if level > 0 && config.controls.random_reinit {
                 let seed = derive_seed(config.seeds.init, &format!("random_reinit/{level}"));
                 summaries.push(run.level(
@@ -291,6 +303,7 @@ impl Imp {
                     level,
                     &mask,
                     Start::Reinit(seed),
+                    None,
                 )?);
             }
             if level > 0 && config.controls.random_prune {
@@ -309,6 +322,7 @@ impl Imp {
                     level,
                     &random,
                     Start::Rewind,
+                    None,
                 )?);
             }
             if config.target_density.is_some_and(|t| mask.density() <= t) {
@@ -390,6 +404,7 @@ where
         level: usize,
         mask: &Mask,
         start: Start,
+        data_order: Option<u64>,
     ) -> Result<LevelSummary, ImpError> {
         let config = &self.imp.config;
         let options = &self.imp.options;
@@ -456,7 +471,7 @@ where
             Arc::clone(&self.data.train),
             LoaderConfig {
                 batch_size: config.training.batch_size,
-                data_order_seed: config.seeds.data_order,
+                data_order_seed: data_order.unwrap_or(config.seeds.data_order),
                 augment_seed: config.seeds.augmentation,
                 augmentation: if config.training.augment {
                     self.data.augmentation
