@@ -62,7 +62,7 @@ enum DatasetKind {
 
 /// Train a dense network with a preset recipe.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The network (and its recipe).
     #[arg(long, value_enum, default_value = "lenet")]
