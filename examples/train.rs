@@ -276,8 +276,14 @@ fn run<M: Classifier>(
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() {
+    if let Err(e) = main_with(Args::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn main_with(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = device_by_name(&args.device)?.autodiff();
     let recipe = recipe(&args);
     recipe.validate()?;
