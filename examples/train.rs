@@ -43,7 +43,7 @@ use burn_lottery::params::num_trainable_params;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::TrainingRecipe;
 use burn_lottery::train::schedule::LrDecay;
-use burn_lottery::train::trainer::{TrainObserver, TrainOptions, evaluate, train};
+use burn_lottery::train::trainer::{TrainObserver, TrainOptions, Trainer, evaluate};
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -238,16 +238,9 @@ fn run<M: Classifier>(
     let mut done = 0;
     while done < total {
         let end = (done + chunk).min(total);
-        model = train(
-            model,
-            &mut optimizer,
-            recipe,
-            &loader,
-            done..end,
-            device,
-            &options,
-            &mut logger,
-        )?;
+        model = Trainer::new(recipe, &loader, device)
+            .with_options(options.clone())
+            .train(model, &mut optimizer, done..end, &mut logger)?;
         done = end;
         let eval_start = Instant::now();
         let eval = evaluate(&model, &test, &normalization, args.eval_batch_size, device)?;

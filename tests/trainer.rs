@@ -15,7 +15,7 @@ use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
 use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::{
-    NoObserver, TrainError, TrainObserver, TrainOptions, evaluate, train,
+    NoObserver, TrainError, TrainObserver, TrainOptions, Trainer, evaluate,
 };
 
 const CLASSES: usize = 4;
@@ -153,16 +153,9 @@ fn train_fresh(
     let mask = mask.cloned().unwrap_or_else(|| dense_mask(&model));
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
     let model = optimizer.prepare(model);
-    let model = train(
-        model,
-        &mut optimizer,
-        recipe,
-        loader,
-        range,
-        &device,
-        options,
-        observer,
-    )?;
+    let model = Trainer::new(recipe, loader, &device)
+        .with_options(options.clone())
+        .train(model, &mut optimizer, range, observer)?;
     Ok((model, optimizer))
 }
 
@@ -226,17 +219,10 @@ fn assert_resume_is_exact(recipe: &TrainingRecipe, sparse: bool, k: u64) {
             prefetch: 0,
             ..TrainOptions::default()
         };
-        let model = train(
-            model,
-            &mut optimizer,
-            recipe,
-            &loader,
-            k..total,
-            &device,
-            &options,
-            &mut NoObserver,
-        )
-        .unwrap();
+        let model = Trainer::new(recipe, &loader, &device)
+            .with_options(options.clone())
+            .train(model, &mut optimizer, k..total, &mut NoObserver)
+            .unwrap();
         state(&model)
     };
     let resumed = resume(true);
@@ -462,17 +448,10 @@ fn ranges_outside_the_recipe_are_rejected() {
     let before = state(&model);
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_mask(&model), &device);
     let mut recorder = Recorder::default();
-    let model = train(
-        model,
-        &mut optimizer,
-        &recipe,
-        &loader,
-        4..4,
-        &device,
-        &TrainOptions::default(),
-        &mut recorder,
-    )
-    .unwrap();
+    let model = Trainer::new(&recipe, &loader, &device)
+        .with_options(TrainOptions::default().clone())
+        .train(model, &mut optimizer, 4..4, &mut recorder)
+        .unwrap();
     assert_eq!(state(&model), before);
     assert!(recorder.steps.is_empty() && recorder.checkpoints.is_empty());
 
@@ -542,4 +521,23 @@ fn observers_see_every_step_and_can_stop_training() {
         assert_eq!(recorder.checkpoints, vec![4, 5, 6, 7]);
         assert_eq!(recorder.steps.len(), 4);
     }
+}
+
+#[test]
+fn a_loader_that_disagrees_with_the_recipe_is_rejected() {
+    let device = device();
+    let dataset = synthetic(64, 1);
+    let recipe = recipe(OptimizerConfig::adam(1e-3), 10);
+    let model = lenet(&device, 7);
+    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_mask(&model), &device);
+    let other_batch = SeededLoader::new(
+        dataset.clone(),
+        LoaderConfig::new(recipe.batch_size + 1, Normalization::from_dataset(&dataset)),
+    )
+    .unwrap();
+    let err = Trainer::new(&recipe, &other_batch, &device)
+        .train(model, &mut optimizer, 0..10, &mut NoObserver)
+        .unwrap_err();
+    assert!(matches!(err, TrainError::LoaderMismatch(_)), "{err}");
+    assert!(err.to_string().contains("batch size 17"));
 }

@@ -25,7 +25,8 @@ pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error("the training loss became {loss} at iteration {iteration}")]
     NonFiniteLoss {
-        /// Iteration whose loss was non-finite (0-based).
+        /// The first iteration (0-based) whose loss was read and found
+        /// non-finite (losses are read every [`TrainOptions::loss_every`] steps).
         iteration: u64,
         /// The value.
         loss: f64,
@@ -40,6 +41,9 @@ pub enum TrainError {
         /// The recipe's training length.
         total: u64,
     },
+    /// The loader builds batches another way than the recipe says.
+    #[error("the loader does not match the recipe: {0}")]
+    LoaderMismatch(String),
     /// The recipe is invalid.
     #[error(transparent)]
     Recipe(#[from] RecipeError),
@@ -145,6 +149,18 @@ impl<'a> Trainer<'a> {
         let (recipe, loader, device, options) =
             (self.recipe, self.loader, self.device, &self.options);
         recipe.validate()?;
+        let loader_config = loader.config();
+        if loader_config.batch_size != recipe.batch_size {
+            return Err(TrainError::LoaderMismatch(format!(
+                "batch size {} vs the recipe's {}",
+                loader_config.batch_size, recipe.batch_size
+            )));
+        }
+        if loader_config.augmentation.is_some() && !recipe.augment {
+            return Err(TrainError::LoaderMismatch(
+                "the loader augments but the recipe has augment = false".into(),
+            ));
+        }
         let total = recipe.training_iterations;
         if range.start > range.end || range.end > total {
             return Err(TrainError::InvalidRange {
