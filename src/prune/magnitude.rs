@@ -159,22 +159,35 @@ impl Pruner for MagnitudePruner {
         if !pool.is_empty() {
             groups.push((self.config.fraction_of_remaining, pool));
         }
-        let mut next = current.clone();
-        for (fraction, layers) in &groups {
-            for (path, removed) in
-                remove_smallest(layers, *fraction, self.config.min_density_per_layer)?
-            {
-                let kept = next
-                    .layer_mut(path)
-                    .expect("path from this mask")
-                    .kept_mut();
-                for i in removed {
-                    kept[i] = false;
-                }
+        let min_density = self.config.min_density_per_layer;
+        prune_groups(
+            current,
+            groups.iter().map(|(f, layers)| (*f, layers.as_slice())),
+            min_density,
+        )
+    }
+}
+
+/// The next mask: `current` minus, for each group of layers, the weights
+/// [`remove_smallest`] picks at the group's fraction.
+pub(super) fn prune_groups<'a, 'b: 'a>(
+    current: &Mask,
+    groups: impl IntoIterator<Item = (f64, &'a [Candidate<'b>])>,
+    min_density: f64,
+) -> Result<Mask, PruneError> {
+    let mut next = current.clone();
+    for (fraction, layers) in groups {
+        for (path, removed) in remove_smallest(layers, fraction, min_density)? {
+            let kept = next
+                .layer_mut(path)
+                .expect("path from this mask")
+                .kept_mut();
+            for i in removed {
+                kept[i] = false;
             }
         }
-        Ok(next)
     }
+    Ok(next)
 }
 
 /// The fewest weights a layer of `total` entries keeps.

@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::magnitude::{Candidate, remove_smallest};
+use super::magnitude::{Candidate, prune_groups};
 use super::{PruneError, Pruner, PruningScope, Weights, validate_fraction};
 use crate::mask::{LayerMask, Mask};
 use crate::seed::derive_seed;
@@ -85,19 +85,12 @@ impl Pruner for RandomPruner {
             PruningScope::Global => vec![candidates],
             PruningScope::LayerWise => candidates.into_iter().map(|c| vec![c]).collect(),
         };
-        let mut next = current.clone();
-        for group in &groups {
-            for (path, removed) in remove_smallest(group, self.config.fraction_of_remaining, 0.0)? {
-                let kept = next
-                    .layer_mut(path)
-                    .expect("path from this mask")
-                    .kept_mut();
-                for i in removed {
-                    kept[i] = false;
-                }
-            }
-        }
-        Ok(next)
+        let fraction = self.config.fraction_of_remaining;
+        prune_groups(
+            current,
+            groups.iter().map(|g| (fraction, g.as_slice())),
+            0.0,
+        )
     }
 }
 
