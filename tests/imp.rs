@@ -387,3 +387,36 @@ fn a_ticket_exports_to_safetensors() {
     }
     assert!(st.tensor("fc1.bias").is_ok());
 }
+
+#[test]
+fn a_corrupt_progress_checkpoint_restarts_the_level_instead_of_being_used() {
+    let device = ndarray();
+    let imp = Imp::new(config()).with_options(options());
+    let straight_dir = tempfile::tempdir().unwrap();
+    let straight = imp
+        .run(straight_dir.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let _ = imp.run(
+        dir.path(),
+        &device,
+        &data(),
+        init,
+        &mut StopAfter {
+            steps: 0,
+            stop_after: 47,
+        },
+    );
+    let progress = imp
+        .directory(dir.path())
+        .join("main/level_01/progress.ckpt");
+    let mut bytes = std::fs::read(&progress).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    std::fs::write(&progress, &bytes).unwrap();
+    let resumed = imp
+        .run(dir.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(resumed.rows, straight.rows);
+}

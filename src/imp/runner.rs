@@ -429,11 +429,28 @@ where
         let progress_path = format!("{dir}/progress.ckpt");
         let metrics_path = format!("{dir}/progress_metrics.csv");
         let mut metrics = String::from("name,iteration,value\n");
-        let (model, optimizer, first) = if self.store.contains(&progress_path) {
-            let checkpoint = RewindCheckpoint::from_bytes(&self.store.read(&progress_path)?)?;
-            if self.store.contains(&metrics_path) {
-                metrics = String::from_utf8_lossy(&self.store.read(&metrics_path)?).into_owned();
+        // A periodic checkpoint that fails its checksum (e.g. the process
+        // died between writing it and recording it) is discarded: the level
+        // restarts from its beginning rather than use it.
+        let progress = if self.store.contains(&progress_path) {
+            let stored = self.store.read(&progress_path).ok().and_then(|bytes| {
+                let metrics = if self.store.contains(&metrics_path) {
+                    String::from_utf8(self.store.read(&metrics_path).ok()?).ok()?
+                } else {
+                    String::from("name,iteration,value\n")
+                };
+                Some((RewindCheckpoint::from_bytes(&bytes).ok()?, metrics))
+            });
+            if stored.is_none() {
+                self.store.remove(&progress_path)?;
+                self.store.remove(&metrics_path)?;
             }
+            stored
+        } else {
+            None
+        };
+        let (model, optimizer, first) = if let Some((checkpoint, stored_metrics)) = progress {
+            metrics = stored_metrics;
             let model = checkpoint.restore(self.template())?;
             let optimizer = checkpoint.restore_optimizer(fresh_optimizer())?;
             (model, optimizer, checkpoint.iteration())
