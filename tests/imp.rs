@@ -420,3 +420,25 @@ fn a_corrupt_progress_checkpoint_restarts_the_level_instead_of_being_used() {
         .unwrap();
     assert_eq!(resumed.rows, straight.rows);
 }
+
+#[test]
+fn an_option_added_later_with_its_default_reopens_old_experiments() {
+    let out = tempfile::tempdir().unwrap();
+    let config = config();
+    let dir = out.path().join(config.directory_name());
+    // A config.json written before `controls.data_orders` existed.
+    let mut old = serde_json::to_value(&config).unwrap();
+    old["controls"]
+        .as_object_mut()
+        .unwrap()
+        .remove("data_orders");
+    ExperimentStore::open(&dir, &old).unwrap();
+    config.open_store(&dir).unwrap();
+    // A real difference is still refused.
+    let mut other = config.clone();
+    other.levels = 5;
+    assert!(matches!(
+        other.open_store(&dir),
+        Err(StoreError::ConfigMismatch { .. })
+    ));
+}

@@ -112,6 +112,22 @@ impl ImpConfig {
         value
     }
 
+    /// Opens (or creates) this configuration's experiment directory at `root`.
+    /// A stored configuration is read with today's defaults for options it
+    /// does not mention, so adding an option never orphans an experiment.
+    pub fn open_store(
+        &self,
+        root: &std::path::Path,
+    ) -> Result<super::store::ExperimentStore, super::store::StoreError> {
+        let current = serde_json::to_value(self).expect("config serializes");
+        super::store::ExperimentStore::open_normalized(root, &current, |stored| {
+            match serde_json::from_value::<ImpConfig>(stored.clone()) {
+                Ok(parsed) => serde_json::to_value(parsed).expect("config serializes"),
+                Err(_) => stored,
+            }
+        })
+    }
+
     /// The experiment directory name: `<name>-<16 hex digits of a hash of
     /// the distinguishing settings>`.
     pub fn directory_name(&self) -> String {

@@ -253,8 +253,7 @@ impl Imp {
         let device = device.clone().autodiff();
         let config = &self.config;
         let directory = self.directory(output_root);
-        let config_json = serde_json::to_value(config).expect("config serializes");
-        let mut store = ExperimentStore::open(&directory, &config_json)?;
+        let mut store = config.open_store(&directory)?;
         let pruner = config.pruning.init()?;
 
         let template = init(&device, config.seeds.init);

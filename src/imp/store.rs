@@ -97,6 +97,17 @@ impl ExperimentStore {
     /// not exist. An existing experiment must have been created with the same
     /// configuration: otherwise the differing settings are named.
     pub fn open(root: impl AsRef<Path>, config: &serde_json::Value) -> Result<Self, StoreError> {
+        Self::open_normalized(root, config, |stored| stored)
+    }
+
+    /// [`ExperimentStore::open`], passing the stored configuration through
+    /// `normalize` before comparing (e.g. a parse into the configuration type
+    /// and back, so that options added later with a default compare equal).
+    pub fn open_normalized(
+        root: impl AsRef<Path>,
+        config: &serde_json::Value,
+        normalize: impl FnOnce(serde_json::Value) -> serde_json::Value,
+    ) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -122,6 +133,7 @@ impl ExperimentStore {
                         reason: e.to_string(),
                     }
                 })?;
+            let stored = normalize(stored);
             let mut differences = Vec::new();
             diff_values("", &stored, config, &mut differences);
             if !differences.is_empty() {

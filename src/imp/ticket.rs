@@ -8,7 +8,6 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 use super::runner::{Imp, ImpError};
-use super::store::ExperimentStore;
 use crate::io::write_atomic;
 use crate::mask::Mask;
 use crate::params::{float_params, float_values};
@@ -37,8 +36,7 @@ impl Imp {
         F: Fn(&Device, u64) -> M,
     {
         let config = self.config();
-        let config_json = serde_json::to_value(config).expect("config serializes");
-        let store = ExperimentStore::open(self.directory(output_root), &config_json)?;
+        let store = config.open_store(&self.directory(output_root))?;
         let mask = Mask::from_bytes(&store.read(&format!("main/level_{level:02}/mask.bin"))?)?;
         let rewind = RewindCheckpoint::from_bytes(&store.read("rewind.ckpt")?)?;
         let model = rewind

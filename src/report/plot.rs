@@ -7,6 +7,16 @@ use plotters::prelude::*;
 
 use super::{ReportError, ReportRow};
 
+/// Line colors, distinguishable on white.
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
 /// Plots test accuracy (%) against weights remaining (%, log axis, dense on
 /// the left) with one line per condition, averaged over seeds, as an SVG.
 pub fn plot_accuracy_vs_weights(
@@ -29,12 +39,16 @@ pub fn plot_accuracy_vs_weights(
             .1
             .push(r.test_accuracy);
     }
+    // x is log10(100% / weights remaining): dense at 0 on the left, each
+    // halving of the weights one equal step to the right (a log axis,
+    // reversed, as in the paper's figures).
+    let position = |weights_percent: f64| (100.0 / weights_percent.max(1e-6)).log10();
     let points = |levels: &BTreeMap<usize, (f64, Vec<f64>)>| -> Vec<(f64, f64)> {
         levels
             .values()
             .map(|(w, accs)| {
                 (
-                    100.0 * w,
+                    position(100.0 * w),
                     100.0 * accs.iter().sum::<f64>() / accs.len() as f64,
                 )
             })
@@ -44,15 +58,17 @@ pub fn plot_accuracy_vs_weights(
     if all.is_empty() {
         return Err(err("no rows to plot".into()));
     }
-    let x_min = all
-        .iter()
-        .map(|p| p.0)
-        .fold(f64::INFINITY, f64::min)
-        .max(1e-3)
-        * 0.8;
+    let x_max = all.iter().map(|p| p.0).fold(0.0, f64::max) * 1.05 + 0.05;
     let y_min = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let y_max = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let pad = ((y_max - y_min) * 0.1).max(0.5);
+    let ticks: Vec<f64> = [
+        100.0, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01,
+    ]
+    .into_iter()
+    .map(position)
+    .filter(|&x| x <= x_max)
+    .collect();
 
     let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -61,22 +77,39 @@ pub fn plot_accuracy_vs_weights(
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(
-            (x_min..120.0f64).log_scale().with_key_points(vec![
-                100.0, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2, 0.1,
-            ]),
-            (y_min - pad)..(y_max + pad),
-        )
+        .build_cartesian_2d(-0.05..x_max, (y_min - pad)..(y_max + pad))
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
         .x_desc("weights remaining (%)")
         .y_desc("test accuracy (%)")
-        .x_label_formatter(&|x| format!("{x:.1}"))
+        .x_labels(0)
+        .disable_x_mesh()
         .draw()
         .map_err(|e| err(e.to_string()))?;
+    // Ticks at the densities of 20%-per-level pruning, drawn by hand (the
+    // axis holds log10 positions, not percentages).
+    let (y_lo, y_hi) = (y_min - pad, y_max + pad);
+    for &x in &ticks {
+        chart
+            .draw_series(LineSeries::new([(x, y_lo), (x, y_hi)], BLACK.mix(0.15)))
+            .map_err(|e| err(e.to_string()))?;
+        let w = 100.0 / 10f64.powf(x);
+        let label = if w >= 1.0 {
+            format!("{w:.1}")
+        } else {
+            format!("{w:.2}")
+        };
+        let (px, py) = chart.backend_coord(&(x, y_lo));
+        root.draw(&Text::new(
+            label,
+            (px - 10, py + 6),
+            ("sans-serif", 12).into_font(),
+        ))
+        .map_err(|e| err(e.to_string()))?;
+    }
     for (i, (condition, levels)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = PALETTE[i % PALETTE.len()].to_rgba();
         let pts = points(levels);
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
