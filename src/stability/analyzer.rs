@@ -426,10 +426,10 @@ where
         let mut out = Vec::new();
         for i in 0..seeds.len() {
             for j in i + 1..seeds.len() {
-                out.push((
-                    (seeds[i], seeds[j]),
-                    distance(&weights[i], &weights[j], &mask)?,
-                ));
+                out.push(PairDistance {
+                    seeds: (seeds[i], seeds[j]),
+                    distance: distance(&weights[i], &weights[j], &mask)?,
+                });
             }
         }
         Ok(out)
