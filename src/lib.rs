@@ -87,4 +87,5 @@ pub mod prune;
 pub mod report;
 pub mod rewind;
 pub mod seed;
+pub mod stability;
 pub mod train;

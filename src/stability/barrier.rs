@@ -1,0 +1,233 @@
+//! Instability analysis: the error along the linear path between two
+//! trained networks and its error barrier.
+//!
+//! For two networks W1 (`a`) and W2 (`b`), the error of `alpha*W1 +
+//! (1-alpha)*W2` is evaluated at `points` evenly spaced `alpha` in `[0, 1]`
+//! (`alpha_i = i / (points - 1)`, both ends included exactly: `alpha = 0`
+//! is W2, `alpha = 1` is W1). The error barrier is the maximum error along
+//! the path minus the mean of the two endpoint errors.
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::StabilityError;
+use super::distance::host_weights;
+use super::interpolate::interpolate;
+use crate::data::{ImageDataset, LoaderConfig, SeededLoader};
+use crate::imp::ExperimentData;
+use crate::models::Classifier;
+use crate::train::trainer::evaluate;
+
+/// How the BatchNorm running statistics of an interpolated network are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BnStatistics {
+    /// Interpolated like the weights (the default).
+    Interpolate,
+    /// Recomputed at every alpha (endpoints included): starting from the
+    /// interpolated statistics, `batches` training batches (no augmentation,
+    /// order from `seed`) are run through the network in training mode, so
+    /// burn's running averages (momentum 0.1 by default) move to the
+    /// statistics of the interpolated network; the starting values keep a
+    /// weight of `(1 - momentum)^batches`.
+    Recompute {
+        /// Training batches per alpha.
+        batches: usize,
+        /// Data-order seed of those batches.
+        seed: u64,
+    },
+}
+
+impl BnStatistics {
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Interpolate => {
+                "BatchNorm running statistics interpolated like the weights".into()
+            }
+            Self::Recompute { batches, .. } => {
+                format!(
+                    "BatchNorm running statistics recomputed on {batches} training batches at each alpha"
+                )
+            }
+        }
+    }
+}
+
+/// Options of the instability analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BarrierOptions {
+    /// Number of evenly spaced alphas in `[0, 1]`, both ends included
+    /// (default 30, as the follow-up paper; at least 2).
+    pub points: usize,
+    /// BatchNorm statistics of the interpolated networks (default: interpolated).
+    pub bn: BnStatistics,
+    /// Also evaluate on the first this many training examples.
+    pub train_subset: Option<usize>,
+    /// Batch size of evaluation (default 1000).
+    pub eval_batch_size: usize,
+}
+
+impl Default for BarrierOptions {
+    fn default() -> Self {
+        Self {
+            points: 30,
+            bn: BnStatistics::Interpolate,
+            train_subset: None,
+            eval_batch_size: 1000,
+        }
+    }
+}
+
+impl BarrierOptions {
+    /// The alphas, `i / (points - 1)` for `i` in `0..points`.
+    pub fn alphas(&self) -> Vec<f64> {
+        alphas(self.points)
+    }
+}
+
+/// `points` evenly spaced values in `[0, 1]`, `0` and `1` exactly included.
+pub fn alphas(points: usize) -> Vec<f64> {
+    match points {
+        0 => Vec::new(),
+        1 => vec![0.0],
+        _ => (0..points)
+            .map(|i| {
+                if i + 1 == points {
+                    1.0
+                } else {
+                    i as f64 / (points - 1) as f64
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Max of `errors` minus the mean of the first and last (the endpoints).
+pub fn error_barrier(errors: &[f64]) -> f64 {
+    match (errors.first(), errors.last()) {
+        (Some(first), Some(last)) => {
+            let max = errors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            max - (first + last) / 2.0
+        }
+        _ => f64::NAN,
+    }
+}
+
+/// Errors along the linear path between two networks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InterpolationCurve {
+    /// The alphas, ascending from 0 (network `b`) to 1 (network `a`).
+    pub alphas: Vec<f64>,
+    /// Test error (fraction 0..1) at each alpha.
+    pub test_errors: Vec<f64>,
+    /// Error on the training subset at each alpha, when asked for.
+    pub train_errors: Option<Vec<f64>>,
+    /// How the BatchNorm statistics were set.
+    pub bn: BnStatistics,
+}
+
+impl InterpolationCurve {
+    /// Test error barrier: max test error minus the mean of the endpoints'.
+    pub fn barrier(&self) -> f64 {
+        error_barrier(&self.test_errors)
+    }
+
+    /// Training-subset error barrier, when evaluated.
+    pub fn train_barrier(&self) -> Option<f64> {
+        self.train_errors.as_deref().map(error_barrier)
+    }
+
+    /// Test error of network `a` (`alpha = 1`).
+    pub fn endpoint_error_a(&self) -> f64 {
+        *self.test_errors.last().expect("at least two points")
+    }
+
+    /// Test error of network `b` (`alpha = 0`).
+    pub fn endpoint_error_b(&self) -> f64 {
+        self.test_errors[0]
+    }
+}
+
+/// Evaluates `alpha*a + (1-alpha)*b` at the alphas of `options` on
+/// `data.test` (and the training subset). `template(device)` builds a fresh
+/// model of the architecture on `device` (its values are replaced); the
+/// interpolated models are built on `device.autodiff()`.
+pub fn interpolation_curve<M, T>(
+    a: &M,
+    b: &M,
+    template: T,
+    data: &ExperimentData,
+    options: &BarrierOptions,
+    device: &Device,
+) -> Result<InterpolationCurve, StabilityError>
+where
+    M: Classifier,
+    T: Fn(&Device) -> M,
+{
+    if options.points < 2 {
+        return Err(StabilityError::Config(format!(
+            "points must be at least 2, got {}",
+            options.points
+        )));
+    }
+    if options.eval_batch_size == 0 {
+        return Err(StabilityError::Config("eval_batch_size must be > 0".into()));
+    }
+    let device = device.clone().autodiff();
+    let (wa, wb) = (host_weights(a), host_weights(b));
+    let train_subset = match options.train_subset {
+        Some(n) => Some(data.train.subset(0..n.min(data.train.len()))?),
+        None => None,
+    };
+    let bn_loader = match options.bn {
+        BnStatistics::Interpolate => None,
+        BnStatistics::Recompute { seed, .. } => Some(SeededLoader::new(
+            Arc::clone(&data.train),
+            LoaderConfig::new(
+                options.eval_batch_size.min(data.train.len()).max(1),
+                data.normalization.clone(),
+            )
+            .with_seeds(seed, seed),
+        )?),
+    };
+    let error = |model: &M, dataset: &ImageDataset| -> Result<f64, StabilityError> {
+        let e = evaluate(
+            model,
+            dataset,
+            &data.normalization,
+            options.eval_batch_size,
+            &device,
+        )?;
+        Ok(1.0 - e.accuracy)
+    };
+    let alphas = options.alphas();
+    let mut test_errors = Vec::with_capacity(alphas.len());
+    let mut train_errors = train_subset
+        .as_ref()
+        .map(|_| Vec::with_capacity(alphas.len()));
+    for &alpha in &alphas {
+        let model = interpolate(template(&device), &wa, &wb, alpha)?;
+        if let (Some(loader), BnStatistics::Recompute { batches, .. }) = (&bn_loader, options.bn) {
+            // Training-mode forwards on the autodiff device update the
+            // running statistics; `evaluate` synchronizes them (`valid()`).
+            for i in 0..batches as u64 {
+                let batch = loader.batch(i, &device);
+                drop(model.forward(batch.images));
+            }
+        }
+        test_errors.push(error(&model, &data.test)?);
+        if let (Some(errors), Some(subset)) = (train_errors.as_mut(), train_subset.as_ref()) {
+            errors.push(error(&model, subset)?);
+        }
+    }
+    Ok(InterpolationCurve {
+        alphas,
+        test_errors,
+        train_errors,
+        bn: options.bn,
+    })
+}

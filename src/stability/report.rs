@@ -1,0 +1,347 @@
+//! Results of a stability sweep: rows, CSV and plots (SVG).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::analyzer::PairResult;
+use crate::report::ReportError;
+
+/// The CSV header of [`StabilityRow`]s.
+pub const CSV_HEADER: &str = "condition,level,weights_remaining,rewind_iteration,l2_distance,l2_normalized,angle,error_barrier,endpoint_error_a,endpoint_error_b";
+
+/// One analyzed pair of copies. Errors and the barrier are fractions (0..1)
+/// on the test set; distances are over the weights the mask keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StabilityRow {
+    /// `imp_rewind<k>` or `random_prune`.
+    pub condition: String,
+    /// Pruning level (0 = dense).
+    pub level: usize,
+    /// Fraction of prunable weights kept.
+    pub weights_remaining: f64,
+    /// Rewind iteration k the copies were trained from.
+    pub rewind_iteration: u64,
+    /// Raw L2 distance.
+    pub l2_distance: f64,
+    /// L2 distance over the mean masked norm.
+    pub l2_normalized: f64,
+    /// Angle in radians.
+    pub angle: f64,
+    /// Max test error along the path minus the mean endpoint error.
+    pub error_barrier: f64,
+    /// Test error of copy `a`.
+    pub endpoint_error_a: f64,
+    /// Test error of copy `b`.
+    pub endpoint_error_b: f64,
+}
+
+/// The rows as CSV with [`CSV_HEADER`].
+pub fn to_csv(rows: &[StabilityRow]) -> String {
+    let mut out = format!("{CSV_HEADER}\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            r.condition,
+            r.level,
+            r.weights_remaining,
+            r.rewind_iteration,
+            r.l2_distance,
+            r.l2_normalized,
+            r.angle,
+            r.error_barrier,
+            r.endpoint_error_a,
+            r.endpoint_error_b
+        ));
+    }
+    out
+}
+
+/// Parses [`to_csv`].
+pub fn from_csv(text: &str) -> Result<Vec<StabilityRow>, ReportError> {
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.trim() == CSV_HEADER => {}
+        _ => {
+            return Err(ReportError::Parse {
+                line: 1,
+                reason: format!("expected the header `{CSV_HEADER}`"),
+            });
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parse_err = |reason: String| ReportError::Parse {
+            line: i + 1,
+            reason,
+        };
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 10 {
+            return Err(parse_err(format!("expected 10 fields, found {}", f.len())));
+        }
+        let num = |j: usize| -> Result<f64, ReportError> {
+            f[j].parse()
+                .map_err(|e| parse_err(format!("field {}: {e}", j + 1)))
+        };
+        rows.push(StabilityRow {
+            condition: f[0].to_string(),
+            level: f[1].parse().map_err(|e| parse_err(format!("level: {e}")))?,
+            weights_remaining: num(2)?,
+            rewind_iteration: f[3]
+                .parse()
+                .map_err(|e| parse_err(format!("rewind_iteration: {e}")))?,
+            l2_distance: num(4)?,
+            l2_normalized: num(5)?,
+            angle: num(6)?,
+            error_barrier: num(7)?,
+            endpoint_error_a: num(8)?,
+            endpoint_error_b: num(9)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// The error along alpha of every result, as CSV
+/// (`condition,level,rewind_iteration,alpha,test_error[,train_error]`).
+pub fn curves_csv(results: &[PairResult]) -> String {
+    let with_train = results.iter().any(|r| r.curve.train_errors.is_some());
+    let mut out = String::from("condition,level,rewind_iteration,alpha,test_error");
+    if with_train {
+        out.push_str(",train_error");
+    }
+    out.push('\n');
+    for r in results {
+        for (i, (alpha, error)) in r.curve.alphas.iter().zip(&r.curve.test_errors).enumerate() {
+            out.push_str(&format!(
+                "{},{},{},{alpha},{error}",
+                r.condition, r.level, r.rewind_iteration
+            ));
+            if with_train {
+                let train = r
+                    .curve
+                    .train_errors
+                    .as_ref()
+                    .map(|t| t[i].to_string())
+                    .unwrap_or_default();
+                out.push_str(&format!(",{train}"));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Writes `<prefix>.csv` (the rows), `<prefix>_curves.csv`,
+/// `<prefix>_barrier.svg` (barrier vs weights remaining, one line per
+/// condition), `<prefix>_rewind.svg` (barrier vs rewind iteration, one line
+/// per level) and `<prefix>_alpha.svg` (test error along alpha) into `dir`.
+pub fn write_report(
+    results: &[PairResult],
+    dir: &Path,
+    prefix: &str,
+    title: &str,
+) -> Result<(), ReportError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let rows: Vec<StabilityRow> = results.iter().map(PairResult::row).collect();
+    let csv = dir.join(format!("{prefix}.csv"));
+    std::fs::write(&csv, to_csv(&rows)).map_err(io(&csv))?;
+    let curves = dir.join(format!("{prefix}_curves.csv"));
+    std::fs::write(&curves, curves_csv(results)).map_err(io(&curves))?;
+    plot_barrier_vs_weights(&rows, title, &dir.join(format!("{prefix}_barrier.svg")))?;
+    plot_barrier_vs_rewind(&rows, title, &dir.join(format!("{prefix}_rewind.svg")))?;
+    plot_error_along_alpha(results, title, &dir.join(format!("{prefix}_alpha.svg")))?;
+    Ok(())
+}
+
+type Series = BTreeMap<String, Vec<(f64, f64)>>;
+
+fn line_chart(
+    series: &Series,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    log_x: bool,
+    path: &Path,
+) -> Result<(), ReportError> {
+    let err = |reason: String| ReportError::Plot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let all: Vec<(f64, f64)> = series.values().flatten().copied().collect();
+    if all.is_empty() {
+        return Err(err("no rows to plot".into()));
+    }
+    let (mut x_min, mut x_max) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.0), b.max(p.0))
+        });
+    let (y_min, y_max) = all
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.1), b.max(p.1))
+        });
+    if x_max <= x_min {
+        x_min -= 1.0;
+        x_max += 1.0;
+    }
+    let pad = ((y_max - y_min) * 0.1).max(0.5);
+    let (y0, y1) = (y_min.min(0.0) - pad, y_max + pad);
+    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60);
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart.map_err(|e| err(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .x_label_formatter(&|x| format!("{x:.1}"))
+                .draw()
+                .map_err(|e| err(e.to_string()))?;
+            for (i, (name, points)) in series.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                    .map_err(|e| err(e.to_string()))?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|e| err(e.to_string()))?;
+        }};
+    }
+    if log_x {
+        draw!(builder.build_cartesian_2d(
+            (x_min * 0.8..x_max * 1.2).log_scale().with_key_points(vec![
+                100.0, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2, 0.1
+            ]),
+            y0..y1
+        ));
+    } else {
+        let span = (x_max - x_min) * 0.05;
+        draw!(builder.build_cartesian_2d((x_min - span)..(x_max + span), y0..y1));
+    }
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// Error barrier (%) against weights remaining (%, log axis), one line per
+/// condition (and rewind iteration).
+pub fn plot_barrier_vs_weights(
+    rows: &[StabilityRow],
+    title: &str,
+    path: &Path,
+) -> Result<(), ReportError> {
+    let mut series: Series = BTreeMap::new();
+    for r in rows {
+        series
+            .entry(format!("{} (k={})", r.condition, r.rewind_iteration))
+            .or_default()
+            .push((100.0 * r.weights_remaining, 100.0 * r.error_barrier));
+    }
+    for points in series.values_mut() {
+        points.sort_by(|a, b| b.0.total_cmp(&a.0));
+    }
+    line_chart(
+        &series,
+        title,
+        "weights remaining (%)",
+        "test error barrier (%)",
+        true,
+        path,
+    )
+}
+
+/// Error barrier (%) against the rewind iteration, one line per condition
+/// kind and level (`imp` or `random_prune`, level).
+pub fn plot_barrier_vs_rewind(
+    rows: &[StabilityRow],
+    title: &str,
+    path: &Path,
+) -> Result<(), ReportError> {
+    let mut series: Series = BTreeMap::new();
+    for r in rows {
+        let kind = if r.condition.starts_with("imp_rewind") {
+            "imp"
+        } else {
+            r.condition.as_str()
+        };
+        series
+            .entry(format!(
+                "{kind} level {:02} ({:.1}%)",
+                r.level,
+                100.0 * r.weights_remaining
+            ))
+            .or_default()
+            .push((r.rewind_iteration as f64, 100.0 * r.error_barrier));
+    }
+    for points in series.values_mut() {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    line_chart(
+        &series,
+        title,
+        "rewind iteration",
+        "test error barrier (%)",
+        false,
+        path,
+    )
+}
+
+/// Test error (%) along the linear path, one line per pair.
+pub fn plot_error_along_alpha(
+    results: &[PairResult],
+    title: &str,
+    path: &Path,
+) -> Result<(), ReportError> {
+    let mut series: Series = BTreeMap::new();
+    for r in results {
+        series.insert(
+            format!(
+                "{} level {:02} ({:.1}%)",
+                r.condition,
+                r.level,
+                100.0 * r.weights_remaining
+            ),
+            r.curve
+                .alphas
+                .iter()
+                .zip(&r.curve.test_errors)
+                .map(|(&a, &e)| (a, 100.0 * e))
+                .collect(),
+        );
+    }
+    line_chart(
+        &series,
+        title,
+        "alpha (1 = copy a, 0 = copy b)",
+        "test error (%)",
+        false,
+        path,
+    )
+}
