@@ -207,29 +207,17 @@ where
         )?)
     }
 
-    /// Opens the experiment's store. The stored `config.json` must describe
-    /// the same [`ImpConfig`] (settings added since it was written take
-    /// their defaults).
+    /// Opens the experiment's store, which must exist and hold the same
+    /// [`ImpConfig`] (settings added since it was written take their defaults).
     fn store(&self) -> Result<ExperimentStore, StabilityError> {
         let directory = self.directory();
-        let path = directory.join("config.json");
-        let text = std::fs::read(&path).map_err(|e| {
-            StabilityError::Config(format!(
-                "no IMP experiment at {} ({e}); run it first (StabilityAnalyzer::run_experiment)",
-                directory.display()
-            ))
-        })?;
-        let stored: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| StabilityError::Config(format!("{}: {e}", path.display())))?;
-        let parsed: ImpConfig = serde_json::from_value(stored.clone())
-            .map_err(|e| StabilityError::Config(format!("{}: {e}", path.display())))?;
-        if &parsed != self.imp.config() {
+        if !directory.join("config.json").exists() {
             return Err(StabilityError::Config(format!(
-                "{} holds an experiment with another configuration",
+                "no IMP experiment at {}; run it first (StabilityAnalyzer::run_experiment)",
                 directory.display()
             )));
         }
-        Ok(ExperimentStore::open(&directory, &stored)?)
+        Ok(self.imp.config().open_store(&directory)?)
     }
 
     fn require_finished(store: &ExperimentStore, dir: &str) -> Result<(), StabilityError> {
