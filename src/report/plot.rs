@@ -62,13 +62,14 @@ pub fn plot_accuracy_vs_weights(
     let y_min = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let y_max = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let pad = ((y_max - y_min) * 0.1).max(0.5);
-    let ticks: Vec<f64> = [
-        100.0, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01,
-    ]
-    .into_iter()
-    .map(position)
-    .filter(|&x| x <= x_max)
-    .collect();
+    // One tick per level of 20% pruning (every other one past 14 levels).
+    let levels = (x_max / (1.0f64 / 0.8).log10()).ceil() as i32;
+    let step = if levels > 14 { 2 } else { 1 };
+    let ticks: Vec<f64> = (0..=levels)
+        .step_by(step)
+        .map(|l| position(100.0 * 0.8f64.powi(l)))
+        .filter(|&x| x <= x_max)
+        .collect();
 
     let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -77,7 +78,7 @@ pub fn plot_accuracy_vs_weights(
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(-0.05..x_max, (y_min - pad)..(y_max + pad))
+        .build_cartesian_2d(-0.05..x_max, (y_min - 4.0 * pad)..(y_max + pad))
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
@@ -89,13 +90,15 @@ pub fn plot_accuracy_vs_weights(
         .map_err(|e| err(e.to_string()))?;
     // Ticks at the densities of 20%-per-level pruning, drawn by hand (the
     // axis holds log10 positions, not percentages).
-    let (y_lo, y_hi) = (y_min - pad, y_max + pad);
+    let (y_lo, y_hi) = (y_min - 4.0 * pad, y_max + pad);
     for &x in &ticks {
         chart
             .draw_series(LineSeries::new([(x, y_lo), (x, y_hi)], BLACK.mix(0.15)))
             .map_err(|e| err(e.to_string()))?;
         let w = 100.0 / 10f64.powf(x);
-        let label = if w >= 1.0 {
+        let label = if w >= 10.0 {
+            format!("{w:.0}")
+        } else if w >= 1.0 {
             format!("{w:.1}")
         } else {
             format!("{w:.2}")
