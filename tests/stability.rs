@@ -457,6 +457,17 @@ fn analyzer_trains_copies_once_and_reports_the_sweep() {
         to_pruning.count,
         analyzer.mask(Condition::Imp, 2).unwrap().kept_count()
     );
+    // Mask overlap between levels: nested masks, so IoU = kept(later) / kept(earlier).
+    let overlaps = analyzer.level_overlaps(Condition::Imp, &[0, 1, 2]).unwrap();
+    assert_eq!(overlaps.len(), 2);
+    for (a, b, overlap) in &overlaps {
+        let (ma, mb) = (
+            analyzer.mask(Condition::Imp, *a).unwrap(),
+            analyzer.mask(Condition::Imp, *b).unwrap(),
+        );
+        assert_eq!(overlap.intersection, mb.kept_count());
+        assert_eq!(overlap.union, ma.kept_count());
+    }
     // The main line's seed with k > 0 trains the dense copy from k as a branch.
     assert!(
         dir.join("branches/stability/imp/data_order_0/level_00/final.ckpt")

@@ -37,7 +37,7 @@ use super::report::StabilityRow;
 use crate::data::{LoaderConfig, SeededLoader};
 use crate::imp::store::ExperimentStore;
 use crate::imp::{ExperimentData, Imp, ImpConfig, ImpObserver, ImpReport, LevelSummary};
-use crate::mask::Mask;
+use crate::mask::{Mask, MaskOverlap};
 use crate::models::Classifier;
 use crate::rewind::RewindCheckpoint;
 use crate::train::masked::MaskedOptimizer;
@@ -432,6 +432,26 @@ where
         let sub = self.trained_copy(Condition::Imp, level, seed)?;
         let dense = self.trained_copy(Condition::Imp, 0, seed)?;
         distance(&host_weights(&sub), &host_weights(&dense), &mask)
+    }
+
+    /// Overlap (intersection over union of kept weights) of the masks of
+    /// consecutive entries of `levels` of a condition, e.g. `[0, 3, 6]` gives
+    /// (0, 3) and (3, 6). For two runs, compare
+    /// [`mask`](Self::mask)s of two analyzers with [`Mask::overlap`].
+    pub fn level_overlaps(
+        &self,
+        condition: Condition,
+        levels: &[usize],
+    ) -> Result<Vec<(usize, usize, MaskOverlap)>, StabilityError> {
+        let masks = levels
+            .iter()
+            .map(|&l| self.mask(condition, l))
+            .collect::<Result<Vec<_>, _>>()?;
+        levels
+            .windows(2)
+            .zip(masks.windows(2))
+            .map(|(l, m)| Ok((l[0], l[1], m[0].overlap(&m[1])?)))
+            .collect()
     }
 
     /// [`analyze_pair`](Self::analyze_pair) for every condition and level;
