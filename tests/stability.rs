@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use burn_lottery::data::{ImageDataset, Normalization};
 use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds, Silent};
 use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
-use burn_lottery::models::{Classifier, LeNet, LeNetConfig};
+use burn_lottery::models::{Classifier, LeNet};
 use burn_lottery::prune::MagnitudePrunerConfig;
 use burn_lottery::stability::{
     self, BarrierOptions, BnStatistics, Condition, HostWeights, StabilityAnalyzer, alphas,
@@ -20,47 +20,7 @@ use burn_lottery::stability::{
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
 use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::evaluate;
-use common::{TinyNet, ndarray, tensor, values};
-
-/// 10 classes of 8x8 images: class c lights up a band of rows.
-fn synthetic(n: usize, seed: u64) -> ImageDataset {
-    let mut images = Vec::with_capacity(n * 64);
-    let mut labels = Vec::with_capacity(n);
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    for i in 0..n {
-        let class = (i % 10) as u8;
-        for p in 0..64 {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let noise = (state >> 59) as u8;
-            let row = p / 8;
-            let on = row == usize::from(class) % 8 && (class < 8 || p % 2 == class as usize % 2);
-            images.push(if on { 200 + noise } else { noise * 3 });
-        }
-        labels.push(class);
-    }
-    ImageDataset::new(images, labels, 1, 8, 8, 10).unwrap()
-}
-
-fn data() -> ExperimentData {
-    let train = synthetic(200, 1);
-    let normalization = Normalization::from_dataset(&train);
-    ExperimentData {
-        train: Arc::new(train),
-        test: Arc::new(synthetic(100, 2)),
-        normalization,
-        augmentation: None,
-    }
-}
-
-fn init(device: &Device, seed: u64) -> LeNet {
-    LeNetConfig::new()
-        .with_input_size(64)
-        .with_hidden1(24)
-        .with_hidden2(16)
-        .init_seeded(device, seed)
-}
+use common::{TinyNet, data, init, ndarray, tensor, values};
 
 fn host(entries: &[(&str, Vec<f32>)]) -> HostWeights {
     entries

@@ -5,7 +5,12 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::GradientsParams;
+use std::sync::Arc;
+
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn_lottery::data::{ImageDataset, Normalization};
+use burn_lottery::imp::ExperimentData;
+use burn_lottery::models::{LeNet, LeNetConfig};
 
 /// conv(1->4, 3x3) -> BN -> ReLU -> fc(4*6*6 -> 3).
 #[derive(Module, Debug)]
@@ -83,4 +88,46 @@ pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// A tensor from host values.
 pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// 10 classes of 8x8 images: class c lights up a band of rows.
+pub fn synthetic(n: usize, seed: u64) -> ImageDataset {
+    let mut images = Vec::with_capacity(n * 64);
+    let mut labels = Vec::with_capacity(n);
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    for i in 0..n {
+        let class = (i % 10) as u8;
+        for p in 0..64 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let noise = (state >> 59) as u8;
+            let row = p / 8;
+            let on = row == usize::from(class) % 8 && (class < 8 || p % 2 == class as usize % 2);
+            images.push(if on { 200 + noise } else { noise * 3 });
+        }
+        labels.push(class);
+    }
+    ImageDataset::new(images, labels, 1, 8, 8, 10).unwrap()
+}
+
+/// A learnable synthetic experiment: 200 training and 100 test images.
+pub fn data() -> ExperimentData {
+    let train = synthetic(200, 1);
+    let normalization = Normalization::from_dataset(&train);
+    ExperimentData {
+        train: Arc::new(train),
+        test: Arc::new(synthetic(100, 2)),
+        normalization,
+        augmentation: None,
+    }
+}
+
+/// A small LeNet (64-24-16-10) for the synthetic images.
+pub fn init(device: &Device, seed: u64) -> LeNet {
+    LeNetConfig::new()
+        .with_input_size(64)
+        .with_hidden1(24)
+        .with_hidden2(16)
+        .init_seeded(device, seed)
 }
