@@ -15,11 +15,7 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use burn_lottery::data::{
-    Augmentation, DataSource, Normalization, load_cifar10, load_fashion_mnist,
-};
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::ResNetConfig;
@@ -76,7 +72,14 @@ struct Args {
     quick: bool,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = Args::parse();
     if args.quick {
         args.levels = 2;
@@ -85,35 +88,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.rewind = 10;
     }
     let device = device_by_name(&args.device)?;
+    let data_dir = args.data_dir.as_deref();
     let (data, channels, name) = match args.dataset {
-        Dataset::Cifar10 => {
-            let source = match &args.data_dir {
-                Some(dir) => DataSource::cifar10().with_dir(dir),
-                None => DataSource::cifar10(),
-            };
-            let splits = load_cifar10(&source)?;
-            let data = ExperimentData {
-                train: Arc::new(splits.train),
-                test: Arc::new(splits.test),
-                normalization: Normalization::cifar10(),
-                augmentation: Some(Augmentation::cifar10()),
-            };
-            (data, 3, "resnet20_cifar10")
-        }
-        Dataset::FashionMnist => {
-            let source = match &args.data_dir {
-                Some(dir) => DataSource::fashion_mnist().with_dir(dir),
-                None => DataSource::fashion_mnist(),
-            };
-            let splits = load_fashion_mnist(&source)?;
-            let data = ExperimentData {
-                normalization: Normalization::from_dataset(&splits.train),
-                train: Arc::new(splits.train),
-                test: Arc::new(splits.test),
-                augmentation: None,
-            };
-            (data, 1, "resnet20_fashion_mnist")
-        }
+        Dataset::Cifar10 => (ExperimentData::cifar10(data_dir)?, 3, "resnet20_cifar10"),
+        Dataset::FashionMnist => (
+            ExperimentData::fashion_mnist(data_dir)?,
+            1,
+            "resnet20_fashion_mnist",
+        ),
     };
     let mut training = TrainingRecipe::resnet20_cifar10();
     if let Some(iterations) = args.iterations {

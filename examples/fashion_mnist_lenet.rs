@@ -13,10 +13,8 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use burn_lottery::data::{DataSource, Normalization, load_fashion_mnist};
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::LeNetConfig;
@@ -65,7 +63,14 @@ struct Args {
     quick: bool,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = Args::parse();
     if args.quick {
         args.levels = 3;
@@ -73,17 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.rewind.retain(|&k| k < 300);
     }
     let device = device_by_name(&args.device)?;
-    let source = match &args.data_dir {
-        Some(dir) => DataSource::fashion_mnist().with_dir(dir),
-        None => DataSource::fashion_mnist(),
-    };
-    let splits = load_fashion_mnist(&source)?;
-    let data = ExperimentData {
-        normalization: Normalization::from_dataset(&splits.train),
-        train: Arc::new(splits.train),
-        test: Arc::new(splits.test),
-        augmentation: None,
-    };
+    let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
     let mut training = TrainingRecipe::lenet_fashion_mnist();
     training.training_iterations = args.iterations;
 

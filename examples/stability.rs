@@ -26,11 +26,9 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use burn_lottery::data::{DataSource, Normalization, load_fashion_mnist};
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig};
@@ -118,7 +116,14 @@ struct Args {
     quick: bool,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = Args::parse();
     if args.quick {
         args.levels = args.levels.or(Some(3));
@@ -134,17 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("--copies needs two different seeds, both different from --seed".into());
     }
     let device = device_by_name(&args.device)?;
-    let source = match &args.data_dir {
-        Some(dir) => DataSource::fashion_mnist().with_dir(dir),
-        None => DataSource::fashion_mnist(),
-    };
-    let splits = load_fashion_mnist(&source)?;
-    let data = ExperimentData {
-        normalization: Normalization::from_dataset(&splits.train),
-        train: Arc::new(splits.train),
-        test: Arc::new(splits.test),
-        augmentation: None,
-    };
+    let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
     let options = BarrierOptions {
         points: args.points,
         bn: match args.bn_recompute {

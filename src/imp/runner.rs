@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::config::ImpConfig;
 use super::store::{ExperimentStore, StoreError};
 use crate::data::{
-    Augmentation, DataError, ImageDataset, LoaderConfig, Normalization, SeededLoader,
+    Augmentation, DataError, DataSource, ImageDataset, LoaderConfig, Normalization, SeededLoader,
+    load_cifar10, load_fashion_mnist,
 };
 use crate::mask::{Mask, MaskError};
 use crate::models::Classifier;
@@ -68,6 +69,42 @@ pub struct ExperimentData {
     pub normalization: Normalization,
     /// Augmentation used when the recipe enables it.
     pub augmentation: Option<Augmentation>,
+}
+
+impl ExperimentData {
+    /// Fashion-MNIST from `dir` (or the lookup of [`DataSource::fashion_mnist`]:
+    /// `$FASHION_MNIST_DIR`, Debian's package, the cache, a download),
+    /// normalized by the training set's statistics, without augmentation.
+    pub fn fashion_mnist(dir: Option<&Path>) -> Result<Self, DataError> {
+        let source = match dir {
+            Some(dir) => DataSource::fashion_mnist().with_dir(dir),
+            None => DataSource::fashion_mnist(),
+        };
+        let splits = load_fashion_mnist(&source)?;
+        Ok(Self {
+            normalization: Normalization::from_dataset(&splits.train),
+            train: Arc::new(splits.train),
+            test: Arc::new(splits.test),
+            augmentation: None,
+        })
+    }
+
+    /// CIFAR-10 from `dir` (or the lookup of [`DataSource::cifar10`],
+    /// downloading when absent), with the reference normalization and
+    /// augmentation (random crop with padding 4, horizontal flip).
+    pub fn cifar10(dir: Option<&Path>) -> Result<Self, DataError> {
+        let source = match dir {
+            Some(dir) => DataSource::cifar10().with_dir(dir),
+            None => DataSource::cifar10(),
+        };
+        let splits = load_cifar10(&source)?;
+        Ok(Self {
+            train: Arc::new(splits.train),
+            test: Arc::new(splits.test),
+            normalization: Normalization::cifar10(),
+            augmentation: Some(Augmentation::cifar10()),
+        })
+    }
 }
 
 /// Operational settings that do not change results (not part of the
