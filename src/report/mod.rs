@@ -77,46 +77,76 @@ pub fn to_csv(rows: &[ReportRow]) -> String {
 
 /// Parses CSV written by [`to_csv`].
 pub fn from_csv(text: &str) -> Result<Vec<ReportRow>, ReportError> {
+    csv_records(text, CSV_HEADER)?
+        .iter()
+        .map(|r| {
+            Ok(ReportRow {
+                condition: r.fields[0].to_string(),
+                seed: r.parse(1, "seed")?,
+                level: r.parse(2, "level")?,
+                weights_remaining: r.parse(3, "weights_remaining")?,
+                test_accuracy: r.parse(4, "test_accuracy")?,
+            })
+        })
+        .collect()
+}
+
+/// One data line of a report CSV.
+pub(crate) struct CsvRecord<'a> {
+    /// 1-based line number in the file.
+    line: usize,
+    /// The comma-separated fields, as many as the header has.
+    pub(crate) fields: Vec<&'a str>,
+}
+
+impl CsvRecord<'_> {
+    /// Field `index` parsed; an error names the line and the column.
+    pub(crate) fn parse<T>(&self, index: usize, column: &str) -> Result<T, ReportError>
+    where
+        T: std::str::FromStr,
+        T::Err: fmt::Display,
+    {
+        let value = self.fields[index];
+        value.parse().map_err(|e| ReportError::Parse {
+            line: self.line,
+            reason: format!("{column} `{value}`: {e}"),
+        })
+    }
+}
+
+/// The non-empty data lines of a CSV whose first line must be `header`,
+/// each with exactly as many fields as the header.
+pub(crate) fn csv_records<'a>(
+    text: &'a str,
+    header: &str,
+) -> Result<Vec<CsvRecord<'a>>, ReportError> {
     let mut lines = text.lines().enumerate();
     match lines.next() {
-        Some((_, header)) if header.trim() == CSV_HEADER => {}
+        Some((_, first)) if first.trim() == header => {}
         _ => {
             return Err(ReportError::Parse {
                 line: 1,
-                reason: format!("expected header `{CSV_HEADER}`"),
+                reason: format!("expected header `{header}`"),
             });
         }
     }
-    let mut rows = Vec::new();
-    for (i, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
-        let parse_err = |reason: String| ReportError::Parse {
-            line: i + 1,
-            reason,
-        };
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != 5 {
-            return Err(parse_err(format!("{} fields, expected 5", fields.len())));
-        }
-        let num = |s: &str, what: &str| -> Result<f64, ReportError> {
-            s.trim()
-                .parse::<f64>()
-                .map_err(|e| parse_err(format!("{what} `{s}`: {e}")))
-        };
-        rows.push(ReportRow {
-            condition: fields[0].to_string(),
-            seed: fields[1]
-                .trim()
-                .parse()
-                .map_err(|e| parse_err(format!("seed `{}`: {e}", fields[1])))?,
-            level: fields[2]
-                .trim()
-                .parse()
-                .map_err(|e| parse_err(format!("level `{}`: {e}", fields[2])))?,
-            weights_remaining: num(fields[3], "weights_remaining")?,
-            test_accuracy: num(fields[4], "test_accuracy")?,
-        });
-    }
-    Ok(rows)
+    let columns = header.split(',').count();
+    lines
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let fields: Vec<&str> = line.split(',').collect();
+            if fields.len() != columns {
+                return Err(ReportError::Parse {
+                    line: i + 1,
+                    reason: format!("{} fields, expected {columns}", fields.len()),
+                });
+            }
+            Ok(CsvRecord {
+                line: i + 1,
+                fields,
+            })
+        })
+        .collect()
 }
 
 /// Writes rows as CSV, atomically.

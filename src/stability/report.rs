@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::analyzer::PairResult;
-use crate::report::ReportError;
+use crate::report::{ReportError, csv_records};
 
 /// The CSV header of [`StabilityRow`]s.
 pub const CSV_HEADER: &str = "condition,level,weights_remaining,rewind_iteration,l2_distance,l2_normalized,angle,error_barrier,endpoint_error_a,endpoint_error_b";
@@ -61,49 +61,23 @@ pub fn to_csv(rows: &[StabilityRow]) -> String {
 
 /// Parses [`to_csv`].
 pub fn from_csv(text: &str) -> Result<Vec<StabilityRow>, ReportError> {
-    let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, header)) if header.trim() == CSV_HEADER => {}
-        _ => {
-            return Err(ReportError::Parse {
-                line: 1,
-                reason: format!("expected the header `{CSV_HEADER}`"),
-            });
-        }
-    }
-    let mut rows = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parse_err = |reason: String| ReportError::Parse {
-            line: i + 1,
-            reason,
-        };
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 10 {
-            return Err(parse_err(format!("expected 10 fields, found {}", f.len())));
-        }
-        let num = |j: usize| -> Result<f64, ReportError> {
-            f[j].parse()
-                .map_err(|e| parse_err(format!("field {}: {e}", j + 1)))
-        };
-        rows.push(StabilityRow {
-            condition: f[0].to_string(),
-            level: f[1].parse().map_err(|e| parse_err(format!("level: {e}")))?,
-            weights_remaining: num(2)?,
-            rewind_iteration: f[3]
-                .parse()
-                .map_err(|e| parse_err(format!("rewind_iteration: {e}")))?,
-            l2_distance: num(4)?,
-            l2_normalized: num(5)?,
-            angle: num(6)?,
-            error_barrier: num(7)?,
-            endpoint_error_a: num(8)?,
-            endpoint_error_b: num(9)?,
-        });
-    }
-    Ok(rows)
+    csv_records(text, CSV_HEADER)?
+        .iter()
+        .map(|r| {
+            Ok(StabilityRow {
+                condition: r.fields[0].to_string(),
+                level: r.parse(1, "level")?,
+                weights_remaining: r.parse(2, "weights_remaining")?,
+                rewind_iteration: r.parse(3, "rewind_iteration")?,
+                l2_distance: r.parse(4, "l2_distance")?,
+                l2_normalized: r.parse(5, "l2_normalized")?,
+                angle: r.parse(6, "angle")?,
+                error_barrier: r.parse(7, "error_barrier")?,
+                endpoint_error_a: r.parse(8, "endpoint_error_a")?,
+                endpoint_error_b: r.parse(9, "endpoint_error_b")?,
+            })
+        })
+        .collect()
 }
 
 /// The error along alpha of every result, as CSV
