@@ -8,20 +8,12 @@ use burn_lottery::imp::{
 use burn_lottery::mask::Mask;
 use burn_lottery::prune::{MagnitudePrunerConfig, kept_after_levels};
 use burn_lottery::report;
-use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
-use burn_lottery::train::schedule::LrSchedule;
-use common::{data, init, ndarray};
+use common::{data, init, ndarray, tiny_recipe};
 
 fn config() -> ImpConfig {
     ImpConfig {
         name: "tiny".into(),
-        training: TrainingRecipe {
-            batch_size: 20,
-            training_iterations: 30,
-            optimizer: OptimizerConfig::adam(3e-3),
-            schedule: LrSchedule::constant(),
-            augment: false,
-        },
+        training: tiny_recipe(),
         pruning: MagnitudePrunerConfig::new(0.2).with_layer_rate("fc3.weight", 0.1),
         levels: 3,
         rewind_iteration: 5,

@@ -17,10 +17,8 @@ use burn_lottery::stability::{
     self, BarrierOptions, BnStatistics, Condition, HostWeights, StabilityAnalyzer, alphas,
     distance, error_barrier, host_weights, interpolate, interpolation_curve, masked_distance,
 };
-use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
-use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::evaluate;
-use common::{TinyNet, data, init, ndarray, tensor, values};
+use common::{TinyNet, data, init, ndarray, tensor, tiny_recipe, values};
 
 fn host(entries: &[(&str, Vec<f32>)]) -> HostWeights {
     entries
@@ -301,13 +299,7 @@ fn interpolated_batchnorm_statistics_are_the_interpolation_of_the_endpoints() {
 fn config() -> ImpConfig {
     ImpConfig {
         name: "tiny_stability".into(),
-        training: TrainingRecipe {
-            batch_size: 20,
-            training_iterations: 30,
-            optimizer: OptimizerConfig::adam(3e-3),
-            schedule: LrSchedule::constant(),
-            augment: false,
-        },
+        training: tiny_recipe(),
         pruning: MagnitudePrunerConfig::new(0.2).with_layer_rate("fc3.weight", 0.1),
         levels: 2,
         rewind_iteration: 5,

@@ -131,3 +131,14 @@ pub fn init(device: &Device, seed: u64) -> LeNet {
         .with_hidden2(16)
         .init_seeded(device, seed)
 }
+
+/// 30 iterations of Adam 3e-3 at batch 20: the recipe of the synthetic experiments.
+pub fn tiny_recipe() -> burn_lottery::train::recipe::TrainingRecipe {
+    burn_lottery::train::recipe::TrainingRecipe {
+        batch_size: 20,
+        training_iterations: 30,
+        optimizer: burn_lottery::train::recipe::OptimizerConfig::adam(3e-3),
+        schedule: burn_lottery::train::schedule::LrSchedule::constant(),
+        augment: false,
+    }
+}
