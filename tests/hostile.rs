@@ -24,7 +24,7 @@ use burn_lottery::imp::{
     ExperimentData, Imp, ImpConfig, ImpError, ImpObserver, LevelSummary, RunOptions, Seeds, Silent,
 };
 use burn_lottery::mask::{Mask, MaskError, ParamSelector};
-use burn_lottery::models::LeNetConfig;
+use burn_lottery::models::{LeNetConfig, ModelConfigError};
 use burn_lottery::prune::{MagnitudePrunerConfig, PruneError, RandomPrunerConfig};
 use burn_lottery::rewind::{RewindCheckpoint, RewindError};
 use common::{Mlp, TinyNet, data, init, ndarray, tiny_recipe};
@@ -1009,4 +1009,168 @@ fn a_deleted_unfinished_level_is_recomputed_identically() {
         .unwrap();
     assert_eq!(report.trained_levels, 1);
     assert_same_results(&straight, &dir);
+}
+
+// ------------------------------------------------ model configurations
+
+#[test]
+fn invalid_model_configurations_are_typed_errors() {
+    use burn_lottery::models::{ResNetConfig, VggConfig, VggDepth};
+    let device = ndarray();
+    for depth in [0, 2, 7, 21] {
+        let config = ResNetConfig::new().with_depth(depth);
+        assert_eq!(
+            config.validate(),
+            Err(ModelConfigError::InvalidDepth(depth))
+        );
+        let err = config.try_init(&device).unwrap_err();
+        assert!(err.to_string().contains(&depth.to_string()), "{err}");
+    }
+    let zero =
+        |model: &'static str, setting: &'static str| ModelConfigError::ZeroSize { model, setting };
+    let resnet = ResNetConfig::new();
+    assert_eq!(
+        resnet.clone().with_width_multiplier(0).validate(),
+        Err(zero("ResNet", "width_multiplier"))
+    );
+    assert_eq!(
+        resnet.clone().with_input_channels(0).validate(),
+        Err(zero("ResNet", "input_channels"))
+    );
+    assert_eq!(
+        resnet
+            .clone()
+            .with_num_classes(0)
+            .try_init_seeded(&device, 0)
+            .unwrap_err(),
+        zero("ResNet", "num_classes")
+    );
+    assert!(matches!(
+        resnet.with_width_multiplier(usize::MAX / 2).validate(),
+        Err(ModelConfigError::TooLarge {
+            setting: "width_multiplier",
+            ..
+        })
+    ));
+    let vgg = VggConfig::new(VggDepth::Vgg11);
+    assert_eq!(
+        vgg.clone()
+            .with_num_classes(0)
+            .try_init(&device)
+            .unwrap_err(),
+        zero("VGG", "num_classes")
+    );
+    assert_eq!(
+        vgg.with_input_channels(0).validate(),
+        Err(zero("VGG", "input_channels"))
+    );
+    let lenet = LeNetConfig::new();
+    for (config, setting) in [
+        (lenet.clone().with_input_size(0), "input_size"),
+        (lenet.clone().with_hidden1(0), "hidden1"),
+        (lenet.clone().with_hidden2(0), "hidden2"),
+        (lenet.clone().with_num_classes(0), "num_classes"),
+    ] {
+        let err = config.try_init_seeded(&device, 0).unwrap_err();
+        assert_eq!(err, zero("LeNet", setting));
+        assert!(err.to_string().contains(setting), "{err}");
+    }
+    // A configuration read from JSON goes through the same check.
+    let json = r#"{"depth": 22, "width_multiplier": 1, "input_channels": 3, "num_classes": 10}"#;
+    let parsed: ResNetConfig = serde_json::from_str(json).unwrap();
+    assert_eq!(parsed.validate(), Err(ModelConfigError::InvalidDepth(22)));
+    // Valid configurations still build.
+    assert!(
+        LeNetConfig::new()
+            .with_input_size(64)
+            .try_init(&device)
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_mask_shape_whose_size_overflows_is_a_typed_error() {
+    let err =
+        burn_lottery::mask::LayerMask::from_kept("w", vec![usize::MAX, 3], vec![]).unwrap_err();
+    assert!(
+        matches!(&err, MaskError::ShapeOverflow { path, .. } if path == "w"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_gzip_file_that_expands_beyond_the_limit_is_refused() {
+    use burn_lottery::data::idx::{MAX_IDX_DECOMPRESSED, maybe_gunzip_limited};
+    let path = Path::new("bomb.gz");
+    let bomb = gzip(&vec![0u8; 1 << 20]);
+    assert!(bomb.len() < 8192, "{}", bomb.len());
+    let err = maybe_gunzip_limited(bomb.clone(), path, 1 << 16).unwrap_err();
+    assert!(
+        matches!(&err, DataError::Gzip { path: p, message } if p == path && message.contains("65536")),
+        "{err}"
+    );
+    // At the limit exactly it is accepted.
+    assert_eq!(
+        maybe_gunzip_limited(bomb, path, 1 << 20).unwrap().len(),
+        1 << 20
+    );
+    assert!(
+        MAX_IDX_DECOMPRESSED >= 47_040_016,
+        "Fashion-MNIST's training images fit"
+    );
+}
+
+#[test]
+fn a_model_that_does_not_fit_the_images_is_a_typed_error() {
+    // LeNet for 28x28 images given the 8x8 synthetic ones.
+    let out = tempfile::tempdir().unwrap();
+    let wrong =
+        |device: &burn::tensor::Device, seed: u64| LeNetConfig::new().init_seeded(device, seed);
+    let err = imp()
+        .run(out.path(), &ndarray(), &data(), wrong, &mut Silent)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ImpError::Model(ModelConfigError::DoesNotFitData { image_shape: [1, 8, 8], num_classes: 10, reason })
+                if reason.contains("784")
+        ),
+        "{err}"
+    );
+    // The right input size but 7 classes for a 10-class dataset.
+    let seven = |device: &burn::tensor::Device, seed: u64| {
+        LeNetConfig::new()
+            .with_input_size(64)
+            .with_num_classes(7)
+            .init_seeded(device, seed)
+    };
+    let err = imp()
+        .run(out.path(), &ndarray(), &data(), seven, &mut Silent)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ImpError::Model(ModelConfigError::DoesNotFitData { reason, .. }) if reason.contains("[1, 7]")),
+        "{err}"
+    );
+    // Nothing was created.
+    assert!(snapshot(out.path()).is_empty());
+}
+
+#[test]
+fn an_experiment_with_any_float_setting_reopens() {
+    // serde_json's default float parser can be off by one ulp on long
+    // mantissas; the stored config.json must still compare equal.
+    let out = tempfile::tempdir().unwrap();
+    for lr in [
+        4.0785931512275587e-227,
+        1.2e-3,
+        0.1 + 0.2,
+        2.2250738585072014e-308,
+    ] {
+        let mut config = config();
+        config.training.optimizer = burn_lottery::train::recipe::OptimizerConfig::adam(lr);
+        config.target_density = Some(lr.min(0.5));
+        let dir = out.path().join(config.directory_name());
+        config.open_store(&dir).unwrap();
+        config.open_store(&dir).unwrap();
+    }
 }

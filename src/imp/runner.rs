@@ -53,6 +53,9 @@ pub enum ImpError {
     /// The data pipeline failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The model does not fit the data.
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelConfigError),
     /// Writing the report failed.
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -294,6 +297,12 @@ impl Imp {
         // The selector is checked against the model before the experiment
         // directory is created: a refused configuration leaves nothing behind.
         let template = init(&device, config.seeds.init);
+        crate::models::check_fits_data(
+            &template,
+            data.train.image_shape(),
+            data.train.num_classes(),
+            &device,
+        )?;
         let dense = Mask::dense(&template, &config.selector)?;
         drop(template);
         let mut store = config.open_store(&directory)?;
