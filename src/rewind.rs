@@ -106,10 +106,18 @@ impl RewindCheckpoint {
     /// Loads the captured state into `template`, a model of the same
     /// architecture (its values are replaced; it is consumed because burn's
     /// BatchNorm statistics are shared between a module and its clones).
+    ///
+    /// burn checks names and shapes and reports a mismatch, but panics on a
+    /// tensor of another kind (e.g. integers where the model has floats, as
+    /// in a corrupted or foreign file whose checksum was recomputed): that
+    /// panic is caught and reported as [`RewindError::Mismatch`] too.
     pub fn restore<M: Module>(&self, template: M) -> Result<M, RewindError> {
-        template
-            .try_load_record(self.model.clone())
-            .map_err(|e| RewindError::Mismatch(e.to_string()))
+        let record = self.model.clone();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            template.try_load_record(record)
+        }))
+        .map_err(|panic| RewindError::Mismatch(panic_message(panic.as_ref())))?
+        .map_err(|e| RewindError::Mismatch(e.to_string()))
     }
 
     /// The model as it was at the checkpoint's iteration, with `mask` applied.
@@ -224,4 +232,13 @@ impl RewindCheckpoint {
         })?;
         Self::parse(&bytes, path)
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "loading the state panicked".into())
 }

@@ -1174,3 +1174,33 @@ fn an_experiment_with_any_float_setting_reopens() {
         config.open_store(&dir).unwrap();
     }
 }
+
+#[test]
+fn a_checkpoint_holding_another_dtype_is_a_mismatch() {
+    // Found by fuzzing: a checkpoint whose tensor dtype was edited from F32
+    // (and its CRC recomputed) made burn panic while loading it.
+    let device = ndarray();
+    let model = burn::nn::LinearConfig::new(3, 2).init(&device);
+    let valid = RewindCheckpoint::capture(&model, 7).to_bytes().unwrap();
+    let at = valid
+        .windows(3)
+        .position(|w| w == b"F32")
+        .expect("the burnpack metadata names the dtype");
+    for dtype in [b"U32", b"I32", b"F64", b"I64", b"U64", b"F16", b"U16"] {
+        let mut bytes = valid.clone();
+        bytes[at..at + 3].copy_from_slice(dtype);
+        let body = bytes.len() - 4;
+        let crc = burn_lottery::io::checksum(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_le_bytes());
+        let name = String::from_utf8_lossy(dtype);
+        match RewindCheckpoint::from_bytes(&bytes) {
+            Ok(checkpoint) => {
+                match checkpoint.restore(burn::nn::LinearConfig::new(3, 2).init(&device)) {
+                    Err(RewindError::Mismatch(_)) => {}
+                    other => panic!("{name}: unexpected {other:?}"),
+                }
+            }
+            Err(e) => assert!(matches!(e, RewindError::Corrupt { .. }), "{name}: {e}"),
+        }
+    }
+}
