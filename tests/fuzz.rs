@@ -321,7 +321,7 @@ fn fuzz_idx_plain_and_gzip() {
 fn sample_mask() -> Mask {
     let layer = |shape: Vec<usize>, seed: usize| {
         let n: usize = shape.iter().product();
-        let kept = (0..n).map(|i| (i * 7 + seed) % 3 != 0).collect();
+        let kept = (0..n).map(|i| !(i * 7 + seed).is_multiple_of(3)).collect();
         LayerMask::from_kept("x", shape, kept).unwrap()
     };
     Mask::from_layers([
@@ -513,8 +513,8 @@ fn fuzz_rewind_checkpoint() {
         }
         Ok(())
     };
-    fuzz("rewind arbitrary", 64, arbitrary_bytes(200), &check);
-    fuzz("rewind mutated", 256, mutated(valid.clone(), true), &check);
+    fuzz("rewind arbitrary", 64, arbitrary_bytes(200), check);
+    fuzz("rewind mutated", 256, mutated(valid.clone(), true), check);
     // The magic and header kept, arbitrary sections behind a matching CRC.
     fuzz(
         "rewind arbitrary sections with magic and CRC",
@@ -775,7 +775,7 @@ fn fuzz_experiment_manifest() {
         }
         Ok(())
     };
-    fuzz("manifest mutated", 128, mutated(manifest, false), &check);
+    fuzz("manifest mutated", 128, mutated(manifest, false), check);
 }
 
 // -------------------------------------------------------------- report CSVs
