@@ -224,10 +224,10 @@ fn check_cifar(bytes: &[u8]) -> Result<(), TestCaseError> {
 fn fuzz_cifar10_binary() {
     let valid = cifar_file(3);
     check_cifar(&valid).unwrap();
-    fuzz("cifar10 arbitrary", 64, arbitrary_bytes(7000), |b| {
+    fuzz("cifar10 arbitrary", 512, arbitrary_bytes(7000), |b| {
         check_cifar(&b)
     });
-    fuzz("cifar10 mutated", 128, mutated(valid, false), |b| {
+    fuzz("cifar10 mutated", 1024, mutated(valid, false), |b| {
         check_cifar(&b)
     });
 }
@@ -288,30 +288,30 @@ fn fuzz_idx_plain_and_gzip() {
     let magic = prop_oneof![Just(idx::IDX_IMAGES_MAGIC), Just(idx::IDX_LABELS_MAGIC)];
     fuzz(
         "idx arbitrary",
-        64,
+        512,
         (arbitrary_bytes(300), magic),
         |(b, m)| check_idx(b, m),
     );
     fuzz(
         "idx images mutated",
-        128,
+        1024,
         mutated(images.clone(), false),
         |b| check_idx(b, idx::IDX_IMAGES_MAGIC),
     );
     fuzz(
         "idx labels mutated",
-        64,
+        512,
         mutated(labels.clone(), false),
         |b| check_idx(b, idx::IDX_LABELS_MAGIC),
     );
     fuzz(
         "idx gzip mutated (compressed bytes)",
-        128,
+        1024,
         mutated(gzip(&images), false),
         |b| check_idx(b, idx::IDX_IMAGES_MAGIC),
     );
     // Mutate the plain file, then compress: the IDX parser sees the edits.
-    fuzz("idx gzip mutated (inner bytes)", 64, mutations(), |m| {
+    fuzz("idx gzip mutated (inner bytes)", 512, mutations(), |m| {
         check_idx(gzip(&mutate(images.clone(), &m)), idx::IDX_IMAGES_MAGIC)
     });
 }
@@ -351,13 +351,13 @@ fn fuzz_mask_binary() {
     let mask = sample_mask();
     let valid = mask.to_bytes();
     assert_eq!(Mask::from_bytes(&valid).unwrap(), mask);
-    fuzz("mask binary arbitrary", 64, arbitrary_bytes(200), |b| {
+    fuzz("mask binary arbitrary", 512, arbitrary_bytes(200), |b| {
         check_mask_binary(&b)
     });
     // Arbitrary bodies behind the right magic and a matching CRC.
     fuzz(
         "mask binary arbitrary body with magic and CRC",
-        64,
+        512,
         arbitrary_bytes(120),
         |body| {
             let mut bytes = b"BLMASK\0\x01".to_vec();
@@ -366,7 +366,7 @@ fn fuzz_mask_binary() {
             check_mask_binary(&fix_crc(bytes))
         },
     );
-    fuzz("mask binary mutated", 256, mutated(valid, true), |b| {
+    fuzz("mask binary mutated", 2048, mutated(valid, true), |b| {
         check_mask_binary(&b)
     });
 }
@@ -388,17 +388,17 @@ fn fuzz_mask_json() {
     let valid = serde_json::to_vec(&sample_mask()).unwrap();
     check_mask_json(&valid).unwrap();
     assert!(serde_json::from_slice::<Mask>(&valid).is_ok());
-    fuzz("mask json arbitrary", 64, arbitrary_bytes(200), |b| {
+    fuzz("mask json arbitrary", 512, arbitrary_bytes(200), |b| {
         check_mask_json(&b)
     });
-    fuzz("mask json mutated", 256, mutated(valid, false), |b| {
+    fuzz("mask json mutated", 2048, mutated(valid, false), |b| {
         check_mask_json(&b)
     });
     // Well-formed JSON with hostile shapes and bit counts.
     let dims = prop_oneof![0usize..20, Just(usize::MAX), Just(1 << 40), any::<usize>()];
     fuzz(
         "mask json hostile shapes",
-        128,
+        1024,
         (
             prop::collection::vec(dims, 0..5),
             prop::collection::vec(any::<u8>(), 0..40),
@@ -455,19 +455,19 @@ fn fuzz_mask_safetensors() {
     let exported = sample_mask().to_safetensors();
     fuzz(
         "mask safetensors arbitrary",
-        64,
+        512,
         arbitrary_bytes(200),
         |b| check_mask_safetensors(&b),
     );
     fuzz(
         "mask safetensors mutated (four dtypes)",
-        256,
+        2048,
         mutated(valid, false),
         |b| check_mask_safetensors(&b),
     );
     fuzz(
         "mask safetensors mutated (exported mask)",
-        128,
+        1024,
         mutated(exported, false),
         |b| check_mask_safetensors(&b),
     );
@@ -513,12 +513,12 @@ fn fuzz_rewind_checkpoint() {
         }
         Ok(())
     };
-    fuzz("rewind arbitrary", 64, arbitrary_bytes(200), check);
-    fuzz("rewind mutated", 256, mutated(valid.clone(), true), check);
+    fuzz("rewind arbitrary", 512, arbitrary_bytes(200), check);
+    fuzz("rewind mutated", 2048, mutated(valid.clone(), true), check);
     // The magic and header kept, arbitrary sections behind a matching CRC.
     fuzz(
         "rewind arbitrary sections with magic and CRC",
-        64,
+        512,
         (arbitrary_bytes(200), length_value()),
         |(body, model_len)| {
             let mut bytes = valid[..8].to_vec();
@@ -678,16 +678,16 @@ fn fuzz_imp_config_json() {
     let valid = serde_json::to_vec_pretty(&config).unwrap();
     assert_eq!(serde_json::from_slice::<ImpConfig>(&valid).unwrap(), config);
     check_imp_config(&valid).unwrap();
-    fuzz("imp config arbitrary", 64, arbitrary_bytes(200), |b| {
+    fuzz("imp config arbitrary", 512, arbitrary_bytes(200), |b| {
         check_imp_config(&b)
     });
-    fuzz("imp config mutated", 256, mutated(valid, false), |b| {
+    fuzz("imp config mutated", 2048, mutated(valid, false), |b| {
         check_imp_config(&b)
     });
     let value = serde_json::to_value(&config).unwrap();
     fuzz(
         "imp config hostile values",
-        256,
+        2048,
         (prop::collection::vec(
             (any::<usize>(), hostile_number()),
             1..4,
@@ -719,10 +719,10 @@ fn fuzz_training_recipe_json() {
         );
     }
     let valid = recipes[0].to_json_string().into_bytes();
-    fuzz("recipe arbitrary", 64, arbitrary_bytes(200), |b| {
+    fuzz("recipe arbitrary", 512, arbitrary_bytes(200), |b| {
         check_recipe(&b)
     });
-    fuzz("recipe mutated", 256, mutated(valid, false), |b| {
+    fuzz("recipe mutated", 2048, mutated(valid, false), |b| {
         check_recipe(&b)
     });
     let values: Vec<serde_json::Value> = recipes
@@ -731,7 +731,7 @@ fn fuzz_training_recipe_json() {
         .collect();
     fuzz(
         "recipe hostile values",
-        256,
+        2048,
         (
             0..values.len(),
             prop::collection::vec((any::<usize>(), hostile_number()), 1..4),
@@ -775,7 +775,7 @@ fn fuzz_experiment_manifest() {
         }
         Ok(())
     };
-    fuzz("manifest mutated", 128, mutated(manifest, false), check);
+    fuzz("manifest mutated", 1024, mutated(manifest, false), check);
 }
 
 // -------------------------------------------------------------- report CSVs
@@ -821,7 +821,7 @@ fn row() -> impl Strategy<Value = ReportRow> {
 fn fuzz_report_csv() {
     fuzz(
         "report csv round trip",
-        128,
+        1024,
         prop::collection::vec(row(), 0..6),
         |rows| {
             let text = report::to_csv(&rows);
@@ -846,10 +846,10 @@ fn fuzz_report_csv() {
         },
     ])
     .into_bytes();
-    fuzz("report csv arbitrary", 64, "\\PC{0,200}", |text| {
+    fuzz("report csv arbitrary", 512, "\\PC{0,200}", |text| {
         check_csv(&text)
     });
-    fuzz("report csv mutated", 256, mutated(valid, false), |bytes| {
+    fuzz("report csv mutated", 2048, mutated(valid, false), |bytes| {
         check_csv(&String::from_utf8_lossy(&bytes))
     });
 }
