@@ -127,15 +127,22 @@ impl RewindCheckpoint {
     }
 
     /// Loads the captured optimizer state into `optimizer`, or returns it
-    /// unchanged (fresh) when none was captured.
+    /// unchanged (fresh) when none was captured. A state burn cannot read
+    /// (it panics on some malformed records; the panic is caught) is a
+    /// [`RewindError::Record`].
     pub fn restore_optimizer(
         &self,
         optimizer: ModuleOptimizer,
     ) -> Result<ModuleOptimizer, RewindError> {
         match &self.optimizer {
-            Some(bytes) => optimizer
-                .from_bytes(Bytes::from_bytes_vec(bytes.clone()))
-                .map_err(|e| RewindError::Record(e.to_string())),
+            Some(bytes) => {
+                let bytes = Bytes::from_bytes_vec(bytes.clone());
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    optimizer.from_bytes(bytes)
+                }))
+                .map_err(|panic| RewindError::Record(panic_message(panic.as_ref())))?
+                .map_err(|e| RewindError::Record(e.to_string()))
+            }
             None => Ok(optimizer),
         }
     }
