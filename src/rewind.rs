@@ -106,10 +106,18 @@ impl RewindCheckpoint {
     /// Loads the captured state into `template`, a model of the same
     /// architecture (its values are replaced; it is consumed because burn's
     /// BatchNorm statistics are shared between a module and its clones).
+    ///
+    /// burn checks names and shapes and reports a mismatch, but panics on a
+    /// tensor of another kind (e.g. integers where the model has floats, as
+    /// in a corrupted or foreign file whose checksum was recomputed): that
+    /// panic is caught and reported as [`RewindError::Mismatch`] too.
     pub fn restore<M: Module>(&self, template: M) -> Result<M, RewindError> {
-        template
-            .try_load_record(self.model.clone())
-            .map_err(|e| RewindError::Mismatch(e.to_string()))
+        let record = self.model.clone();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            template.try_load_record(record)
+        }))
+        .map_err(|panic| RewindError::Mismatch(panic_message(panic.as_ref())))?
+        .map_err(|e| RewindError::Mismatch(e.to_string()))
     }
 
     /// The model as it was at the checkpoint's iteration, with `mask` applied.
@@ -119,15 +127,22 @@ impl RewindCheckpoint {
     }
 
     /// Loads the captured optimizer state into `optimizer`, or returns it
-    /// unchanged (fresh) when none was captured.
+    /// unchanged (fresh) when none was captured. A state burn cannot read
+    /// (it panics on some malformed records; the panic is caught) is a
+    /// [`RewindError::Record`].
     pub fn restore_optimizer(
         &self,
         optimizer: ModuleOptimizer,
     ) -> Result<ModuleOptimizer, RewindError> {
         match &self.optimizer {
-            Some(bytes) => optimizer
-                .from_bytes(Bytes::from_bytes_vec(bytes.clone()))
-                .map_err(|e| RewindError::Record(e.to_string())),
+            Some(bytes) => {
+                let bytes = Bytes::from_bytes_vec(bytes.clone());
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    optimizer.from_bytes(bytes)
+                }))
+                .map_err(|panic| RewindError::Record(panic_message(panic.as_ref())))?
+                .map_err(|e| RewindError::Record(e.to_string()))
+            }
             None => Ok(optimizer),
         }
     }
@@ -224,4 +239,13 @@ impl RewindCheckpoint {
         })?;
         Self::parse(&bytes, path)
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "loading the state panicked".into())
 }

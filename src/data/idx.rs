@@ -68,19 +68,37 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// The most bytes a gzip-compressed IDX file may decompress to (1 GiB; the
+/// largest MNIST-like file, the training images, is 47 MB). A file that
+/// would expand beyond it is refused instead of exhausting memory.
+pub const MAX_IDX_DECOMPRESSED: u64 = 1 << 30;
+
 /// Decompresses `bytes` if they start with the gzip magic `1f 8b`; `path`
-/// only names the source in errors.
+/// only names the source in errors. Output beyond
+/// [`MAX_IDX_DECOMPRESSED`] bytes is a [`DataError::Gzip`].
 pub fn maybe_gunzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataError> {
+    maybe_gunzip_limited(bytes, path, MAX_IDX_DECOMPRESSED)
+}
+
+/// [`maybe_gunzip`] with another limit on the decompressed size.
+pub fn maybe_gunzip_limited(bytes: Vec<u8>, path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
     if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
         return Ok(bytes);
     }
-    let mut out = Vec::with_capacity(bytes.len() * 4);
+    let gzip_error = |message: String| DataError::Gzip {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit as usize));
     flate2::read::MultiGzDecoder::new(bytes.as_slice())
+        .take(limit.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| DataError::Gzip {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| gzip_error(e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(gzip_error(format!(
+            "decompresses to more than {limit} bytes"
+        )));
+    }
     Ok(out)
 }
 

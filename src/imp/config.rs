@@ -115,6 +115,11 @@ impl ImpConfig {
     /// Opens (or creates) this configuration's experiment directory at `root`.
     /// A stored configuration is read with today's defaults for options it
     /// does not mention, so adding an option never orphans an experiment.
+    ///
+    /// serde_json's default float parser may read a long decimal back one
+    /// unit in the last place off, so stored floats within two units in the
+    /// last place of the current ones compare equal (the directory name
+    /// already hashes the exact settings).
     pub fn open_store(
         &self,
         root: &std::path::Path,
@@ -122,7 +127,14 @@ impl ImpConfig {
         let current = serde_json::to_value(self).expect("config serializes");
         super::store::ExperimentStore::open_normalized(root, &current, |stored| {
             match serde_json::from_value::<ImpConfig>(stored.clone()) {
-                Ok(parsed) => serde_json::to_value(parsed).expect("config serializes"),
+                Ok(parsed) => {
+                    let parsed = serde_json::to_value(parsed).expect("config serializes");
+                    if same_up_to_float_readback(&parsed, &current) {
+                        current.clone()
+                    } else {
+                        parsed
+                    }
+                }
                 Err(_) => stored,
             }
         })
@@ -144,6 +156,38 @@ impl ImpConfig {
             })
             .collect();
         format!("{safe}-{:016x}", fnv1a64(canonical.as_bytes()))
+    }
+}
+
+/// How many units in the last place a float read back from JSON may differ
+/// from the value written (see [`ImpConfig::open_store`]).
+const FLOAT_READBACK_ULPS: u64 = 2;
+
+/// Whether two JSON values are equal, floats up to [`FLOAT_READBACK_ULPS`].
+fn same_up_to_float_readback(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(key, v)| y.get(key).is_some_and(|w| same_up_to_float_readback(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(v, w)| same_up_to_float_readback(v, w))
+        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => {
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
+            x == y
+                || (x.is_sign_positive() == y.is_sign_positive()
+                    && x.to_bits().abs_diff(y.to_bits()) <= FLOAT_READBACK_ULPS)
+        }
+        _ => a == b,
     }
 }
 

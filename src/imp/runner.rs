@@ -53,6 +53,9 @@ pub enum ImpError {
     /// The data pipeline failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The model does not fit the data.
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelConfigError),
     /// Writing the report failed.
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -290,12 +293,19 @@ impl Imp {
         let device = device.clone().autodiff();
         let config = &self.config;
         let directory = self.directory(output_root);
-        let mut store = config.open_store(&directory)?;
         let pruner = config.pruning.init()?;
-
+        // The selector is checked against the model before the experiment
+        // directory is created: a refused configuration leaves nothing behind.
         let template = init(&device, config.seeds.init);
+        crate::models::check_fits_data(
+            &template,
+            data.train.image_shape(),
+            data.train.num_classes(),
+            &device,
+        )?;
         let dense = Mask::dense(&template, &config.selector)?;
         drop(template);
+        let mut store = config.open_store(&directory)?;
 
         let mut run = LevelRunner {
             imp: self,
@@ -456,6 +466,9 @@ where
             self.observer.level_finished(&summary, true);
             return Ok(summary);
         }
+        // A mask read back from the directory (possibly edited by hand) must
+        // fit the model before it is trained with.
+        mask.validate(&self.template(), Some(&config.selector))?;
         let started = Instant::now();
         if !self.store.contains(&format!("{dir}/mask.bin")) {
             self.store

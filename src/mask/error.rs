@@ -47,6 +47,14 @@ pub enum MaskError {
         /// Elements supplied.
         actual: usize,
     },
+    /// A shape whose number of entries does not fit in `usize`.
+    #[error("mask for `{path}` has shape {shape:?}, whose entry count overflows")]
+    ShapeOverflow {
+        /// Parameter path.
+        path: String,
+        /// Shape given.
+        shape: Vec<usize>,
+    },
     /// The selector chose no parameter at all.
     #[error("the parameter selector matches no parameter of the model")]
     EmptySelection,

@@ -54,7 +54,12 @@ impl LayerMask {
 
     /// Builds a layer mask from row-major keep flags.
     pub fn from_kept(path: &str, shape: Vec<usize>, kept: Vec<bool>) -> Result<Self, MaskError> {
-        let expected: usize = shape.iter().product();
+        let Some(expected) = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+            return Err(MaskError::ShapeOverflow {
+                path: path.to_string(),
+                shape,
+            });
+        };
         if kept.len() != expected {
             return Err(MaskError::LengthMismatch {
                 path: path.to_string(),

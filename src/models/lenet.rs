@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::{Classifier, init::init_weights};
+use super::{Classifier, ModelConfigError, check_positive, init::init_weights};
 
 /// Configuration of a [`LeNet`].
 #[derive(Config, Debug)]
@@ -46,8 +46,40 @@ impl LeNetConfig {
         Self::new()
     }
 
+    /// Checks that every layer size is positive.
+    pub fn validate(&self) -> Result<(), ModelConfigError> {
+        check_positive(
+            "LeNet",
+            &[
+                ("input_size", self.input_size),
+                ("hidden1", self.hidden1),
+                ("hidden2", self.hidden2),
+                ("num_classes", self.num_classes),
+            ],
+        )
+    }
+
+    /// Builds the network with burn's default initializers, or says why the
+    /// configuration is invalid.
+    pub fn try_init(&self, device: &Device) -> Result<LeNet, ModelConfigError> {
+        self.validate()?;
+        Ok(self.init(device))
+    }
+
+    /// [`LeNetConfig::init_seeded`], or why the configuration is invalid.
+    pub fn try_init_seeded(&self, device: &Device, seed: u64) -> Result<LeNet, ModelConfigError> {
+        self.validate()?;
+        Ok(self.init_seeded(device, seed))
+    }
+
     /// Builds the network with burn's default initializers.
+    ///
+    /// # Panics
+    /// If a size is 0 (see [`LeNetConfig::validate`]).
     pub fn init(&self, device: &Device) -> LeNet {
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
         LeNet {
             fc1: LinearConfig::new(self.input_size, self.hidden1).init(device),
             fc2: LinearConfig::new(self.hidden1, self.hidden2).init(device),

@@ -19,7 +19,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
-use super::{Classifier, init::init_weights};
+use super::{Classifier, ModelConfigError, check_positive, init::init_weights};
 
 /// Configuration of a CIFAR [`ResNet`].
 #[derive(Config, Debug)]
@@ -96,25 +96,64 @@ impl ResNetConfig {
     /// Number of basic blocks per stage, `(depth - 2) / 6`.
     ///
     /// # Panics
-    /// If the depth is not 6N + 2 with N >= 1.
+    /// If the depth is not 6N + 2 with N >= 1 (see [`ResNetConfig::validate`]).
     pub fn blocks_per_stage(&self) -> usize {
-        assert!(
-            self.depth >= 8 && (self.depth - 2).is_multiple_of(6),
-            "CIFAR ResNet depth must be 6N + 2 (20, 32, 44, 56, 110, ...), got {}",
-            self.depth
-        );
-        (self.depth - 2) / 6
+        self.try_blocks_per_stage()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_blocks_per_stage(&self) -> Result<usize, ModelConfigError> {
+        if self.depth >= 8 && (self.depth - 2).is_multiple_of(6) {
+            Ok((self.depth - 2) / 6)
+        } else {
+            Err(ModelConfigError::InvalidDepth(self.depth))
+        }
+    }
+
+    /// Checks the depth (6N + 2) and that widths, channels and classes are
+    /// positive.
+    pub fn validate(&self) -> Result<(), ModelConfigError> {
+        self.try_blocks_per_stage()?;
+        check_positive(
+            "ResNet",
+            &[
+                ("width_multiplier", self.width_multiplier),
+                ("input_channels", self.input_channels),
+                ("num_classes", self.num_classes),
+            ],
+        )?;
+        if self.width_multiplier.checked_mul(64 * 64 * 9).is_none() {
+            return Err(ModelConfigError::TooLarge {
+                model: "ResNet",
+                setting: "width_multiplier",
+                value: self.width_multiplier,
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds the network with burn's default initializers, or says why the
+    /// configuration is invalid.
+    pub fn try_init(&self, device: &Device) -> Result<ResNet, ModelConfigError> {
+        self.validate()?;
+        Ok(self.init(device))
+    }
+
+    /// [`ResNetConfig::init_seeded`], or why the configuration is invalid.
+    pub fn try_init_seeded(&self, device: &Device, seed: u64) -> Result<ResNet, ModelConfigError> {
+        self.validate()?;
+        Ok(self.init_seeded(device, seed))
     }
 
     /// Builds the network with burn's default initializers.
     ///
     /// # Panics
-    /// If the depth is not 6N + 2, or a width, channel or class count is 0.
+    /// If the configuration is invalid (see [`ResNetConfig::validate`]).
     pub fn init(&self, device: &Device) -> ResNet {
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
         let n = self.blocks_per_stage();
-        assert!(self.width_multiplier > 0, "width_multiplier must be > 0");
-        assert!(self.input_channels > 0, "input_channels must be > 0");
-        assert!(self.num_classes > 0, "num_classes must be > 0");
         let widths = [16, 32, 64].map(|w| w * self.width_multiplier);
 
         let conv = conv3x3(self.input_channels, widths[0], 1, device);

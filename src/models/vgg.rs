@@ -22,7 +22,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
-use super::{Classifier, init::init_weights};
+use super::{Classifier, ModelConfigError, check_positive, init::init_weights};
 
 /// Which VGG plan to build.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -94,10 +94,38 @@ pub struct Vgg {
 }
 
 impl VggConfig {
+    /// Checks that channels and classes are positive.
+    pub fn validate(&self) -> Result<(), ModelConfigError> {
+        check_positive(
+            "VGG",
+            &[
+                ("input_channels", self.input_channels),
+                ("num_classes", self.num_classes),
+            ],
+        )
+    }
+
+    /// Builds the network with burn's default initializers, or says why the
+    /// configuration is invalid.
+    pub fn try_init(&self, device: &Device) -> Result<Vgg, ModelConfigError> {
+        self.validate()?;
+        Ok(self.init(device))
+    }
+
+    /// [`VggConfig::init_seeded`], or why the configuration is invalid.
+    pub fn try_init_seeded(&self, device: &Device, seed: u64) -> Result<Vgg, ModelConfigError> {
+        self.validate()?;
+        Ok(self.init_seeded(device, seed))
+    }
+
     /// Builds the network with burn's default initializers.
+    ///
+    /// # Panics
+    /// If the configuration is invalid (see [`VggConfig::validate`]).
     pub fn init(&self, device: &Device) -> Vgg {
-        assert!(self.input_channels > 0, "input_channels must be > 0");
-        assert!(self.num_classes > 0, "num_classes must be > 0");
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
         let mut layers: Vec<VggBlock> = Vec::new();
         let mut in_channels = self.input_channels;
         for entry in self.depth.plan() {

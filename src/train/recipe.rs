@@ -211,6 +211,19 @@ pub enum RecipeError {
     /// The learning-rate schedule is invalid.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// The schedule grows the learning rate past what `f64` holds (a
+    /// `gamma` above 1 applied too many times).
+    #[error(
+        "the learning rate overflows: {base} x the schedule's multiplier is {value} at iteration {iteration}"
+    )]
+    LearningRateOverflow {
+        /// The base learning rate.
+        base: f64,
+        /// The iteration at which it is no longer finite.
+        iteration: u64,
+        /// The learning rate there.
+        value: f64,
+    },
     /// The JSON could not be parsed.
     #[error("recipe JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -339,6 +352,18 @@ impl TrainingRecipe {
                 warmup: self.schedule.warmup_iterations,
                 training: self.training_iterations,
             });
+        }
+        // A decay factor is applied a non-decreasing number of times, so the
+        // largest rate is at the start (gamma <= 1) or at T (gamma > 1).
+        for iteration in [Iteration(0), self.final_iteration()] {
+            let value = self.lr_at(iteration);
+            if !value.is_finite() {
+                return Err(RecipeError::LearningRateOverflow {
+                    base: self.optimizer.learning_rate(),
+                    iteration: iteration.0,
+                    value,
+                });
+            }
         }
         Ok(())
     }
