@@ -5,6 +5,10 @@
 //! and CRC-32 in `manifest.json` (itself written atomically). Reading goes
 //! through [`ExperimentStore::read`], which refuses a file whose bytes no
 //! longer match the manifest and names it.
+//!
+//! A process killed mid-write can leave a temporary file behind (see
+//! [`crate::io::write_atomic`]); opening the experiment deletes such files.
+//! One process at a time may work on an experiment directory.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{checksum, write_atomic};
+use crate::io::{checksum, is_temporary_file_name, write_atomic};
 
 const MANIFEST: &str = "manifest.json";
 const CONFIG: &str = "config.json";
@@ -114,6 +118,7 @@ impl ExperimentStore {
             move |source| StoreError::Io { path, source }
         };
         fs::create_dir_all(&root).map_err(io(&root))?;
+        remove_temporary_files(&root)?;
         let manifest_path = root.join(MANIFEST);
         let manifest = if manifest_path.exists() {
             let text = fs::read(&manifest_path).map_err(io(&manifest_path))?;
@@ -231,8 +236,16 @@ impl ExperimentStore {
 
     /// Checks every recorded file; returns the first that fails.
     pub fn verify_all(&self) -> Result<(), StoreError> {
+        self.verify_under("")
+    }
+
+    /// Checks every recorded file whose relative path starts with `prefix`
+    /// (e.g. `main/level_02/`); returns the first that fails.
+    pub fn verify_under(&self, prefix: &str) -> Result<(), StoreError> {
         for relative in self.manifest.files.keys() {
-            self.read(relative)?;
+            if relative.starts_with(prefix) {
+                self.read(relative)?;
+            }
         }
         Ok(())
     }
@@ -242,6 +255,35 @@ impl ExperimentStore {
         let text = serde_json::to_vec_pretty(&self.manifest).expect("manifest serializes");
         write_atomic(&path, &text).map_err(|source| StoreError::Io { path, source })
     }
+}
+
+/// Deletes the temporary files of interrupted writes under `dir`.
+fn remove_temporary_files(dir: &Path) -> Result<(), StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io(&path))?;
+        if kind.is_dir() {
+            remove_temporary_files(&path)?;
+        } else if kind.is_file()
+            && entry
+                .file_name()
+                .to_str()
+                .is_some_and(is_temporary_file_name)
+        {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io { path, source: e });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Lists the leaves where two JSON values differ, as `name: old -> new`.
