@@ -262,7 +262,7 @@ mod parent {
     /// The kills the requirement asks for, at least.
     const MIN_KILLS: usize = 20;
     /// Kills are spaced so that about this many fall on one experiment.
-    const PLANNED_KILLS: u64 = 48;
+    const PLANNED_KILLS: u64 = 64;
     /// A run that needs more sessions than this is not converging.
     const MAX_SESSIONS: usize = 300;
 
@@ -440,12 +440,15 @@ mod parent {
                 // Half of the others at a random write event, half at a
                 // chosen step of a file the run has not recorded yet (or of
                 // the manifest update that records it).
-                let pending = pending_files(&order, &b);
-                let at = if pending.is_empty() || rng.random_bool(0.5) {
+                let mut candidates = pending_files(&order, &b);
+                // The next file to be written, or the level's next
+                // progress checkpoint or its metrics.
+                candidates.truncate(1);
+                candidates.extend(["progress.ckpt".into(), "progress_metrics.csv".into()]);
+                let at = if rng.random_bool(0.5) {
                     rng.random_range(1..=event_window).to_string()
                 } else {
-                    // One of the next two files to be written.
-                    let file = &pending[rng.random_range(0..pending.len().min(2))];
+                    let file = &candidates[rng.random_range(0..candidates.len())];
                     let step = ["created", "synced", "renamed"][rng.random_range(0..3)];
                     if rng.random_bool(0.5) {
                         format!("manifest:{file}:{step}")
