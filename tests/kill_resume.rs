@@ -84,17 +84,19 @@ fn main() -> ExitCode {
     }
     // libtest's options (--nocapture, --test-threads=N, ...) mean nothing
     // here; a name filter that does not match this test skips it, loudly.
-    let filters: Vec<&String> = args[1..]
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| {
-            !a.starts_with('-')
-                && !(*i > 0
-                    && ["--test-threads", "--skip", "--format", "--color", "-Z"]
-                        .contains(&args[*i].as_str()))
-        })
-        .map(|(_, a)| a)
+    const WITH_VALUE: [&str; 5] = ["--test-threads", "--skip", "--format", "--color", "-Z"];
+    let filters: Vec<&String> = args
+        .windows(2)
+        .filter(|pair| !pair[1].starts_with('-') && !WITH_VALUE.contains(&pair[0].as_str()))
+        .map(|pair| &pair[1])
         .collect();
+    let skipped = args
+        .windows(2)
+        .any(|pair| pair[0] == "--skip" && "kill_resume".contains(pair[1].as_str()));
+    if skipped {
+        println!("kill_resume: skipped (--skip)");
+        return ExitCode::SUCCESS;
+    }
     if !filters.is_empty() && !filters.iter().any(|f| "kill_resume".contains(f.as_str())) {
         println!("kill_resume: not selected by the filter {filters:?}");
         return ExitCode::SUCCESS;
@@ -441,11 +443,15 @@ mod parent {
                 // chosen step of a file the run has not recorded yet (or of
                 // the manifest update that records it).
                 let mut candidates = pending_files(&order, &b);
+                // Kills that lag behind the run's progress (a targeted kill
+                // can skip a whole level) are made up for with small steps.
+                let progress = 1.0 - candidates.len() as f64 / order.len() as f64;
+                let behind = (kills as f64) < 2.0 * MIN_KILLS as f64 * progress;
                 // The next file to be written, or the level's next
                 // progress checkpoint or its metrics.
                 candidates.truncate(1);
                 candidates.extend(["progress.ckpt".into(), "progress_metrics.csv".into()]);
-                let at = if rng.random_bool(0.5) {
+                let at = if behind || rng.random_bool(0.5) {
                     rng.random_range(1..=event_window).to_string()
                 } else {
                     let file = &candidates[rng.random_range(0..candidates.len())];

@@ -320,6 +320,10 @@ impl Imp {
         let config = &self.config;
         let directory = self.directory(output_root);
         let mut store = config.open_store(&directory)?;
+        // The rewind point is shared by every level: check it up front.
+        if store.contains(REWIND_FILE) {
+            store.read(REWIND_FILE)?;
+        }
         let pruner = config.pruning.init()?;
 
         let template = init(&device, config.seeds.init);
@@ -517,6 +521,17 @@ where
         let k = config.rewind_iteration;
         let progress_path = format!("{dir}/progress.ckpt");
         let metrics_path = format!("{dir}/progress_metrics.csv");
+        // A level is finished when its summary (written last) and every
+        // other file it produces are recorded; one that was deleted (see
+        // `ExperimentStore::open`) has the level trained again.
+        let outputs = ["mask.bin", "final.ckpt", "metrics.csv", "sparsity.json"];
+        let complete = outputs
+            .iter()
+            .all(|file| self.store.contains(&format!("{dir}/{file}")))
+            && (!matches!(start, Start::Init) || self.store.contains(REWIND_FILE));
+        if self.store.contains(&summary_path) && !complete {
+            self.store.remove(&summary_path)?;
+        }
         if self.store.contains(&summary_path) {
             // A run killed right after the summary leaves the level's
             // progress files behind; they are no longer needed.

@@ -8,7 +8,9 @@
 //!
 //! A process killed mid-write can leave a temporary file behind (see
 //! [`crate::io::write_atomic`]); opening the experiment deletes such files.
-//! One process at a time may work on an experiment directory.
+//! A recorded file that is missing when the experiment is opened is
+//! forgotten, so that deleting a file that fails its checksum has it
+//! recomputed. One process at a time may work on an experiment directory.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,7 +36,7 @@ pub enum StoreError {
     },
     /// A file's bytes do not match the manifest (edited, truncated, corrupted).
     #[error(
-        "{path} fails its checksum (expected {expected_bytes} bytes, crc {expected_crc:08x}; found {actual_bytes} bytes, crc {actual_crc:08x}): it was modified or corrupted"
+        "{path} fails its checksum (expected {expected_bytes} bytes, crc {expected_crc:08x}; found {actual_bytes} bytes, crc {actual_crc:08x}): it was modified or corrupted; delete it to have it recomputed"
     )]
     Checksum {
         /// The file.
@@ -120,7 +122,7 @@ impl ExperimentStore {
         fs::create_dir_all(&root).map_err(io(&root))?;
         remove_temporary_files(&root)?;
         let manifest_path = root.join(MANIFEST);
-        let manifest = if manifest_path.exists() {
+        let mut manifest: Manifest = if manifest_path.exists() {
             let text = fs::read(&manifest_path).map_err(io(&manifest_path))?;
             serde_json::from_slice(&text).map_err(|e| StoreError::BadManifest {
                 path: manifest_path.clone(),
@@ -129,6 +131,13 @@ impl ExperimentStore {
         } else {
             Manifest::default()
         };
+        // A recorded file that was deleted (e.g. by a user who wants it
+        // recomputed) is forgotten: the run writes it again. The store itself
+        // never leaves a record without its file: files are written before
+        // they are recorded and forgotten before they are deleted.
+        manifest
+            .files
+            .retain(|relative, _| root.join(relative).is_file());
         let mut store = Self { root, manifest };
         if store.manifest.files.contains_key(CONFIG) {
             let stored: serde_json::Value =
