@@ -166,6 +166,36 @@ fn a_corrupt_finished_file_stops_the_run_naming_it_and_deleting_it_recomputes_it
 }
 
 #[test]
+fn a_valid_file_put_in_place_of_another_is_refused() {
+    let device = ndarray();
+    let out = tempfile::tempdir().unwrap();
+    let reference = imp()
+        .run(out.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    let dir = reference.directory;
+    // Level 2's mask is a valid mask file of the same size as level 1's
+    // (both end in their own CRC-32, so their CRC-32s are equal too).
+    let (one, two) = (
+        dir.join("main/level_01/mask.bin"),
+        dir.join("main/level_02/mask.bin"),
+    );
+    let replacement = std::fs::read(&two).unwrap();
+    assert_eq!(
+        replacement.len() as u64,
+        std::fs::metadata(&one).unwrap().len()
+    );
+    assert!(burn_lottery::mask::Mask::from_bytes(&replacement).is_ok());
+    std::fs::write(&one, &replacement).unwrap();
+    match imp()
+        .run(out.path(), &device, &data(), init, &mut Silent)
+        .unwrap_err()
+    {
+        ImpError::Store(StoreError::Checksum { path, .. }) => assert_eq!(path, one),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
 fn a_corrupt_report_is_rewritten() {
     let device = ndarray();
     let out = tempfile::tempdir().unwrap();
@@ -303,4 +333,40 @@ fn a_non_finite_loss_stops_its_level_naming_it_and_keeps_finished_levels() {
     assert_eq!(again.to_string(), message);
     assert_eq!(finished(&dir), before);
     config.open_store(&dir).unwrap().verify_all().unwrap();
+}
+
+#[test]
+fn manifests_with_crc32_records_are_still_verified() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("exp");
+    let config = serde_json::json!({"name": "legacy"});
+    let mut store = burn_lottery::imp::store::ExperimentStore::open(&dir, &config).unwrap();
+    store.write("a/data.bin", b"some bytes").unwrap();
+    drop(store);
+    // Rewrite the manifest as earlier versions did: size and CRC-32 only.
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (name, record) in manifest["files"].as_object_mut().unwrap() {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        *record = serde_json::json!({
+            "bytes": bytes.len(),
+            "crc32": burn_lottery::io::checksum(&bytes),
+        });
+    }
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let store = burn_lottery::imp::store::ExperimentStore::open(&dir, &config).unwrap();
+    assert_eq!(store.read("a/data.bin").unwrap(), b"some bytes");
+    std::fs::write(dir.join("a/data.bin"), b"some bytez").unwrap();
+    match store.read("a/data.bin").unwrap_err() {
+        StoreError::Checksum {
+            expected_hash,
+            actual_hash,
+            ..
+        } => {
+            assert!(expected_hash.starts_with("crc32 "), "{expected_hash}");
+            assert_ne!(expected_hash, actual_hash);
+        }
+        other => panic!("unexpected {other}"),
+    }
 }

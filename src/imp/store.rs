@@ -2,7 +2,8 @@
 //!
 //! Every file of an experiment is written through [`ExperimentStore::write`]:
 //! atomically (temporary file, fsync, rename), then recorded with its size
-//! and CRC-32 in `manifest.json` (itself written atomically). Reading goes
+//! and hash ([`content_hash`], XXH3-64) in `manifest.json` (itself written
+//! atomically). Reading goes
 //! through [`ExperimentStore::read`], which refuses a file whose bytes no
 //! longer match the manifest and names it.
 //!
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{checksum, is_temporary_file_name, write_atomic};
+use crate::io::{checksum, content_hash, is_temporary_file_name, write_atomic};
 
 const MANIFEST: &str = "manifest.json";
 const CONFIG: &str = "config.json";
@@ -36,19 +37,19 @@ pub enum StoreError {
     },
     /// A file's bytes do not match the manifest (edited, truncated, corrupted).
     #[error(
-        "{path} fails its checksum (expected {expected_bytes} bytes, crc {expected_crc:08x}; found {actual_bytes} bytes, crc {actual_crc:08x}): it was modified or corrupted; delete it to have it recomputed"
+        "{path} fails its checksum (expected {expected_bytes} bytes, {expected_hash}; found {actual_bytes} bytes, {actual_hash}): it was modified, corrupted or replaced; delete it to have it recomputed"
     )]
     Checksum {
         /// The file.
         path: PathBuf,
         /// Size recorded in the manifest.
         expected_bytes: u64,
-        /// CRC recorded in the manifest.
-        expected_crc: u32,
+        /// Hash recorded in the manifest (`xxh3 <hex>`).
+        expected_hash: String,
         /// Size found.
         actual_bytes: u64,
-        /// CRC found.
-        actual_crc: u32,
+        /// Hash found.
+        actual_hash: String,
     },
     /// A file the manifest lists is missing, or a file is not in the manifest.
     #[error("{path} is not recorded in the experiment manifest or is missing")]
@@ -82,8 +83,40 @@ pub enum StoreError {
 pub struct FileRecord {
     /// Size in bytes.
     pub bytes: u64,
-    /// CRC-32 of the contents.
-    pub crc32: u32,
+    /// [`content_hash`] (XXH3-64) of the contents, 16 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xxh3: Option<String>,
+    /// CRC-32 of the contents: what manifests recorded before `xxh3`; still
+    /// checked when a record has nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
+}
+
+impl FileRecord {
+    /// The record of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.len() as u64,
+            xxh3: Some(format!("{:016x}", content_hash(bytes))),
+            crc32: None,
+        }
+    }
+
+    /// What the record's hash says about `bytes`: `(expected, found)` as
+    /// `name:value` text, equal when they match.
+    fn compare(&self, bytes: &[u8]) -> (String, String) {
+        match (&self.xxh3, self.crc32) {
+            (Some(hash), _) => (
+                format!("xxh3 {hash}"),
+                format!("xxh3 {:016x}", content_hash(bytes)),
+            ),
+            (None, Some(crc)) => (
+                format!("crc32 {crc:08x}"),
+                format!("crc32 {:08x}", checksum(bytes)),
+            ),
+            (None, None) => ("no hash".into(), "no hash".into()),
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -191,13 +224,9 @@ impl ExperimentStore {
             path: path.clone(),
             source,
         })?;
-        self.manifest.files.insert(
-            relative.to_string(),
-            FileRecord {
-                bytes: bytes.len() as u64,
-                crc32: checksum(bytes),
-            },
-        );
+        self.manifest
+            .files
+            .insert(relative.to_string(), FileRecord::of(bytes));
         self.save_manifest()
     }
 
@@ -216,14 +245,14 @@ impl ExperimentStore {
                 source,
             },
         })?;
-        let crc = checksum(&bytes);
-        if bytes.len() as u64 != record.bytes || crc != record.crc32 {
+        let (expected_hash, actual_hash) = record.compare(&bytes);
+        if bytes.len() as u64 != record.bytes || expected_hash != actual_hash {
             return Err(StoreError::Checksum {
                 path,
                 expected_bytes: record.bytes,
-                expected_crc: record.crc32,
+                expected_hash,
                 actual_bytes: bytes.len() as u64,
-                actual_crc: crc,
+                actual_hash,
             });
         }
         Ok(bytes)
