@@ -559,7 +559,21 @@ where
         // recording it) is reported to the observer and discarded: the level
         // restarts from its beginning rather than use it.
         let progress = if self.store.contains(&progress_path) {
+            let rewind_missing = matches!(start, Start::Init) && !self.store.contains(REWIND_FILE);
             match self.read_progress(&progress_path, &metrics_path) {
+                // The rewind point is captured on the way through iteration
+                // k: a checkpoint past it cannot bring a missing one back.
+                Ok((checkpoint, _)) if rewind_missing && checkpoint.iteration() >= k => {
+                    self.observer.file_discarded(
+                        &self.store.path(&progress_path),
+                        &format!(
+                            "it is past the rewind iteration {k} and {REWIND_FILE} is missing"
+                        ),
+                    );
+                    self.store.remove(&progress_path)?;
+                    self.store.remove(&metrics_path)?;
+                    None
+                }
                 Ok(stored) => Some(stored),
                 Err((file, reason)) => {
                     self.observer
