@@ -7,13 +7,20 @@
 //!    checkpoint every 3 iterations) uninterrupted in a child process;
 //! 2. runs the same experiment again in another directory, killing the child
 //!    with SIGKILL again and again and restarting it until it completes: some
-//!    kills after a random delay, most from inside the child at a chosen step
-//!    of a chosen file write (temporary file created, written and synced,
+//!    kills after a random delay, most at a chosen step of a chosen file
+//!    write (temporary file created, written and synced,
 //!    renamed; through [`burn_lottery::io::write_hook`]), so that kills land
 //!    in checkpoint, mask, manifest and summary writes;
-//! 3. compares both directories file by file: masks, checkpoints, metrics,
-//!    sparsity reports, the report must be byte-identical, summaries
-//!    identical except their wall-clock time, no file may be left over.
+//! 3. compares both directories file by file: masks, metrics, sparsity
+//!    reports, configuration and report byte for byte; checkpoints by their
+//!    iteration and the bits of every tensor (the files hold burn's
+//!    parameter ids, which are random per process); summaries except their
+//!    wall-clock time; the manifests except the records of those files. No
+//!    file may be left over (temporary or progress files), and the killed
+//!    run's manifest must verify.
+//!
+//! Every kill is `Child::kill` (SIGKILL) from the parent: a child that
+//! reaches its kill point inside a write asks for it on stdout and waits.
 //!
 //! It prints the kills survived and where they landed. The kill schedule
 //! comes from a seeded generator: `KILL_RESUME_SEED=<n>` replays a schedule
@@ -68,6 +75,8 @@ const LANDING_LOG: &str = "KILL_RESUME_LANDINGS";
 /// Environment variable: a file to which the child appends the path of
 /// every file it finishes writing, in order.
 const TRACE: &str = "KILL_RESUME_TRACE";
+/// The line with which the child asks the parent to kill it (SIGKILL) now.
+const KILL_ME: &str = "kill me now";
 /// The line the child prints when the experiment is complete.
 const DONE: &str = "write events:";
 /// The child prints this before each stored file it was told was discarded.
@@ -216,15 +225,14 @@ mod child {
         }
     }
 
-    /// SIGKILL to this process; it does not return.
+    /// Asks the parent for SIGKILL and waits for it inside the write; it
+    /// does not return.
     fn kill_self() -> ! {
-        let pid = std::process::id().to_string();
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid])
-            .status();
-        // The signal is delivered asynchronously; wait for it.
-        std::thread::sleep(std::time::Duration::from_secs(10));
-        eprintln!("kill -KILL {pid} did not kill the child");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{KILL_ME}");
+        let _ = out.flush();
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        eprintln!("the parent did not kill the child");
         std::process::abort()
     }
 
@@ -256,6 +264,7 @@ mod parent {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
     use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Write};
     use std::os::unix::process::ExitStatusExt;
     use std::path::PathBuf;
     use std::process::{Child, Command, ExitStatus, Stdio};
@@ -294,8 +303,13 @@ mod parent {
             .env(LANDING_LOG, landings)
             .env_remove(KILL_AT)
             .stdin(Stdio::null())
-            .stdout(out)
             .stderr(err);
+        // A child that will ask to be killed talks to the parent.
+        if kill_at.is_some() {
+            command.stdout(Stdio::piped());
+        } else {
+            command.stdout(out);
+        }
         command.env_remove(TRACE);
         if let Some(trace) = trace {
             command.env(TRACE, trace);
@@ -304,6 +318,27 @@ mod parent {
             command.env(KILL_AT, spec);
         }
         command.spawn().expect("spawn the child")
+    }
+
+    /// Copies the child's stdout to its log until it exits or asks to be
+    /// killed; then kills it (SIGKILL).
+    fn relay_until_kill_request(child: &mut Child, log: &Path) -> Result<(), String> {
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the child's stdout is not piped")?;
+        let mut copy = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log)
+            .map_err(|e| e.to_string())?;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            if line == KILL_ME {
+                return child.kill().map_err(|e| e.to_string());
+            }
+            writeln!(copy, "{line}").map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// How a session ended.
@@ -462,9 +497,13 @@ mod parent {
                         format!("{file}:{step}")
                     }
                 };
-                let status = spawn(&b, &log, Some(at), &landings, None)
-                    .wait()
-                    .map_err(|e| e.to_string())?;
+                let mut child = spawn(&b, &log, Some(at), &landings, None);
+                let relayed = relay_until_kill_request(&mut child, &log);
+                if relayed.is_err() {
+                    let _ = child.kill();
+                }
+                let status = child.wait().map_err(|e| e.to_string())?;
+                relayed?;
                 judge(status, &log)?
             };
             match end {
