@@ -466,7 +466,11 @@ mod parent {
                                 timed_kills += 1;
                                 // A leftover temporary file: the kill hit a write.
                                 for name in temporary_files(&b) {
-                                    *timed_in_write.entry(name).or_default() += 1;
+                                    // `.<target>.tmp-<pid>` -> `<target>`
+                                    let target = name[1..]
+                                        .rsplit_once(".tmp-")
+                                        .map_or(name.clone(), |(t, _)| t.to_string());
+                                    *timed_in_write.entry(target).or_default() += 1;
                                 }
                                 End::Killed
                             }
