@@ -3,13 +3,21 @@
 //! Every file this crate writes goes through [`write_atomic`]: the bytes go to
 //! a temporary file in the same directory, are flushed to disk, and the file is
 //! renamed over the target. A crash leaves either the old file or the new one,
-//! never half of one.
+//! never half of one; at worst a temporary file stays behind, which
+//! [`is_temporary_file_name`] recognizes so that it can be cleaned up.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
+/// Marker between a target's name and the writer's process id in the name of
+/// a temporary file: `.<name>.tmp-<pid>`.
+const TEMP_MARKER: &str = ".tmp-";
+
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+///
+/// The temporary file is `.<name>.tmp-<pid>` next to `path`; a process killed
+/// mid-write leaves it behind (see [`is_temporary_file_name`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -19,16 +27,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}{TEMP_MARKER}{}",
         file_name.to_string_lossy(),
         std::process::id()
     ));
     let result = (|| {
         let mut file = File::create(&tmp)?;
+        write_hook::fire(path, write_hook::WritePoint::TempCreated);
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
+        write_hook::fire(path, write_hook::WritePoint::TempSynced);
         fs::rename(&tmp, path)?;
+        write_hook::fire(path, write_hook::WritePoint::Renamed);
         // Persist the rename itself; not every platform lets a directory be opened.
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
@@ -41,7 +52,91 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Whether `name` is the name of a temporary file of [`write_atomic`]
+/// (`.<name>.tmp-<pid>`), e.g. one left behind by a killed process.
+pub fn is_temporary_file_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name.rsplit_once(TEMP_MARKER).is_some_and(|(target, pid)| {
+            target.len() > 1 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// CRC-32 (IEEE) of `bytes`, the checksum stored in this crate's file formats.
 pub fn checksum(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
+}
+
+/// XXH3-64 of `bytes`: the hash an experiment's manifest records for each
+/// file.
+///
+/// Not CRC-32: the crate's binary formats end in the CRC-32 of what comes
+/// before, and the CRC-32 of any such file is one constant (0x2144DF1C), so
+/// a manifest of CRC-32s could tell two valid files of equal size apart by
+/// nothing.
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// Test hook: lets a crash test observe (and die at) the steps of every
+/// [`write_atomic`]. Not part of the crate's API; a process that installs no
+/// hook pays one atomic load per step.
+#[doc(hidden)]
+pub mod write_hook {
+    use std::path::Path;
+    use std::sync::OnceLock;
+
+    /// A step of [`write_atomic`](super::write_atomic) that has just completed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum WritePoint {
+        /// The temporary file exists and is still empty.
+        TempCreated,
+        /// The temporary file holds every byte and is synced; not yet renamed.
+        TempSynced,
+        /// The temporary file was renamed over the target.
+        Renamed,
+    }
+
+    /// Called with the target path (not the temporary one) and the step.
+    pub type Hook = fn(&Path, WritePoint);
+
+    static HOOK: OnceLock<Hook> = OnceLock::new();
+
+    /// Installs `hook` for the rest of the process; `false` if one was
+    /// already installed (the first stays).
+    pub fn install(hook: Hook) -> bool {
+        HOOK.set(hook).is_ok()
+    }
+
+    pub(crate) fn fire(path: &Path, point: WritePoint) {
+        if let Some(hook) = HOOK.get() {
+            hook(path, point);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_ending_in_their_crc_have_one_crc_but_distinct_hashes() {
+        let framed = |body: &[u8]| {
+            let mut bytes = body.to_vec();
+            bytes.extend_from_slice(&checksum(body).to_le_bytes());
+            bytes
+        };
+        let (a, b) = (framed(b"level one mask"), framed(b"level two mask"));
+        assert_eq!(checksum(&a), checksum(&b));
+        assert_ne!(content_hash(&a), content_hash(&b));
+    }
+
+    #[test]
+    fn temporary_file_names_are_recognized() {
+        assert!(is_temporary_file_name(".mask.bin.tmp-1234"));
+        assert!(!is_temporary_file_name("mask.bin"));
+        assert!(!is_temporary_file_name(".mask.bin.tmp-"));
+        assert!(!is_temporary_file_name(".mask.bin.tmp-12a"));
+        assert!(!is_temporary_file_name("mask.bin.tmp-12"));
+        assert!(!is_temporary_file_name("..tmp-12"));
+    }
 }

@@ -4,7 +4,7 @@
 //! [`ImpConfig`]:
 //!
 //! ```text
-//! config.json  manifest.json (size + CRC-32 of every file)
+//! config.json  manifest.json (size + XXH3-64 hash of every file)
 //! rewind.ckpt                      state at the rewind iteration k (from level 0)
 //! main/level_LL/                   mask.bin, final.ckpt, metrics.csv,
 //!                                  sparsity.json, summary.json (written last)

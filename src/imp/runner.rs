@@ -175,6 +175,13 @@ pub trait ImpObserver {
     fn level_finished(&mut self, summary: &LevelSummary, skipped: bool) {
         let _ = (summary, skipped);
     }
+    /// A stored file was found unusable (it fails its checksum or does not
+    /// parse) and was discarded; the work it held is recomputed. Only
+    /// resumable progress is discarded this way: a finished level's file that
+    /// fails stops the run with an error naming it.
+    fn file_discarded(&mut self, file: &Path, reason: &str) {
+        let _ = (file, reason);
+    }
     /// Asked after every step: `true` stops the run (as an interruption
     /// would: the level resumes from its last periodic checkpoint next time).
     fn should_stop(&mut self) -> bool {
@@ -219,6 +226,28 @@ enum Start {
 }
 
 const REWIND_FILE: &str = "rewind.ckpt";
+const METRICS_HEADER: &str = "name,iteration,value\n";
+
+/// The lines of a metrics CSV (`name,iteration,value`) up to `iteration`.
+fn metrics_up_to(csv: &str, iteration: u64) -> Result<String, String> {
+    let mut lines = csv.lines();
+    if lines.next() != Some(METRICS_HEADER.trim_end()) {
+        return Err("the metrics do not start with their header".into());
+    }
+    let mut kept = String::from(METRICS_HEADER);
+    for line in lines {
+        let at: u64 = line
+            .split(',')
+            .nth(1)
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| format!("malformed metrics line {line:?}"))?;
+        if at <= iteration {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    Ok(kept)
+}
 
 impl Imp {
     /// An experiment with default [`RunOptions`].
@@ -306,6 +335,10 @@ impl Imp {
         let dense = Mask::dense(&template, &config.selector)?;
         drop(template);
         let mut store = config.open_store(&directory)?;
+        // The rewind point is shared by every level: check it up front.
+        if store.contains(REWIND_FILE) {
+            store.read(REWIND_FILE)?;
+        }
 
         let mut run = LevelRunner {
             imp: self,
@@ -387,7 +420,15 @@ impl Imp {
             })
             .collect();
         store.write("report.csv", report::to_csv(&rows).as_bytes())?;
-        report::plot_accuracy_vs_weights(&rows, &config.name, &directory.join("report.svg"))?;
+        // The plot is drawn to a temporary file, then stored atomically.
+        let plot = directory.join(format!(".report.svg.tmp-{}", std::process::id()));
+        report::plot_accuracy_vs_weights(&rows, &config.name, &plot)?;
+        let svg = std::fs::read(&plot).map_err(|source| StoreError::Io {
+            path: plot.clone(),
+            source,
+        });
+        let _ = std::fs::remove_file(&plot);
+        store.write("report.svg", &svg?)?;
         Ok(ImpReport {
             directory,
             rows,
@@ -443,6 +484,36 @@ where
         Ok(mask)
     }
 
+    /// The level's periodic checkpoint and the metrics recorded up to it,
+    /// or the file that cannot be used and why.
+    fn read_progress(
+        &self,
+        progress_path: &str,
+        metrics_path: &str,
+    ) -> Result<(RewindCheckpoint, String), (String, String)> {
+        let bytes = self
+            .store
+            .read(progress_path)
+            .map_err(|e| (progress_path.to_string(), e.to_string()))?;
+        let checkpoint = RewindCheckpoint::from_bytes(&bytes)
+            .map_err(|e| (progress_path.to_string(), e.to_string()))?;
+        let metrics = if self.store.contains(metrics_path) {
+            let bytes = self
+                .store
+                .read(metrics_path)
+                .map_err(|e| (metrics_path.to_string(), e.to_string()))?;
+            String::from_utf8(bytes).map_err(|e| (metrics_path.to_string(), e.to_string()))?
+        } else {
+            String::from(METRICS_HEADER)
+        };
+        // The metrics are saved just before the checkpoint: a run killed
+        // between the two leaves metrics newer than the checkpoint. Lines
+        // past the checkpoint's iteration are logged again on resume.
+        let metrics = metrics_up_to(&metrics, checkpoint.iteration())
+            .map_err(|reason| (metrics_path.to_string(), reason))?;
+        Ok((checkpoint, metrics))
+    }
+
     fn level(
         &mut self,
         condition: &str,
@@ -458,7 +529,27 @@ where
         let summary_path = format!("{dir}/summary.json");
         let total = config.training.training_iterations;
         let k = config.rewind_iteration;
+        let progress_path = format!("{dir}/progress.ckpt");
+        let metrics_path = format!("{dir}/progress_metrics.csv");
+        // A level is finished when its summary (written last) and every
+        // other file it produces are recorded; one that was deleted (see
+        // `ExperimentStore::open`) has the level trained again.
+        let outputs = ["mask.bin", "final.ckpt", "metrics.csv", "sparsity.json"];
+        let complete = outputs
+            .iter()
+            .all(|file| self.store.contains(&format!("{dir}/{file}")))
+            && (!matches!(start, Start::Init) || self.store.contains(REWIND_FILE));
+        if self.store.contains(&summary_path) && !complete {
+            self.store.remove(&summary_path)?;
+        }
         if self.store.contains(&summary_path) {
+            // A run killed right after the summary leaves the level's
+            // progress files behind; they are no longer needed.
+            self.store.remove(&progress_path)?;
+            self.store.remove(&metrics_path)?;
+            // Every file of a finished level must still pass its checksum:
+            // one that fails stops the run, naming it.
+            self.store.verify_under(&format!("{dir}/"))?;
             let summary: LevelSummary = serde_json::from_slice(&self.store.read(&summary_path)?)
                 .map_err(|e| ImpError::Config(format!("{summary_path}: {e}")))?;
             self.observer
@@ -475,26 +566,36 @@ where
                 .write(&format!("{dir}/mask.bin"), &mask.to_bytes())?;
         }
         let fresh_optimizer = || config.training.optimizer.init();
-        let progress_path = format!("{dir}/progress.ckpt");
-        let metrics_path = format!("{dir}/progress_metrics.csv");
-        let mut metrics = String::from("name,iteration,value\n");
-        // A periodic checkpoint that fails its checksum (e.g. the process
-        // died between writing it and recording it) is discarded: the level
+        let mut metrics = String::from(METRICS_HEADER);
+        // A periodic checkpoint (or its metrics) that fails its checksum or
+        // does not parse (e.g. the process died between writing it and
+        // recording it) is reported to the observer and discarded: the level
         // restarts from its beginning rather than use it.
         let progress = if self.store.contains(&progress_path) {
-            let stored = self.store.read(&progress_path).ok().and_then(|bytes| {
-                let metrics = if self.store.contains(&metrics_path) {
-                    String::from_utf8(self.store.read(&metrics_path).ok()?).ok()?
-                } else {
-                    String::from("name,iteration,value\n")
-                };
-                Some((RewindCheckpoint::from_bytes(&bytes).ok()?, metrics))
-            });
-            if stored.is_none() {
-                self.store.remove(&progress_path)?;
-                self.store.remove(&metrics_path)?;
+            let rewind_missing = matches!(start, Start::Init) && !self.store.contains(REWIND_FILE);
+            match self.read_progress(&progress_path, &metrics_path) {
+                // The rewind point is captured on the way through iteration
+                // k: a checkpoint past it cannot bring a missing one back.
+                Ok((checkpoint, _)) if rewind_missing && checkpoint.iteration() >= k => {
+                    self.observer.file_discarded(
+                        &self.store.path(&progress_path),
+                        &format!(
+                            "it is past the rewind iteration {k} and {REWIND_FILE} is missing"
+                        ),
+                    );
+                    self.store.remove(&progress_path)?;
+                    self.store.remove(&metrics_path)?;
+                    None
+                }
+                Ok(stored) => Some(stored),
+                Err((file, reason)) => {
+                    self.observer
+                        .file_discarded(&self.store.path(&file), &reason);
+                    self.store.remove(&progress_path)?;
+                    self.store.remove(&metrics_path)?;
+                    None
+                }
             }
-            stored
         } else {
             None
         };
@@ -554,6 +655,7 @@ where
             last_loss: None,
             log_every: options.log_every.max(1),
             checkpoint_every: options.checkpoint_every,
+            total,
             capture_rewind_at: (main_dense && k > 0).then_some(k),
             progress_path: progress_path.clone(),
             metrics_path: metrics_path.clone(),
@@ -620,6 +722,10 @@ struct Hooks<'a> {
     last_loss: Option<f64>,
     log_every: u64,
     checkpoint_every: u64,
+    /// The level's training length: no progress checkpoint is saved there
+    /// (the level's final files follow; resuming from the very end would
+    /// lose the last training loss of the summary).
+    total: u64,
     capture_rewind_at: Option<u64>,
     progress_path: String,
     metrics_path: String,
@@ -654,7 +760,10 @@ impl<M: Classifier> TrainObserver<M> for Hooks<'_> {
                 .write(REWIND_FILE, &capture()?)
                 .map_err(|e| e.to_string())?;
         }
-        if self.checkpoint_every > 0 && completed.is_multiple_of(self.checkpoint_every) {
+        if self.checkpoint_every > 0
+            && completed.is_multiple_of(self.checkpoint_every)
+            && completed < self.total
+        {
             self.store
                 .write(&self.metrics_path, self.metrics.as_bytes())
                 .map_err(|e| e.to_string())?;

@@ -2,9 +2,16 @@
 //!
 //! Every file of an experiment is written through [`ExperimentStore::write`]:
 //! atomically (temporary file, fsync, rename), then recorded with its size
-//! and CRC-32 in `manifest.json` (itself written atomically). Reading goes
+//! and hash ([`content_hash`], XXH3-64) in `manifest.json` (itself written
+//! atomically). Reading goes
 //! through [`ExperimentStore::read`], which refuses a file whose bytes no
 //! longer match the manifest and names it.
+//!
+//! A process killed mid-write can leave a temporary file behind (see
+//! [`crate::io::write_atomic`]); opening the experiment deletes such files.
+//! A recorded file that is missing when the experiment is opened is
+//! forgotten, so that deleting a file that fails its checksum has it
+//! recomputed. One process at a time may work on an experiment directory.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{checksum, write_atomic};
+use crate::io::{checksum, content_hash, is_temporary_file_name, write_atomic};
 
 const MANIFEST: &str = "manifest.json";
 const CONFIG: &str = "config.json";
@@ -30,19 +37,19 @@ pub enum StoreError {
     },
     /// A file's bytes do not match the manifest (edited, truncated, corrupted).
     #[error(
-        "{path} fails its checksum (expected {expected_bytes} bytes, crc {expected_crc:08x}; found {actual_bytes} bytes, crc {actual_crc:08x}): it was modified or corrupted"
+        "{path} fails its checksum (expected {expected_bytes} bytes, {expected_hash}; found {actual_bytes} bytes, {actual_hash}): it was modified, corrupted or replaced; delete it to have it recomputed"
     )]
     Checksum {
         /// The file.
         path: PathBuf,
         /// Size recorded in the manifest.
         expected_bytes: u64,
-        /// CRC recorded in the manifest.
-        expected_crc: u32,
+        /// Hash recorded in the manifest (`xxh3 <hex>`).
+        expected_hash: String,
         /// Size found.
         actual_bytes: u64,
-        /// CRC found.
-        actual_crc: u32,
+        /// Hash found.
+        actual_hash: String,
     },
     /// A file the manifest lists is missing, or a file is not in the manifest.
     #[error("{path} is not recorded in the experiment manifest or is missing")]
@@ -76,8 +83,40 @@ pub enum StoreError {
 pub struct FileRecord {
     /// Size in bytes.
     pub bytes: u64,
-    /// CRC-32 of the contents.
-    pub crc32: u32,
+    /// [`content_hash`] (XXH3-64) of the contents, 16 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xxh3: Option<String>,
+    /// CRC-32 of the contents: what manifests recorded before `xxh3`; still
+    /// checked when a record has nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
+}
+
+impl FileRecord {
+    /// The record of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.len() as u64,
+            xxh3: Some(format!("{:016x}", content_hash(bytes))),
+            crc32: None,
+        }
+    }
+
+    /// What the record's hash says about `bytes`: `(expected, found)` as
+    /// `name:value` text, equal when they match.
+    fn compare(&self, bytes: &[u8]) -> (String, String) {
+        match (&self.xxh3, self.crc32) {
+            (Some(hash), _) => (
+                format!("xxh3 {hash}"),
+                format!("xxh3 {:016x}", content_hash(bytes)),
+            ),
+            (None, Some(crc)) => (
+                format!("crc32 {crc:08x}"),
+                format!("crc32 {:08x}", checksum(bytes)),
+            ),
+            (None, None) => ("no hash".into(), "no hash".into()),
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -114,8 +153,9 @@ impl ExperimentStore {
             move |source| StoreError::Io { path, source }
         };
         fs::create_dir_all(&root).map_err(io(&root))?;
+        remove_temporary_files(&root)?;
         let manifest_path = root.join(MANIFEST);
-        let manifest = if manifest_path.exists() {
+        let mut manifest: Manifest = if manifest_path.exists() {
             let text = fs::read(&manifest_path).map_err(io(&manifest_path))?;
             serde_json::from_slice(&text).map_err(|e| StoreError::BadManifest {
                 path: manifest_path.clone(),
@@ -124,6 +164,13 @@ impl ExperimentStore {
         } else {
             Manifest::default()
         };
+        // A recorded file that was deleted (e.g. by a user who wants it
+        // recomputed) is forgotten: the run writes it again. The store itself
+        // never leaves a record without its file: files are written before
+        // they are recorded and forgotten before they are deleted.
+        manifest
+            .files
+            .retain(|relative, _| root.join(relative).is_file());
         let mut store = Self { root, manifest };
         if store.manifest.files.contains_key(CONFIG) {
             let stored: serde_json::Value =
@@ -177,13 +224,9 @@ impl ExperimentStore {
             path: path.clone(),
             source,
         })?;
-        self.manifest.files.insert(
-            relative.to_string(),
-            FileRecord {
-                bytes: bytes.len() as u64,
-                crc32: checksum(bytes),
-            },
-        );
+        self.manifest
+            .files
+            .insert(relative.to_string(), FileRecord::of(bytes));
         self.save_manifest()
     }
 
@@ -202,14 +245,14 @@ impl ExperimentStore {
                 source,
             },
         })?;
-        let crc = checksum(&bytes);
-        if bytes.len() as u64 != record.bytes || crc != record.crc32 {
+        let (expected_hash, actual_hash) = record.compare(&bytes);
+        if bytes.len() as u64 != record.bytes || expected_hash != actual_hash {
             return Err(StoreError::Checksum {
                 path,
                 expected_bytes: record.bytes,
-                expected_crc: record.crc32,
+                expected_hash,
                 actual_bytes: bytes.len() as u64,
-                actual_crc: crc,
+                actual_hash,
             });
         }
         Ok(bytes)
@@ -231,8 +274,16 @@ impl ExperimentStore {
 
     /// Checks every recorded file; returns the first that fails.
     pub fn verify_all(&self) -> Result<(), StoreError> {
+        self.verify_under("")
+    }
+
+    /// Checks every recorded file whose relative path starts with `prefix`
+    /// (e.g. `main/level_02/`); returns the first that fails.
+    pub fn verify_under(&self, prefix: &str) -> Result<(), StoreError> {
         for relative in self.manifest.files.keys() {
-            self.read(relative)?;
+            if relative.starts_with(prefix) {
+                self.read(relative)?;
+            }
         }
         Ok(())
     }
@@ -242,6 +293,35 @@ impl ExperimentStore {
         let text = serde_json::to_vec_pretty(&self.manifest).expect("manifest serializes");
         write_atomic(&path, &text).map_err(|source| StoreError::Io { path, source })
     }
+}
+
+/// Deletes the temporary files of interrupted writes under `dir`.
+fn remove_temporary_files(dir: &Path) -> Result<(), StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io(&path))?;
+        if kind.is_dir() {
+            remove_temporary_files(&path)?;
+        } else if kind.is_file()
+            && entry
+                .file_name()
+                .to_str()
+                .is_some_and(is_temporary_file_name)
+        {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Io { path, source: e });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Lists the leaves where two JSON values differ, as `name: old -> new`.
