@@ -140,6 +140,20 @@ impl ImpObserver for Progress {
                 format!(" ({:.1} s)", summary.wall_seconds)
             }
         );
+        self.println(line);
+    }
+
+    fn file_discarded(&mut self, file: &std::path::Path, reason: &str) {
+        self.println(format!(
+            "discarded {}: {reason}; its work is recomputed",
+            file.display()
+        ));
+    }
+}
+
+impl Progress {
+    /// Prints a line above the bar, or to stderr without one.
+    fn println(&self, line: String) {
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
