@@ -14,10 +14,10 @@
 //! Case counts are small by default (the file runs in seconds); set
 //! `PROPTEST_CASES` to run more. Every target prints its number of
 //! executions (`--nocapture` shows them).
-mod common;
 
 use std::path::Path;
 
+use crate::common::ndarray;
 use burn::nn::LinearConfig;
 use burn_lottery::data::{DataError, cifar, idx};
 use burn_lottery::imp::store::{ExperimentStore, StoreError};
@@ -29,7 +29,6 @@ use burn_lottery::rewind::{RewindCheckpoint, RewindError};
 use burn_lottery::stability::report as stability_report;
 use burn_lottery::train::iteration::Iteration;
 use burn_lottery::train::recipe::{RecipeError, TrainingRecipe};
-use common::ndarray;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 

@@ -13,11 +13,11 @@
 //! The experiment-level cases run a small synthetic IMP experiment, apply the
 //! hostile condition, and compare the directory byte for byte before and
 //! after the failing run.
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::{Mlp, TinyNet, data, init, ndarray, tiny_recipe};
 use burn_lottery::data::{DataError, DataSource, load_fashion_mnist};
 use burn_lottery::imp::store::{ExperimentStore, StoreError};
 use burn_lottery::imp::{
@@ -27,7 +27,6 @@ use burn_lottery::mask::{Mask, MaskError, ParamSelector};
 use burn_lottery::models::{LeNetConfig, ModelConfigError};
 use burn_lottery::prune::{MagnitudePrunerConfig, PruneError, RandomPrunerConfig};
 use burn_lottery::rewind::{RewindCheckpoint, RewindError};
-use common::{Mlp, TinyNet, data, init, ndarray, tiny_recipe};
 
 // ------------------------------------------------------------------ fixtures
 
@@ -817,6 +816,15 @@ fn full_disk_child(out: &Path) {
     }
 }
 
+/// The name libtest knows a test of this module by (`hostile::name` inside
+/// the integration binary).
+fn test_name(function: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_crate, module)) => format!("{module}::{function}"),
+        None => function.to_string(),
+    }
+}
+
 #[test]
 fn a_full_disk_during_a_write_fails_cleanly_and_a_later_run_completes_identically() {
     if let Some(out) = std::env::var_os(FULL_DISK_CHILD) {
@@ -835,7 +843,9 @@ fn a_full_disk_during_a_write_fails_cleanly_and_a_later_run_completes_identicall
         .arg(&exe)
         .args([
             "--exact",
-            "a_full_disk_during_a_write_fails_cleanly_and_a_later_run_completes_identically",
+            &test_name(
+                "a_full_disk_during_a_write_fails_cleanly_and_a_later_run_completes_identically",
+            ),
             "--nocapture",
             "--test-threads=1",
         ])

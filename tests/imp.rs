@@ -1,6 +1,6 @@
 //! The IMP loop end to end on a tiny LeNet and synthetic data (ndarray).
-mod common;
 
+use crate::common::{data, init, ndarray, tiny_recipe};
 use burn_lottery::imp::store::{ExperimentStore, StoreError};
 use burn_lottery::imp::{
     Controls, Imp, ImpConfig, ImpError, ImpObserver, LevelSummary, RunOptions, Seeds, Silent,
@@ -8,7 +8,6 @@ use burn_lottery::imp::{
 use burn_lottery::mask::Mask;
 use burn_lottery::prune::{MagnitudePrunerConfig, kept_after_levels};
 use burn_lottery::report;
-use common::{data, init, ndarray, tiny_recipe};
 
 fn config() -> ImpConfig {
     ImpConfig {

@@ -1,9 +1,8 @@
 //! Mask: selection, counts, reports, overlap, apply, save/load, validation.
-mod common;
 
+use crate::common::{TinyNet, ndarray};
 use burn_lottery::mask::{LayerMask, Mask, MaskError, ParamSelector};
 use burn_lottery::params::float_values;
-use common::{TinyNet, ndarray};
 
 fn half_mask(model: &TinyNet) -> Mask {
     let dense = Mask::dense(model, &ParamSelector::default()).unwrap();

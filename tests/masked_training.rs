@@ -1,7 +1,7 @@
 //! Masked training: pruned weights are exactly zero after every step and
 //! optimizer state never builds up for them.
-mod common;
 
+use crate::common::{Mlp, TinyNet, ndarray, tiny_batch, tiny_grads};
 use burn::optim::{
     AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
     momentum::MomentumConfig,
@@ -10,7 +10,6 @@ use burn::tensor::{Device, Distribution, Tensor};
 use burn_lottery::mask::{LayerMask, Mask, MaskedParams, ParamSelector};
 use burn_lottery::params::float_values;
 use burn_lottery::train::masked::MaskedOptimizer;
-use common::{Mlp, TinyNet, ndarray, tiny_batch, tiny_grads};
 
 fn sgd() -> ModuleOptimizer {
     SgdConfig::new()

@@ -1,12 +1,11 @@
 //! Pruners: exact counts, rounding, ties, scopes, overrides, floors, controls.
-mod common;
 
+use crate::common::{TinyNet, ndarray};
 use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
 use burn_lottery::prune::{
     MagnitudePrunerConfig, PruneError, Pruner, PruningScope, RandomPrunerConfig, Weights,
     kept_after_levels, prune_count, random_mask_like,
 };
-use common::{TinyNet, ndarray};
 
 fn dense(layers: &[(&str, usize)]) -> Mask {
     Mask::from_layers(

@@ -1,12 +1,11 @@
 //! RewindCheckpoint: exact state restore, save/load, corruption, mismatch.
-mod common;
 
+use crate::common::{Mlp, TinyNet, ndarray, tiny_batch, tiny_grads};
 use burn::module::Module;
 use burn::optim::{AdamConfig, SgdConfig, momentum::MomentumConfig};
 use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
 use burn_lottery::params::float_values;
 use burn_lottery::rewind::{RewindCheckpoint, RewindError};
-use common::{Mlp, TinyNet, ndarray, tiny_batch, tiny_grads};
 
 /// Every float tensor (parameters and BatchNorm statistics), synchronized.
 fn state<M: Module>(model: &M) -> std::collections::BTreeMap<String, Vec<f32>> {

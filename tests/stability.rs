@@ -1,10 +1,10 @@
 //! Stability analysis: distances, interpolation, error barriers and the
 //! analyzer on a tiny synthetic IMP experiment (ndarray).
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::common::{TinyNet, data, init, ndarray, tensor, tiny_recipe, values};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
@@ -18,7 +18,6 @@ use burn_lottery::stability::{
     distance, error_barrier, host_weights, interpolate, interpolation_curve, masked_distance,
 };
 use burn_lottery::train::trainer::evaluate;
-use common::{TinyNet, data, init, ndarray, tensor, tiny_recipe, values};
 
 fn host(entries: &[(&str, Vec<f32>)]) -> HostWeights {
     entries
@@ -262,7 +261,7 @@ fn interpolated_batchnorm_statistics_are_the_interpolation_of_the_endpoints() {
     let device = ndarray().autodiff();
     let run = |seed: u64, shift: f32| {
         let model = TinyNet::new(&device);
-        let (x, _) = common::tiny_batch(&device, seed);
+        let (x, _) = crate::common::tiny_batch(&device, seed);
         let _ = model.forward(x + shift);
         model.valid()
     };

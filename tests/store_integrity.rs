@@ -5,11 +5,11 @@
 //! deleting the named file has it recomputed to the same result. A NaN loss
 //! stops its level with an error naming level and iteration, and leaves the
 //! finished levels intact.
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::{data, init, ndarray, tiny_recipe};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor};
 use burn_lottery::imp::store::StoreError;
@@ -19,7 +19,6 @@ use burn_lottery::imp::{
 use burn_lottery::models::LeNet;
 use burn_lottery::prune::MagnitudePrunerConfig;
 use burn_lottery::train::trainer::TrainError;
-use common::{data, init, ndarray, tiny_recipe};
 
 fn config() -> ImpConfig {
     ImpConfig {

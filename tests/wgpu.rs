@@ -15,10 +15,9 @@
 //! contents) must be identical.
 #![cfg(feature = "wgpu")]
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::{TinyNet, data, init, ndarray, synthetic, tiny_batch, tiny_grads, tiny_recipe};
 use burn::module::Module;
 use burn::optim::{
     AdamConfig, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
@@ -36,7 +35,6 @@ use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
 use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::{NoObserver, Trainer};
-use common::{TinyNet, data, init, ndarray, synthetic, tiny_batch, tiny_grads, tiny_recipe};
 
 /// Largest absolute difference allowed between a weight trained on wgpu and
 /// the same weight trained on ndarray (20 steps, same start and batches).

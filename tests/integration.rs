@@ -1,0 +1,25 @@
+//! The integration tests, one module per concern, in one test binary: every
+//! test binary links all of burn (about 600 MB with line tables), so one
+//! binary instead of one per file saves minutes of linking and gigabytes of
+//! disk on a cold build. Run one concern with a filter: `cargo test --features
+//! wgpu --test integration mask::`. The kill/resume harness is its own binary
+//! (`tests/kill_resume.rs`) because it drives child processes from `main`.
+
+mod common;
+
+mod data_cifar;
+mod data_idx;
+mod data_loader;
+mod fuzz;
+mod hostile;
+mod imp;
+mod mask;
+mod masked_training;
+mod models;
+mod prune;
+mod rewind;
+mod schedule;
+mod stability;
+mod store_integrity;
+mod trainer;
+mod wgpu;
