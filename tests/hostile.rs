@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{Mlp, TinyNet, data, init, ndarray, tiny_recipe};
+use crate::common::{Mlp, TinyNet, data, init, ndarray, snapshot, tiny_recipe};
 use burn_lottery::data::{DataError, DataSource, load_fashion_mnist};
 use burn_lottery::imp::store::{ExperimentStore, StoreError};
 use burn_lottery::imp::{
@@ -91,26 +91,6 @@ fn interrupted(steps: u64) -> (tempfile::TempDir, PathBuf) {
     assert!(matches!(err, ImpError::Train { .. }), "{err}");
     let dir = imp().directory(out.path());
     (out, dir)
-}
-
-/// Every file under `dir` (relative path -> bytes).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let relative = path.strip_prefix(root).unwrap().display().to_string();
-                out.insert(relative, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
 }
 
 /// Asserts that two snapshots are equal, naming the first file that differs.

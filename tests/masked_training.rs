@@ -1,13 +1,13 @@
 //! Masked training: pruned weights are exactly zero after every step and
 //! optimizer state never builds up for them.
 
-use crate::common::{Mlp, TinyNet, ndarray, tiny_batch, tiny_grads};
+use crate::common::{Mlp, TinyNet, ndarray, sparse_mask, tiny_batch, tiny_grads};
 use burn::optim::{
     AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
     momentum::MomentumConfig,
 };
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_lottery::mask::{LayerMask, Mask, MaskedParams, ParamSelector};
+use burn_lottery::mask::{Mask, MaskedParams, ParamSelector};
 use burn_lottery::params::float_values;
 use burn_lottery::train::masked::MaskedOptimizer;
 
@@ -22,17 +22,6 @@ fn adam() -> ModuleOptimizer {
     AdamConfig::new()
         .with_weight_decay(Some(WeightDecayConfig::new(1e-2)))
         .init()
-}
-
-fn sparse_mask<M: burn::module::Module>(model: &M) -> Mask {
-    let dense = Mask::dense(model, &ParamSelector::default()).unwrap();
-    Mask::from_layers(dense.layers().map(|(p, l)| {
-        let kept = (0..l.total_count()).map(|i| (i * 7) % 10 < 3).collect();
-        (
-            p.to_string(),
-            LayerMask::from_kept(p, l.shape().to_vec(), kept).unwrap(),
-        )
-    }))
 }
 
 fn assert_pruned_zero<M: burn::module::Module>(model: &M, mask: &Mask, step: usize) {

@@ -1,16 +1,9 @@
 //! RewindCheckpoint: exact state restore, save/load, corruption, mismatch.
 
-use crate::common::{Mlp, TinyNet, ndarray, tiny_batch, tiny_grads};
-use burn::module::Module;
+use crate::common::{Mlp, TinyNet, ndarray, state, tiny_batch, tiny_grads};
 use burn::optim::{AdamConfig, SgdConfig, momentum::MomentumConfig};
 use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
-use burn_lottery::params::float_values;
 use burn_lottery::rewind::{RewindCheckpoint, RewindError};
-
-/// Every float tensor (parameters and BatchNorm statistics), synchronized.
-fn state<M: Module>(model: &M) -> std::collections::BTreeMap<String, Vec<f32>> {
-    float_values(&model.valid(), |_| true)
-}
 
 /// TinyNet after a few SGD steps, so BatchNorm statistics are non-trivial.
 fn trained_tiny() -> TinyNet {

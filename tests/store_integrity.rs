@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{data, init, ndarray, tiny_recipe};
+use crate::common::{data, init, ndarray, snapshot, tiny_recipe};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor};
 use burn_lottery::imp::store::StoreError;
@@ -46,25 +46,7 @@ fn imp() -> Imp {
     })
 }
 
-/// Every file under `dir` (relative path -> bytes).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-fn restore(dir: &Path, files: &BTreeMap<PathBuf, Vec<u8>>) {
+fn restore(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
     for (relative, bytes) in files {
         let path = dir.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -155,10 +137,7 @@ fn a_corrupt_finished_file_stops_the_run_naming_it_and_deleting_it_recomputes_it
         if !file.ends_with(".ckpt") && !file.ends_with("summary.json") {
             // (Checkpoints hold burn's per-process parameter ids, summaries
             // the wall-clock time.)
-            assert_eq!(
-                std::fs::read(dir.join(file)).unwrap(),
-                finished[Path::new(file)]
-            );
+            assert_eq!(std::fs::read(dir.join(file)).unwrap(), finished[file]);
         }
         burn_lottery::imp::ImpConfig::open_store(&config(), &dir)
             .unwrap()
@@ -351,7 +330,7 @@ fn a_non_finite_loss_stops_its_level_naming_it_and_keeps_finished_levels() {
     };
     let before = finished(&dir);
     for level in ["main/level_00", "main/level_01"] {
-        assert!(before.contains_key(&Path::new(level).join("summary.json")));
+        assert!(before.contains_key(&format!("{level}/summary.json")));
     }
     assert!(
         !dir.join("branches/random_reinit/level_01/summary.json")

@@ -2,14 +2,12 @@
 //! and observers, on ndarray with LeNet-300-100 and a small synthetic
 //! dataset.
 
-use std::collections::BTreeMap;
-
+use crate::common::{sparse_mask, state};
 use burn::module::Module;
 use burn::tensor::Device;
 use burn_lottery::data::{ImageDataset, LoaderConfig, Normalization, SeededLoader};
-use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
+use burn_lottery::mask::{Mask, ParamSelector};
 use burn_lottery::models::{LeNet, LeNetConfig};
-use burn_lottery::params::float_values;
 use burn_lottery::rewind::RewindCheckpoint;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
@@ -82,23 +80,6 @@ fn loader(dataset: &ImageDataset, data_order_seed: u64) -> SeededLoader {
     let config =
         LoaderConfig::new(16, Normalization::from_dataset(dataset)).with_seeds(data_order_seed, 0);
     SeededLoader::new(dataset.clone(), config).unwrap()
-}
-
-/// Every float tensor of the model, synchronized, as host values.
-fn state<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
-    float_values(&model.valid(), |_| true)
-}
-
-/// Keeps about 30% of every prunable weight, in a fixed pattern.
-fn sparse_mask<M: Module>(model: &M) -> Mask {
-    let dense = Mask::dense(model, &ParamSelector::default()).unwrap();
-    Mask::from_layers(dense.layers().map(|(p, l)| {
-        let kept = (0..l.total_count()).map(|i| (i * 7) % 10 < 3).collect();
-        (
-            p.to_string(),
-            LayerMask::from_kept(p, l.shape().to_vec(), kept).unwrap(),
-        )
-    }))
 }
 
 fn dense_mask<M: Module>(model: &M) -> Mask {

@@ -17,7 +17,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::{TinyNet, data, init, ndarray, synthetic, tiny_batch, tiny_grads, tiny_recipe};
+use crate::common::{
+    TinyNet, data, init, ndarray, sparse_mask, state, synthetic, tiny_batch, tiny_grads,
+    tiny_recipe,
+};
 use burn::module::Module;
 use burn::optim::{
     AdamConfig, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
@@ -26,9 +29,8 @@ use burn::tensor::Device;
 use burn_lottery::data::{LoaderConfig, Normalization, SeededLoader};
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Imp, ImpConfig, RunOptions, Seeds, Silent};
-use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
+use burn_lottery::mask::{Mask, ParamSelector};
 use burn_lottery::models::{Classifier, ResNet, ResNetConfig};
-use burn_lottery::params::float_values;
 use burn_lottery::prune::{MagnitudePrunerConfig, Pruner, kept_after_levels};
 use burn_lottery::rewind::RewindCheckpoint;
 use burn_lottery::train::masked::MaskedOptimizer;
@@ -44,23 +46,6 @@ const LOSS_TOLERANCE: f64 = 1e-5;
 
 fn wgpu() -> Device {
     device_by_name("wgpu").expect("this test binary is built with the wgpu feature")
-}
-
-/// Every float tensor of a model (BN statistics synchronized), on the host.
-fn state<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
-    float_values(&model.valid(), |_| true)
-}
-
-/// Keeps 30% of every prunable weight in a fixed pattern.
-fn sparse_mask<M: Module>(model: &M) -> Mask {
-    let dense = Mask::dense(model, &ParamSelector::default()).unwrap();
-    Mask::from_layers(dense.layers().map(|(p, l)| {
-        let kept = (0..l.total_count()).map(|i| (i * 7) % 10 < 3).collect();
-        (
-            p.to_string(),
-            LayerMask::from_kept(p, l.shape().to_vec(), kept).unwrap(),
-        )
-    }))
 }
 
 /// Largest absolute difference between two model states, and where.

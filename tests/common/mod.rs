@@ -5,12 +5,16 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::GradientsParams;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use burn_lottery::data::{ImageDataset, Normalization};
 use burn_lottery::imp::ExperimentData;
+use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
 use burn_lottery::models::{LeNet, LeNetConfig};
+use burn_lottery::params::float_values;
 
 /// conv(1->4, 3x3) -> BN -> ReLU -> fc(4*6*6 -> 3).
 #[derive(Module, Debug)]
@@ -141,4 +145,43 @@ pub fn tiny_recipe() -> burn_lottery::train::recipe::TrainingRecipe {
         schedule: burn_lottery::train::schedule::LrSchedule::constant(),
         augment: false,
     }
+}
+
+/// Every float tensor of a model (BatchNorm statistics synchronized), as
+/// host values by parameter path.
+pub fn state<M: Module>(model: &M) -> BTreeMap<String, Vec<f32>> {
+    float_values(&model.valid(), |_| true)
+}
+
+/// Keeps 30% of every prunable weight, in a fixed pattern.
+pub fn sparse_mask<M: Module>(model: &M) -> Mask {
+    let dense = Mask::dense(model, &ParamSelector::default()).unwrap();
+    Mask::from_layers(dense.layers().map(|(p, l)| {
+        let kept = (0..l.total_count()).map(|i| (i * 7) % 10 < 3).collect();
+        (
+            p.to_string(),
+            LayerMask::from_kept(p, l.shape().to_vec(), kept).unwrap(),
+        )
+    }))
+}
+
+/// Every file under `dir` (path relative to `dir` -> bytes); empty when
+/// `dir` does not exist.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).unwrap().display().to_string();
+                out.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
 }
