@@ -85,13 +85,20 @@ impl ImpObserver for Discards {
     }
 }
 
+/// The reference experiment run to the end in a fresh output root; returns
+/// the root and the run's report.
+fn finished_experiment() -> (tempfile::TempDir, burn_lottery::imp::ImpReport) {
+    let out = tempfile::tempdir().unwrap();
+    let reference = imp()
+        .run(out.path(), &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    (out, reference)
+}
+
 #[test]
 fn a_corrupt_finished_file_stops_the_run_naming_it_and_deleting_it_recomputes_it() {
     let device = ndarray();
-    let out = tempfile::tempdir().unwrap();
-    let reference = imp()
-        .run(out.path(), &device, &data(), init, &mut Silent)
-        .unwrap();
+    let (out, reference) = finished_experiment();
     let dir = reference.directory.clone();
     let finished = snapshot(&dir);
     for file in [
@@ -179,10 +186,7 @@ fn a_valid_file_put_in_place_of_another_is_refused() {
 #[test]
 fn a_corrupt_report_is_rewritten() {
     let device = ndarray();
-    let out = tempfile::tempdir().unwrap();
-    let reference = imp()
-        .run(out.path(), &device, &data(), init, &mut Silent)
-        .unwrap();
+    let (out, reference) = finished_experiment();
     let dir = reference.directory.clone();
     for file in ["report.csv", "report.svg"] {
         let good = std::fs::read(dir.join(file)).unwrap();
