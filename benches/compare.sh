@@ -3,7 +3,11 @@
 # measurement (examples/train_step_throughput.rs) and PyTorch's
 # (benches/pytorch/train_step.py) alternately, A B A B, for the same model,
 # batch, optimizer and thread count, and prints each pair's throughput ratio
-# (crate images/s over PyTorch images/s; above 1 means the crate is faster).
+# (crate images/s over PyTorch images/s; above 1 means the crate is faster)
+# and CPU-time ratio (PyTorch's CPU seconds per step over the crate's; above 1
+# means the crate needs less CPU time; on a shared machine this is steadier
+# than wall time, but it counts OpenMP's spin-waiting against PyTorch when
+# THREADS > 1).
 #
 #   benches/compare.sh                      # every case below, 3 pairs each
 #   PAIRS=5 CASES="resnet20:flex:sgd" benches/compare.sh
@@ -17,6 +21,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+export PYTHONDONTWRITEBYTECODE=1
 THREADS=${THREADS:-2}
 PAIRS=${PAIRS:-3}
 CASES=${CASES:-"resnet20:flex:sgd:5 lenet:ndarray:adam:300 lenet:flex:adam:300 lenet:ndarray:sgd:300 lenet:flex:sgd:300"}
@@ -46,8 +51,9 @@ for case in $CASES; do
             --threads "$THREADS" --warmup "$warmup" --steps "$steps" 2>/dev/null | grep '^RESULT')
         echo "$b"
         ratio=$(awk -v a="$(field "$a" images_per_s)" -v b="$(field "$b" images_per_s)" 'BEGIN { printf "%.3f", a / b }')
+        cpu_ratio=$(awk -v a="$(field "$a" cpu_s)" -v b="$(field "$b" cpu_s)" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "?" }')
         ratios+=("$ratio")
-        echo "PAIR case=$case pair=$pair ratio=$ratio"
+        echo "PAIR case=$case pair=$pair ratio=$ratio cpu_ratio=$cpu_ratio"
     done
     sorted=$(printf '%s\n' "${ratios[@]}" | sort -g | tr '\n' ' ')
     echo "SUMMARY case=$case ratios=[ ${sorted}] (crate/pytorch images/s, median $(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'))"

@@ -23,6 +23,9 @@
 //! noise. The direct cost of enforcement, timed per phase, is printed by
 //! `examples/train_step_throughput.rs --phases`.
 //!
+//! The bench calls `burn_lottery::alloc::retain_freed_memory()` first, as the
+//! examples do.
+//!
 //! Run: `cargo bench --features wgpu --bench masked_training`
 
 use std::hint::black_box;
@@ -203,6 +206,8 @@ fn env_flag(name: &str) -> bool {
 }
 
 fn main() {
+    // As the examples do: keep freed buffers for reuse (see burn_lottery::alloc).
+    burn_lottery::alloc::retain_freed_memory();
     let mut c = Criterion::default().configure_from_args();
     let short = Duration::from_secs(3);
     let long = Duration::from_secs(15);

@@ -39,6 +39,7 @@ struct Args {
 }
 
 fn main() {
+    burn_lottery::alloc::retain_freed_memory();
     let args = Args::parse();
     let device = match device_by_name(&args.device) {
         Ok(d) => d,

@@ -52,10 +52,15 @@ struct Args {
     /// Also time each phase (synchronizing the device after each).
     #[arg(long)]
     phases: bool,
+    /// Leave glibc's malloc at its defaults (by default the example calls
+    /// `burn_lottery::alloc::retain_freed_memory`, as the other examples do).
+    #[arg(long)]
+    default_malloc: bool,
 }
 
 fn main() {
     let args = Args::parse();
+    let retained = !args.default_malloc && burn_lottery::alloc::retain_freed_memory();
     let device = match device_by_name(&args.device) {
         Ok(device) => device,
         Err(error) => {
@@ -98,7 +103,8 @@ fn main() {
     let median = timing.median_s();
     println!(
         "RESULT impl=burn-{} model={} batch={} optimizer={} mask={} threads={} steps={} \
-         median_s={:.6} mean_s={:.6} images_per_s={:.1} peak_rss_mib={:.1} load1={}",
+         median_s={:.6} mean_s={:.6} cpu_s={:.6} images_per_s={:.1} peak_rss_mib={:.1} \
+         malloc={} load1={}",
         args.device,
         args.model.name(),
         batch,
@@ -108,8 +114,10 @@ fn main() {
         args.steps,
         median,
         timing.mean_s(),
+        timing.cpu_per_step_s(),
         batch as f64 / median,
         peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+        if retained { "retain" } else { "default" },
         load_average(),
     );
     if let Some(p) = timing.phases {

@@ -140,7 +140,10 @@ def main():
                 p.mul_(m)
 
     times, phases = [], [0.0, 0.0, 0.0, 0.0]
+    cpu_start = None
     for i in range(args.warmup + args.steps):
+        if i == args.warmup:
+            cpu_start = time.process_time()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(images), labels)
@@ -164,12 +167,14 @@ def main():
             for j, d in enumerate([t1 - t0, t2 - t1, t3 - t2, t4 - t3]):
                 phases[j] += d
 
+    cpu_per_step = (time.process_time() - cpu_start) / args.steps
     median = statistics.median(times)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(
         f"RESULT impl=pytorch-{torch.__version__.split('+')[0]} model={name} batch={batch} "
         f"optimizer={optimizer_name} mask={args.mask} threads={torch.get_num_threads()} "
         f"steps={args.steps} median_s={median:.6f} mean_s={statistics.mean(times):.6f} "
+        f"cpu_s={cpu_per_step:.6f} "
         f"images_per_s={batch / median:.1f} peak_rss_mib={peak_mib:.1f} "
         f"load1={os.getloadavg()[0]:.2f}",
         flush=True,

@@ -93,6 +93,8 @@ pub struct StepTiming {
     pub steps: Vec<Duration>,
     /// Per-phase sums (only when phases were timed).
     pub phases: Option<Phases>,
+    /// Process CPU time (user + system, all threads) over the measured steps.
+    pub cpu: Option<Duration>,
 }
 
 impl StepTiming {
@@ -106,6 +108,12 @@ impl StepTiming {
         } else {
             (s[n / 2 - 1] + s[n / 2]) / 2.0
         }
+    }
+
+    /// Process CPU seconds (all threads) per measured step; 0 if unknown.
+    pub fn cpu_per_step_s(&self) -> f64 {
+        self.cpu
+            .map_or(0.0, |c| c.as_secs_f64() / self.steps.len() as f64)
     }
 
     /// Mean seconds per step.
@@ -137,6 +145,7 @@ pub fn synthetic_batch(
 /// `Some(s)` enforces a global-magnitude mask of sparsity `s` (as
 /// `MaskedOptimizer` does: gradients masked, optimizer step, weights masked).
 /// With `time_phases`, the device is synchronized after every phase.
+#[allow(clippy::too_many_arguments)]
 pub fn measure(
     model: ModelKind,
     device: &Device,
@@ -213,8 +222,12 @@ fn run<M: Classifier>(
         }
     };
     let mut durations = Vec::with_capacity(steps);
+    let mut cpu_start = None;
     let mut total = Phases::default();
     for i in 0..warmup + steps {
+        if i == warmup {
+            cpu_start = process_cpu_time();
+        }
         let mut phases = Phases::default();
         let start = Instant::now();
         let mut t = Instant::now();
@@ -248,10 +261,26 @@ fn run<M: Classifier>(
             total.add(&phases);
         }
     }
+    let cpu = cpu_start.zip(process_cpu_time()).map(|(a, b)| b - a);
     StepTiming {
         steps: durations,
         phases: time_phases.then_some(total),
+        cpu,
     }
+}
+
+/// CPU time (user + system, all threads) this process has used so far, from
+/// `/proc/self/stat` (Linux only; clock ticks of 10 ms).
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // _SC_CLK_TCK is 100 on every Linux configuration in use.
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// This process's peak resident set size (`VmHWM`), in bytes (Linux only).
@@ -262,7 +291,12 @@ pub fn peak_rss_bytes() -> Option<u64> {
 fn proc_status_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The 1-minute load average (Linux only), to record with each figure.
