@@ -10,13 +10,13 @@
 //!   same four variants.
 //! - `cpu_backends/<model>`: the unmasked step of LeNet-300-100 (Adam and
 //!   SGD) on ndarray and on flex, and ResNet-20 on flex. ResNet-20 on ndarray
-//!   takes about 30 s per step, so it runs only with
-//!   `BURN_LOTTERY_BENCH_NDARRAY_RESNET20=1` (about 6 minutes).
+//!   takes about 45 s per step here, so it runs only with
+//!   `BURN_LOTTERY_BENCH_NDARRAY_RESNET20=1` (about 8 minutes).
 //! - With the `wgpu` feature and `BURN_LOTTERY_BENCH_WGPU=1`:
 //!   `masked_step/lenet300100_b60_adam_wgpu` and
 //!   `masked_step/resnet20_b128_sgd_wgpu` (the four variants each). Off by
 //!   default because on a machine without a GPU wgpu runs on a software
-//!   Vulkan driver (lavapipe), where the ResNet-20 groups take many minutes.
+//!   Vulkan driver (lavapipe), where one ResNet-20 step takes over 2 minutes.
 //!
 //! `masked_0pct` runs `MaskedOptimizer` with a dense mask, which skips every
 //! layer (nothing to enforce): its difference from `no_mask` is run-to-run
