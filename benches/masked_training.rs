@@ -1,17 +1,35 @@
 //! Cost of mask enforcement: one training step (forward, cross-entropy,
 //! backward, optimizer, mask enforcement) with no mask at all vs. masked at
-//! 0%, 80% and 98% sparsity.
+//! 0%, 80% and 98% sparsity, and the CPU backends side by side.
 //!
-//! Models: LeNet-300-100 (batch 60, Adam, ndarray), a small conv net
-//! (ResNet-8: the CIFAR ResNet with one block per stage, batch 32, SGD
-//! momentum, ndarray), and
-//! ResNet-20 (batch 128, SGD momentum) on flex, the fast CPU backend
-//! (ndarray needs ~30 s per ResNet-20 step). Set `BENCH_RESNET20_DEVICE`
-//! (`flex`, `ndarray`, `wgpu`) to change the last one, or to `none` to skip it.
+//! Groups (criterion, 10 samples each):
+//! - `masked_step/lenet300100_b60_adam_ndarray`: LeNet-300-100, batch 60,
+//!   Adam, on ndarray: `no_mask`, `masked_0pct`, `masked_80pct`, `masked_98pct`.
+//! - `masked_step/resnet20_b128_sgd_flex`: ResNet-20, batch 128 of 3x32x32,
+//!   SGD momentum 0.9 + weight decay, on flex (burn's fast CPU backend), the
+//!   same four variants.
+//! - `cpu_backends/<model>`: the unmasked step of LeNet-300-100 (Adam and
+//!   SGD) on ndarray and on flex, and ResNet-20 on flex. ResNet-20 on ndarray
+//!   takes about 45 s per step here, so it runs only with
+//!   `BURN_LOTTERY_BENCH_NDARRAY_RESNET20=1` (about 8 minutes).
+//! - With the `wgpu` feature and `BURN_LOTTERY_BENCH_WGPU=1`:
+//!   `masked_step/lenet300100_b60_adam_wgpu` and
+//!   `masked_step/resnet20_b128_sgd_wgpu` (the four variants each). Off by
+//!   default because on a machine without a GPU wgpu runs on a software
+//!   Vulkan driver (lavapipe), where one ResNet-20 step takes over 2 minutes.
+//!
+//! `masked_0pct` runs `MaskedOptimizer` with a dense mask, which skips every
+//! layer (nothing to enforce): its difference from `no_mask` is run-to-run
+//! noise. The direct cost of enforcement, timed per phase, is printed by
+//! `examples/train_step_throughput.rs --phases`.
+//!
+//! The bench calls `burn_lottery::alloc::retain_freed_memory()` first, as the
+//! examples do.
 //!
 //! Run: `cargo bench --features wgpu --bench masked_training`
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -21,7 +39,7 @@ use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig, cross_entropy}
 use burn_lottery::prune::{MagnitudePrunerConfig, Pruner};
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::OptimizerConfig;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
 
 enum Stepper {
     Plain(ModuleOptimizer),
@@ -31,15 +49,19 @@ enum Stepper {
 fn step<M: Classifier>(
     model: M,
     stepper: &mut Stepper,
+    lr: f64,
     images: &Tensor<4>,
     labels: &Tensor<1, Int>,
 ) -> M {
     let loss = cross_entropy(model.forward(images.clone()), labels.clone());
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    match stepper {
-        Stepper::Plain(o) => o.step(0.01, model, grads),
-        Stepper::Masked(o) => o.step(0.01, model, grads),
-    }
+    let model = match stepper {
+        Stepper::Plain(o) => o.step(lr, model, grads),
+        Stepper::Masked(o) => o.step(lr, model, grads),
+    };
+    // Wait for the device (a no-op cost on the CPU backends).
+    images.device().sync().expect("device sync");
+    model
 }
 
 fn batch(device: &Device, shape: [usize; 4]) -> (Tensor<4>, Tensor<1, Int>) {
@@ -52,22 +74,94 @@ fn batch(device: &Device, shape: [usize; 4]) -> (Tensor<4>, Tensor<1, Int>) {
     )
 }
 
-/// Benchmarks one model at all sparsities.
-fn bench_model<M: Classifier + 'static>(
-    c: &mut Criterion,
-    name: &str,
-    device: &Device,
-    make: impl Fn(&Device) -> M,
+/// One benchmarked network: how to build it, its optimizer and batch shape.
+struct Case<M> {
+    name: &'static str,
+    make: fn(&Device) -> M,
     optimizer: OptimizerConfig,
     shape: [usize; 4],
+}
+
+fn lenet_adam() -> Case<burn_lottery::models::LeNet> {
+    Case {
+        name: "lenet300100_b60_adam",
+        make: |d| LeNetConfig::lenet_300_100().init_seeded(d, 0),
+        optimizer: OptimizerConfig::adam(1.2e-3),
+        shape: [60, 1, 28, 28],
+    }
+}
+
+fn lenet_sgd() -> Case<burn_lottery::models::LeNet> {
+    Case {
+        name: "lenet300100_b60_sgd",
+        optimizer: OptimizerConfig::sgd_momentum(0.1),
+        ..lenet_adam()
+    }
+}
+
+fn resnet20_sgd() -> Case<burn_lottery::models::ResNet> {
+    Case {
+        name: "resnet20_b128_sgd",
+        make: |d| ResNetConfig::resnet20().init_seeded(d, 0),
+        optimizer: OptimizerConfig::sgd_momentum(0.1),
+        shape: [128, 3, 32, 32],
+    }
+}
+
+/// Adds one benchmark to `group`: the step of `case` on `device`, with no
+/// mask (`sparsity = None`) or a global-magnitude mask of that sparsity.
+fn bench_step<M: Classifier + 'static>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    case: &Case<M>,
+    device: &Device,
+    sparsity: Option<f64>,
 ) {
     let device = device.clone().autodiff();
-    let (images, labels) = batch(&device, shape);
-    let base = make(&device);
-    let dense = Mask::dense(&base, &ParamSelector::default()).unwrap();
-    let mut group = c.benchmark_group(name);
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(shape[0] as u64));
+    let (images, labels) = batch(&device, case.shape);
+    let mut model = (case.make)(&device);
+    let lr = case.optimizer.learning_rate();
+    let mut stepper = match sparsity {
+        None => Stepper::Plain(case.optimizer.init()),
+        Some(s) => {
+            let dense = Mask::dense(&model, &ParamSelector::default()).expect("prunable weights");
+            let mask = if s == 0.0 {
+                dense
+            } else {
+                MagnitudePrunerConfig::new(s)
+                    .init()
+                    .expect("valid rate")
+                    .next_mask(&model, &dense)
+                    .expect("mask")
+            };
+            let masked = MaskedOptimizer::new(case.optimizer.init(), &mask, &device);
+            model = masked.prepare(model);
+            Stepper::Masked(masked)
+        }
+    };
+    let mut model = Some(model);
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            let m = step(model.take().unwrap(), &mut stepper, lr, &images, &labels);
+            model = Some(black_box(m));
+        })
+    });
+}
+
+/// `no_mask` and masked at 0%, 80%, 98% for one case on one device.
+fn masked_variants<M: Classifier + 'static>(
+    c: &mut Criterion,
+    case: Case<M>,
+    device_name: &str,
+    measurement: Duration,
+) {
+    let device = device_by_name(device_name).expect("backend compiled in");
+    let mut group = c.benchmark_group("masked_step");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(measurement)
+        .throughput(Throughput::Elements(case.shape[0] as u64));
     let variants: [(&str, Option<f64>); 4] = [
         ("no_mask", None),
         ("masked_0pct", Some(0.0)),
@@ -75,65 +169,67 @@ fn bench_model<M: Classifier + 'static>(
         ("masked_98pct", Some(0.98)),
     ];
     for (label, sparsity) in variants {
-        let mut model = Some(make(&device));
-        let mut stepper = match sparsity {
-            None => Stepper::Plain(optimizer.init()),
-            Some(s) => {
-                let mask = if s == 0.0 {
-                    dense.clone()
-                } else {
-                    MagnitudePrunerConfig::new(s)
-                        .init()
-                        .unwrap()
-                        .next_mask(&base, &dense)
-                        .unwrap()
-                };
-                let masked = MaskedOptimizer::new(optimizer.init(), &mask, &device);
-                model = Some(masked.prepare(model.take().unwrap()));
-                Stepper::Masked(masked)
-            }
-        };
-        group.bench_function(BenchmarkId::from_parameter(label), |b| {
-            b.iter(|| {
-                let m = step(model.take().unwrap(), &mut stepper, &images, &labels);
-                model = Some(black_box(m));
-            })
-        });
+        let id = BenchmarkId::new(format!("{}_{device_name}", case.name), label);
+        bench_step(&mut group, id, &case, &device, sparsity);
     }
     group.finish();
 }
 
-fn masked_training(c: &mut Criterion) {
-    let ndarray = device_by_name("ndarray").expect("ndarray backend compiled in");
-    bench_model(
-        c,
-        "lenet_300_100_b60_adam_ndarray",
-        &ndarray,
-        |d| LeNetConfig::lenet_300_100().init_seeded(d, 0),
-        OptimizerConfig::adam(1.2e-3),
-        [60, 1, 28, 28],
-    );
-    bench_model(
-        c,
-        "resnet8_b32_sgd_ndarray",
-        &ndarray,
-        |d| ResNetConfig::new().with_depth(8).init_seeded(d, 0),
-        OptimizerConfig::sgd_momentum(0.1),
-        [32, 3, 32, 32],
-    );
-    let resnet_device = std::env::var("BENCH_RESNET20_DEVICE").unwrap_or_else(|_| "flex".into());
-    if resnet_device != "none" {
-        let device = device_by_name(&resnet_device).expect("BENCH_RESNET20_DEVICE");
-        bench_model(
-            c,
-            &format!("resnet20_b128_sgd_{resnet_device}"),
+/// The unmasked step of one case on several CPU backends.
+fn cpu_backends<M: Classifier + 'static>(
+    c: &mut Criterion,
+    case: Case<M>,
+    devices: &[&str],
+    measurement: Duration,
+) {
+    let mut group = c.benchmark_group("cpu_backends");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(measurement)
+        .throughput(Throughput::Elements(case.shape[0] as u64));
+    for &name in devices {
+        let device = device_by_name(name).expect("backend compiled in");
+        bench_step(
+            &mut group,
+            BenchmarkId::new(case.name, name),
+            &case,
             &device,
-            |d| ResNetConfig::resnet20().init_seeded(d, 0),
-            OptimizerConfig::sgd_momentum(0.1),
-            [128, 3, 32, 32],
+            None,
         );
     }
+    group.finish();
 }
 
-criterion_group!(benches, masked_training);
-criterion_main!(benches);
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1")
+}
+
+fn main() {
+    // As the examples do: keep freed buffers for reuse (see burn_lottery::alloc).
+    burn_lottery::alloc::retain_freed_memory();
+    let mut c = Criterion::default().configure_from_args();
+    let short = Duration::from_secs(3);
+    let long = Duration::from_secs(15);
+
+    masked_variants(&mut c, lenet_adam(), "ndarray", short);
+    masked_variants(&mut c, resnet20_sgd(), "flex", long);
+
+    cpu_backends(&mut c, lenet_adam(), &["ndarray", "flex"], short);
+    cpu_backends(&mut c, lenet_sgd(), &["ndarray", "flex"], short);
+    if env_flag("BURN_LOTTERY_BENCH_NDARRAY_RESNET20") {
+        cpu_backends(&mut c, resnet20_sgd(), &["flex", "ndarray"], long);
+    } else {
+        cpu_backends(&mut c, resnet20_sgd(), &["flex"], long);
+    }
+
+    if env_flag("BURN_LOTTERY_BENCH_WGPU") {
+        if cfg!(feature = "wgpu") {
+            masked_variants(&mut c, lenet_adam(), "wgpu", short);
+            masked_variants(&mut c, resnet20_sgd(), "wgpu", long);
+        } else {
+            eprintln!("BURN_LOTTERY_BENCH_WGPU=1 needs `--features wgpu`; wgpu groups not run");
+        }
+    }
+    c.final_summary();
+}

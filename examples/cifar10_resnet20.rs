@@ -73,6 +73,8 @@ struct Args {
 }
 
 fn main() {
+    // Keep freed buffers for reuse (faster CPU steps; see burn_lottery::alloc).
+    burn_lottery::alloc::retain_freed_memory();
     if let Err(error) = run() {
         eprintln!("error: {error}");
         std::process::exit(1);

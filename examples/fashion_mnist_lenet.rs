@@ -36,8 +36,10 @@ struct Args {
     /// Where the combined report.csv and report.svg go.
     #[arg(long, default_value = "experiments/fashion_mnist_lenet")]
     report: PathBuf,
-    /// Device: flex, ndarray or wgpu (as compiled in).
-    #[arg(long, default_value = "ndarray")]
+    /// Device: flex, ndarray or wgpu (as compiled in). flex is the fastest
+    /// CPU backend for this network (BENCHMARKS.md); ndarray gives
+    /// bit-identical results across runs and interruptions (tested).
+    #[arg(long, default_value = "flex")]
     device: String,
     /// Pruning levels after the dense level 0.
     #[arg(long, default_value_t = 12)]
@@ -64,6 +66,8 @@ struct Args {
 }
 
 fn main() {
+    // Keep freed buffers for reuse (faster CPU steps; see burn_lottery::alloc).
+    burn_lottery::alloc::retain_freed_memory();
     if let Err(error) = run() {
         eprintln!("error: {error}");
         std::process::exit(1);

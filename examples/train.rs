@@ -270,6 +270,8 @@ fn run<M: Classifier>(
 }
 
 fn main() {
+    // Keep freed buffers for reuse (faster CPU steps; see burn_lottery::alloc).
+    burn_lottery::alloc::retain_freed_memory();
     if let Err(e) = main_with(Args::parse()) {
         eprintln!("error: {e}");
         std::process::exit(1);

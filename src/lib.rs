@@ -19,6 +19,7 @@
 //! * [`imp`]: the IMP loop, its controls and the experiment directory.
 //! * [`models`], [`data`]: the paper's networks and datasets.
 //! * [`report`]: tables, CSV, plots, progress output.
+//! * [`alloc`]: an opt-in malloc setting that makes CPU training faster.
 //!
 //! The crate never names a concrete backend: everything that creates
 //! tensors takes a `&Device`, and the same code runs on ndarray, flex or
@@ -76,6 +77,7 @@
 //! # }
 //! ```
 
+pub mod alloc;
 pub mod data;
 pub mod device;
 pub mod imp;

@@ -1,0 +1,320 @@
+//! Shared by the measurement examples (`train_step_throughput`,
+//! `bench_memory`): one training step of ResNet-20 or LeNet-300-100 on a
+//! fixed synthetic batch, masked or not, with optional per-phase timing.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn_lottery::mask::{Mask, MaskedParams, ParamSelector};
+use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig, cross_entropy};
+use burn_lottery::prune::{MagnitudePrunerConfig, Pruner};
+use burn_lottery::train::recipe::OptimizerConfig;
+use clap::ValueEnum;
+
+/// The benchmarked networks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// CIFAR ResNet-20, 3x32x32 inputs.
+    Resnet20,
+    /// LeNet-300-100, 1x28x28 inputs.
+    Lenet,
+}
+
+impl ModelKind {
+    /// Name used in the printed records.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Resnet20 => "resnet20",
+            ModelKind::Lenet => "lenet300100",
+        }
+    }
+
+    /// Shape of one image.
+    pub fn image_shape(self) -> [usize; 3] {
+        match self {
+            ModelKind::Resnet20 => [3, 32, 32],
+            ModelKind::Lenet => [1, 28, 28],
+        }
+    }
+}
+
+/// The optimizers compared with PyTorch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerKind {
+    /// SGD, lr 0.1, momentum 0.9 (no dampening), weight decay 1e-4.
+    Sgd,
+    /// Adam, lr 1.2e-3, PyTorch's defaults otherwise.
+    Adam,
+}
+
+impl OptimizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+
+    pub fn config(self) -> OptimizerConfig {
+        match self {
+            OptimizerKind::Sgd => OptimizerConfig::sgd_momentum(0.1),
+            OptimizerKind::Adam => OptimizerConfig::adam(1.2e-3),
+        }
+    }
+}
+
+/// Wall time per phase of one step, summed over steps.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Phases {
+    pub forward: Duration,
+    pub backward: Duration,
+    pub mask_grads: Duration,
+    pub optimizer: Duration,
+    pub mask_weights: Duration,
+}
+
+impl Phases {
+    fn add(&mut self, other: &Phases) {
+        self.forward += other.forward;
+        self.backward += other.backward;
+        self.mask_grads += other.mask_grads;
+        self.optimizer += other.optimizer;
+        self.mask_weights += other.mask_weights;
+    }
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct StepTiming {
+    /// Wall time of each measured step.
+    pub steps: Vec<Duration>,
+    /// Per-phase sums (only when phases were timed).
+    pub phases: Option<Phases>,
+    /// Process CPU time (user + system, all threads) over the measured steps.
+    pub cpu: Option<Duration>,
+}
+
+impl StepTiming {
+    /// Median seconds per step.
+    pub fn median_s(&self) -> f64 {
+        let mut s: Vec<f64> = self.steps.iter().map(Duration::as_secs_f64).collect();
+        s.sort_by(f64::total_cmp);
+        let n = s.len();
+        if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2.0
+        }
+    }
+
+    /// Process CPU seconds (all threads) per measured step; 0 if unknown.
+    pub fn cpu_per_step_s(&self) -> f64 {
+        self.cpu
+            .map_or(0.0, |c| c.as_secs_f64() / self.steps.len() as f64)
+    }
+
+    /// Mean seconds per step.
+    pub fn mean_s(&self) -> f64 {
+        self.steps.iter().map(Duration::as_secs_f64).sum::<f64>() / self.steps.len() as f64
+    }
+}
+
+/// A deterministic batch of `batch` images and labels on `device`.
+pub fn synthetic_batch(
+    device: &Device,
+    batch: usize,
+    image: [usize; 3],
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let shape = [batch, image[0], image[1], image[2]];
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
+        .collect();
+    let labels: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
+    (
+        Tensor::from_data(TensorData::new(values, shape), device),
+        Tensor::from_data(TensorData::new(labels, [batch]), device),
+    )
+}
+
+/// Runs `warmup` then `steps` timed training steps of `model` on `device`
+/// (made autodiff here). `sparsity`: `None` trains with no mask at all;
+/// `Some(s)` enforces a global-magnitude mask of sparsity `s` (as
+/// `MaskedOptimizer` does: gradients masked, optimizer step, weights masked).
+/// With `time_phases`, the device is synchronized after every phase.
+#[allow(clippy::too_many_arguments)]
+pub fn measure(
+    model: ModelKind,
+    device: &Device,
+    optimizer: OptimizerKind,
+    batch: usize,
+    sparsity: Option<f64>,
+    warmup: usize,
+    steps: usize,
+    time_phases: bool,
+) -> StepTiming {
+    let device = device.clone().autodiff();
+    match model {
+        ModelKind::Resnet20 => run(
+            ResNetConfig::resnet20().init_seeded(&device, 0),
+            &device,
+            model,
+            optimizer,
+            batch,
+            sparsity,
+            warmup,
+            steps,
+            time_phases,
+        ),
+        ModelKind::Lenet => run(
+            LeNetConfig::lenet_300_100().init_seeded(&device, 0),
+            &device,
+            model,
+            optimizer,
+            batch,
+            sparsity,
+            warmup,
+            steps,
+            time_phases,
+        ),
+    }
+}
+
+/// The mask a run with `sparsity` enforces: the global-magnitude mask of the
+/// seeded initial weights.
+pub fn magnitude_mask<M: Classifier>(model: &M, sparsity: f64) -> Mask {
+    let dense = Mask::dense(model, &ParamSelector::default()).expect("prunable weights");
+    if sparsity == 0.0 {
+        return dense;
+    }
+    MagnitudePrunerConfig::new(sparsity)
+        .init()
+        .expect("valid pruning rate")
+        .next_mask(model, &dense)
+        .expect("mask of the model")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run<M: Classifier>(
+    mut model: M,
+    device: &Device,
+    kind: ModelKind,
+    optimizer: OptimizerKind,
+    batch: usize,
+    sparsity: Option<f64>,
+    warmup: usize,
+    steps: usize,
+    time_phases: bool,
+) -> StepTiming {
+    let (images, labels) = synthetic_batch(device, batch, kind.image_shape());
+    let mut optim: ModuleOptimizer = optimizer.config().init();
+    let lr = optimizer.config().learning_rate();
+    let masks = sparsity.map(|s| MaskedParams::new(&magnitude_mask(&model, s), device));
+    if let Some(masks) = &masks {
+        model = masks.apply_to_weights(model);
+    }
+    let sync = |on: bool| {
+        if on {
+            device.sync().expect("device sync");
+        }
+    };
+    let mut durations = Vec::with_capacity(steps);
+    let mut cpu_start = None;
+    let mut total = Phases::default();
+    for i in 0..warmup + steps {
+        if i == warmup {
+            cpu_start = process_cpu_time();
+        }
+        let mut phases = Phases::default();
+        let start = Instant::now();
+        let mut t = Instant::now();
+        let mut lap = |slot: &mut Duration| {
+            sync(time_phases);
+            let now = Instant::now();
+            *slot += now - t;
+            t = now;
+        };
+        let loss = cross_entropy(model.forward(images.clone()), labels.clone());
+        lap(&mut phases.forward);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        lap(&mut phases.backward);
+        if let Some(masks) = &masks {
+            masks.apply_to_grads(&model, &mut grads);
+        }
+        lap(&mut phases.mask_grads);
+        model = optim.step(lr, model, grads);
+        lap(&mut phases.optimizer);
+        if let Some(masks) = &masks {
+            model = masks.apply_to_weights(model);
+        }
+        lap(&mut phases.mask_weights);
+        // Read the loss back, as a training loop logging it would (and as
+        // the PyTorch script does); this also waits for the device.
+        let loss_value: f32 = loss.into_scalar();
+        assert!(loss_value.is_finite(), "loss diverged: {loss_value}");
+        device.sync().expect("device sync");
+        if i >= warmup {
+            durations.push(start.elapsed());
+            total.add(&phases);
+        }
+    }
+    let cpu = cpu_start.zip(process_cpu_time()).map(|(a, b)| b - a);
+    StepTiming {
+        steps: durations,
+        phases: time_phases.then_some(total),
+        cpu,
+    }
+}
+
+/// CPU time (user + system, all threads) this process has used so far, from
+/// `/proc/self/stat` (Linux only; clock ticks of 10 ms).
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // _SC_CLK_TCK is 100 on every Linux configuration in use.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// This process's peak resident set size (`VmHWM`), in bytes (Linux only).
+pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
+fn proc_status_kib(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The 1-minute load average (Linux only), to record with each figure.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The number of threads burn's CPU backends use (rayon's pool).
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}

@@ -1,0 +1,138 @@
+//! Images per second of one training step (forward, cross-entropy, backward,
+//! optimizer, mask enforcement) on a fixed synthetic batch: the crate's side
+//! of `benches/compare.sh` (PyTorch's is `benches/pytorch/train_step.py`).
+//!
+//! Prints one `RESULT key=value ...` line per run, the same format as the
+//! PyTorch script; with `--phases` also a `PHASES` line (the device is
+//! synchronized after every phase, so the phases add up to slightly more
+//! than an unsynchronized step).
+//!
+//! ```sh
+//! cargo run --release --features wgpu --example train_step_throughput -- \
+//!     --model resnet20 --device flex --steps 5
+//! cargo run --release --features wgpu --example train_step_throughput -- \
+//!     --model lenet --optimizer adam --device ndarray --steps 200 --mask 0.8
+//! ```
+//!
+//! burn's CPU backends use one thread per core (rayon); set
+//! `RAYON_NUM_THREADS` to pin the count (compare.sh sets it to the PyTorch
+//! thread count).
+
+mod common;
+
+use burn_lottery::device::device_by_name;
+use clap::Parser;
+use common::{ModelKind, OptimizerKind, cpu_threads, load_average, measure, peak_rss_bytes};
+
+/// Time training steps of ResNet-20 or LeNet-300-100.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The network.
+    #[arg(long, value_enum, default_value = "resnet20")]
+    model: ModelKind,
+    /// Device: flex, ndarray or wgpu (as compiled in).
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Optimizer (default: SGD for ResNet-20, Adam for LeNet).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Batch size (default: 128 for ResNet-20, 60 for LeNet).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// `none` (no mask at all) or a sparsity in [0, 1) enforced with a
+    /// global-magnitude mask.
+    #[arg(long, default_value = "none")]
+    mask: String,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Also time each phase (synchronizing the device after each).
+    #[arg(long)]
+    phases: bool,
+    /// Leave glibc's malloc at its defaults (by default the example calls
+    /// `burn_lottery::alloc::retain_freed_memory`, as the other examples do).
+    #[arg(long)]
+    default_malloc: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let retained = !args.default_malloc && burn_lottery::alloc::retain_freed_memory();
+    let device = match device_by_name(&args.device) {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
+    };
+    let sparsity = match args.mask.as_str() {
+        "none" => None,
+        s => match s.parse::<f64>() {
+            Ok(v) if (0.0..1.0).contains(&v) => Some(v),
+            _ => {
+                eprintln!("error: --mask must be `none` or a sparsity in [0, 1), got `{s}`");
+                std::process::exit(2);
+            }
+        },
+    };
+    if args.steps == 0 {
+        eprintln!("error: --steps must be at least 1");
+        std::process::exit(2);
+    }
+    let optimizer = args.optimizer.unwrap_or(match args.model {
+        ModelKind::Resnet20 => OptimizerKind::Sgd,
+        ModelKind::Lenet => OptimizerKind::Adam,
+    });
+    let batch = args.batch_size.unwrap_or(match args.model {
+        ModelKind::Resnet20 => 128,
+        ModelKind::Lenet => 60,
+    });
+    let timing = measure(
+        args.model,
+        &device,
+        optimizer,
+        batch,
+        sparsity,
+        args.warmup,
+        args.steps,
+        args.phases,
+    );
+    let median = timing.median_s();
+    println!(
+        "RESULT impl=burn-{} model={} batch={} optimizer={} mask={} threads={} steps={} \
+         median_s={:.6} mean_s={:.6} cpu_s={:.6} images_per_s={:.1} peak_rss_mib={:.1} \
+         malloc={} load1={}",
+        args.device,
+        args.model.name(),
+        batch,
+        optimizer.name(),
+        args.mask,
+        cpu_threads(),
+        args.steps,
+        median,
+        timing.mean_s(),
+        timing.cpu_per_step_s(),
+        batch as f64 / median,
+        peak_rss_bytes().unwrap_or(0) as f64 / (1024.0 * 1024.0),
+        if retained { "retain" } else { "default" },
+        load_average(),
+    );
+    if let Some(p) = timing.phases {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / args.steps as f64;
+        println!(
+            "PHASES impl=burn-{} model={} mask={} forward_ms={:.2} backward_ms={:.2} \
+             mask_grads_ms={:.2} optimizer_ms={:.2} mask_weights_ms={:.2}",
+            args.device,
+            args.model.name(),
+            args.mask,
+            ms(p.forward),
+            ms(p.backward),
+            ms(p.mask_grads),
+            ms(p.optimizer),
+            ms(p.mask_weights),
+        );
+    }
+}
