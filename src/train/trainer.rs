@@ -60,7 +60,7 @@ pub enum TrainError {
     },
 }
 
-/// Called by [`train`] as it goes; every method has a default that does
+/// Called by [`Trainer::train`] as it goes; every method has a default that does
 /// nothing.
 pub trait TrainObserver<M> {
     /// After each step; `completed` iterations are done (the step just taken
