@@ -17,11 +17,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{Mlp, TinyNet, data, init, ndarray, snapshot, tiny_recipe};
+use crate::common::{Mlp, TinyNet, data, init, ndarray, snapshot, tiny_imp_config};
 use burn_lottery::data::{DataError, DataSource, load_fashion_mnist};
 use burn_lottery::imp::store::{ExperimentStore, StoreError};
 use burn_lottery::imp::{
-    ExperimentData, Imp, ImpConfig, ImpError, ImpObserver, LevelSummary, RunOptions, Seeds, Silent,
+    ExperimentData, Imp, ImpConfig, ImpError, ImpObserver, LevelSummary, RunOptions, Silent,
 };
 use burn_lottery::mask::{Mask, MaskError, ParamSelector};
 use burn_lottery::models::{LeNetConfig, ModelConfigError};
@@ -31,15 +31,7 @@ use burn_lottery::rewind::{RewindCheckpoint, RewindError};
 // ------------------------------------------------------------------ fixtures
 
 fn config() -> ImpConfig {
-    ImpConfig {
-        name: "hostile".into(),
-        training: tiny_recipe(),
-        pruning: MagnitudePrunerConfig::new(0.2),
-        levels: 2,
-        rewind_iteration: 5,
-        seeds: Seeds::all(0),
-        ..ImpConfig::default()
-    }
+    tiny_imp_config("hostile", 2)
 }
 
 fn options() -> RunOptions {

@@ -9,31 +9,24 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{data, init, ndarray, snapshot, tiny_recipe};
+use crate::common::{data, init, ndarray, snapshot, tiny_imp_config};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor};
 use burn_lottery::imp::store::StoreError;
 use burn_lottery::imp::{
-    Controls, Imp, ImpConfig, ImpError, ImpObserver, RunOptions, Seeds, Silent,
+    Controls, Imp, ImpConfig, ImpError, ImpObserver, RunOptions, Silent,
 };
 use burn_lottery::models::LeNet;
-use burn_lottery::prune::MagnitudePrunerConfig;
 use burn_lottery::train::trainer::TrainError;
 
 fn config() -> ImpConfig {
     ImpConfig {
-        name: "integrity".into(),
-        training: tiny_recipe(),
-        pruning: MagnitudePrunerConfig::new(0.2),
-        levels: 2,
-        rewind_iteration: 5,
-        seeds: Seeds::all(0),
         controls: Controls {
             random_reinit: false,
             random_prune: true,
             data_orders: vec![],
         },
-        ..ImpConfig::default()
+        ..tiny_imp_config("integrity", 2)
     }
 }
 

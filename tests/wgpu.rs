@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use crate::common::{
     TinyNet, data, init, ndarray, sparse_mask, state, synthetic, tiny_batch, tiny_grads,
-    tiny_recipe,
+    tiny_imp_config,
 };
 use burn::module::Module;
 use burn::optim::{
@@ -28,7 +28,7 @@ use burn::optim::{
 use burn::tensor::Device;
 use burn_lottery::data::{LoaderConfig, Normalization, SeededLoader};
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Imp, ImpConfig, RunOptions, Seeds, Silent};
+use burn_lottery::imp::{Imp, RunOptions, Silent};
 use burn_lottery::mask::{Mask, ParamSelector};
 use burn_lottery::models::{Classifier, ResNet, ResNetConfig};
 use burn_lottery::prune::{MagnitudePrunerConfig, Pruner, kept_after_levels};
@@ -270,15 +270,7 @@ fn magnitude_pruning_on_wgpu_gives_the_ndarray_mask() {
 
 #[test]
 fn a_two_level_imp_run_and_its_rewind_work_on_wgpu() {
-    let config = ImpConfig {
-        name: "wgpu".into(),
-        training: tiny_recipe(),
-        pruning: MagnitudePrunerConfig::new(0.2),
-        levels: 2,
-        rewind_iteration: 5,
-        seeds: Seeds::all(0),
-        ..ImpConfig::default()
-    };
+    let config = tiny_imp_config("wgpu", 2);
     let options = RunOptions {
         checkpoint_every: 10,
         eval_batch_size: 64,

@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use burn_lottery::data::{ImageDataset, Normalization};
-use burn_lottery::imp::ExperimentData;
+use burn_lottery::imp::{ExperimentData, ImpConfig, Seeds};
 use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
 use burn_lottery::models::{LeNet, LeNetConfig};
 use burn_lottery::params::float_values;
+use burn_lottery::prune::MagnitudePrunerConfig;
 
 /// conv(1->4, 3x3) -> BN -> ReLU -> fc(4*6*6 -> 3).
 #[derive(Module, Debug)]
@@ -134,6 +135,21 @@ pub fn init(device: &Device, seed: u64) -> LeNet {
         .with_hidden1(24)
         .with_hidden2(16)
         .init_seeded(device, seed)
+}
+
+/// A small synthetic IMP experiment: `levels` levels of [`tiny_recipe`],
+/// global 20% magnitude pruning, rewinding to iteration 5, seeds 0, no
+/// controls. Tests adjust fields with struct update syntax.
+pub fn tiny_imp_config(name: &str, levels: usize) -> ImpConfig {
+    ImpConfig {
+        name: name.into(),
+        training: tiny_recipe(),
+        pruning: MagnitudePrunerConfig::new(0.2),
+        levels,
+        rewind_iteration: 5,
+        seeds: Seeds::all(0),
+        ..ImpConfig::default()
+    }
 }
 
 /// 30 iterations of Adam 3e-3 at batch 20: the recipe of the synthetic experiments.
