@@ -13,9 +13,7 @@ use crate::common::{data, init, ndarray, snapshot, tiny_imp_config};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor};
 use burn_lottery::imp::store::StoreError;
-use burn_lottery::imp::{
-    Controls, Imp, ImpConfig, ImpError, ImpObserver, RunOptions, Silent,
-};
+use burn_lottery::imp::{Controls, Imp, ImpConfig, ImpError, ImpObserver, RunOptions, Silent};
 use burn_lottery::models::LeNet;
 use burn_lottery::train::trainer::TrainError;
 
