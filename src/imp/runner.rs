@@ -20,7 +20,9 @@ use crate::report::{self, ReportError, ReportRow, Table};
 use crate::rewind::{RewindCheckpoint, RewindError};
 use crate::seed::derive_seed;
 use crate::train::masked::MaskedOptimizer;
-use crate::train::trainer::{TrainError, TrainObserver, TrainOptions, Trainer, evaluate};
+use crate::train::trainer::{
+    Evaluation, TrainError, TrainObserver, TrainOptions, Trainer, evaluate,
+};
 
 /// Errors of an IMP experiment. Each wraps the failing concern's own error.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +161,31 @@ pub struct LevelSummary {
     /// Wall-clock seconds of training and evaluation (of the last session
     /// that worked on the level).
     pub wall_seconds: f64,
+}
+
+impl LevelSummary {
+    /// The summary of a network trained under `mask` since `started` and
+    /// evaluated as `evaluation`.
+    pub(crate) fn new(
+        condition: String,
+        level: usize,
+        mask: &Mask,
+        evaluation: &Evaluation,
+        final_train_loss: Option<f64>,
+        started: Instant,
+    ) -> Self {
+        Self {
+            condition,
+            level,
+            kept: mask.kept_count(),
+            total: mask.total_count(),
+            weights_remaining: mask.density(),
+            test_accuracy: evaluation.accuracy,
+            test_loss: evaluation.loss,
+            final_train_loss,
+            wall_seconds: started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 /// Receives progress of an experiment; every method defaults to nothing.
@@ -684,17 +711,14 @@ where
         .map_err(train_error)?;
         metrics.push_str(&format!("test_loss,{total},{}\n", evaluation.loss));
         metrics.push_str(&format!("test_accuracy,{total},{}\n", evaluation.accuracy));
-        let summary = LevelSummary {
-            condition: condition.to_string(),
+        let summary = LevelSummary::new(
+            condition.to_string(),
             level,
-            kept: mask.kept_count(),
-            total: mask.total_count(),
-            weights_remaining: mask.density(),
-            test_accuracy: evaluation.accuracy,
-            test_loss: evaluation.loss,
-            final_train_loss: last_loss,
-            wall_seconds: started.elapsed().as_secs_f64(),
-        };
+            mask,
+            &evaluation,
+            last_loss,
+            started,
+        );
         let final_checkpoint = RewindCheckpoint::capture(&model, total);
         self.store
             .write(&format!("{dir}/final.ckpt"), &final_checkpoint.to_bytes()?)?;

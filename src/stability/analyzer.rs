@@ -334,17 +334,14 @@ where
             self.options.eval_batch_size,
             &device,
         )?;
-        let summary = LevelSummary {
-            condition: format!("{}_data_order_{seed}", condition.name(k)),
+        let summary = LevelSummary::new(
+            format!("{}_data_order_{seed}", condition.name(k)),
             level,
-            kept: mask.kept_count(),
-            total: mask.total_count(),
-            weights_remaining: mask.density(),
-            test_accuracy: evaluation.accuracy,
-            test_loss: evaluation.loss,
-            final_train_loss: None,
-            wall_seconds: started.elapsed().as_secs_f64(),
-        };
+            &mask,
+            &evaluation,
+            None,
+            started,
+        );
         let checkpoint = RewindCheckpoint::capture(&model, total);
         store.write(&format!("{dir}/final.ckpt"), &checkpoint.to_bytes()?)?;
         let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
