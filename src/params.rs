@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
 /// A floating-point tensor of a module, as seen by a visitor.
@@ -51,18 +51,30 @@ impl PathStack {
     }
 }
 
-/// Whether a path names BatchNorm running statistics.
-pub(crate) fn is_running_stat_path(path: &str) -> bool {
-    let last = path.rsplit('.').next().unwrap_or(path);
-    last == "running_mean" || last == "running_var"
+/// A read-only pass over the float tensors of a module that is told each
+/// tensor's path (see [`visit_with_paths`]).
+pub(crate) trait PathVisitor {
+    fn visit_float<const D: usize>(&mut self, path: &str, param: &Param<Tensor<D>>);
 }
 
-struct InfoCollector {
+/// A rewrite of the float tensors of a module that is told each tensor's
+/// path (see [`map_with_paths`]).
+pub(crate) trait PathMapper {
+    fn map_float<const D: usize>(
+        &mut self,
+        path: &str,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>>;
+}
+
+/// Adapts a [`PathVisitor`] or [`PathMapper`] to burn's traversal, keeping
+/// the path bookkeeping.
+struct WithPaths<'a, T> {
+    inner: &'a mut T,
     path: PathStack,
-    params: Vec<ParamInfo>,
 }
 
-impl ModuleVisitor for InfoCollector {
+impl<T: PathVisitor> ModuleVisitor for WithPaths<'_, T> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.enter(name);
     }
@@ -72,10 +84,55 @@ impl ModuleVisitor for InfoCollector {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.path.current();
+        self.inner.visit_float(&self.path.current(), param);
+    }
+}
+
+impl<T: PathMapper> ModuleMapper for WithPaths<'_, T> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.enter(name);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        self.inner.map_float(&self.path.current(), param)
+    }
+}
+
+/// Runs `visitor` over every float tensor of `module`, with its path.
+pub(crate) fn visit_with_paths<M: Module, V: PathVisitor>(module: &M, visitor: &mut V) {
+    module.visit(&mut WithPaths {
+        inner: visitor,
+        path: PathStack::default(),
+    });
+}
+
+/// Rewrites every float tensor of `module` with `mapper`, given its path.
+pub(crate) fn map_with_paths<M: Module, T: PathMapper>(module: M, mapper: &mut T) -> M {
+    module.map(&mut WithPaths {
+        inner: mapper,
+        path: PathStack::default(),
+    })
+}
+
+/// Whether a path names BatchNorm running statistics.
+pub(crate) fn is_running_stat_path(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    last == "running_mean" || last == "running_var"
+}
+
+struct InfoCollector {
+    params: Vec<ParamInfo>,
+}
+
+impl PathVisitor for InfoCollector {
+    fn visit_float<const D: usize>(&mut self, path: &str, param: &Param<Tensor<D>>) {
         self.params.push(ParamInfo {
-            is_running_stat: is_running_stat_path(&path),
-            path,
+            is_running_stat: is_running_stat_path(path),
+            path: path.to_string(),
             id: param.id,
             shape: param.lazy_shape().to_vec(),
         });
@@ -94,39 +151,26 @@ impl ModuleVisitor for InfoCollector {
 /// assert_eq!(params[0].shape, vec![4, 3]);
 /// ```
 pub fn float_params<M: Module>(module: &M) -> Vec<ParamInfo> {
-    let mut collector = InfoCollector {
-        path: PathStack::default(),
-        params: Vec::new(),
-    };
-    module.visit(&mut collector);
+    let mut collector = InfoCollector { params: Vec::new() };
+    visit_with_paths(module, &mut collector);
     collector.params
 }
 
 struct ValueCollector<'a, F: Fn(&str) -> bool> {
-    path: PathStack,
     wanted: &'a F,
     values: BTreeMap<String, Vec<f32>>,
 }
 
-impl<F: Fn(&str) -> bool> ModuleVisitor for ValueCollector<'_, F> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.path.current();
-        if (self.wanted)(&path) {
+impl<F: Fn(&str) -> bool> PathVisitor for ValueCollector<'_, F> {
+    fn visit_float<const D: usize>(&mut self, path: &str, param: &Param<Tensor<D>>) {
+        if (self.wanted)(path) {
             let values = param
                 .val()
                 .into_data()
                 .convert::<f32>()
                 .try_into_vec::<f32>()
                 .expect("converted to f32 above");
-            self.values.insert(path, values);
+            self.values.insert(path.to_string(), values);
         }
     }
 }
@@ -138,11 +182,10 @@ pub fn float_values<M: Module>(
     wanted: impl Fn(&str) -> bool,
 ) -> BTreeMap<String, Vec<f32>> {
     let mut collector = ValueCollector {
-        path: PathStack::default(),
         wanted: &wanted,
         values: BTreeMap::new(),
     };
-    module.visit(&mut collector);
+    visit_with_paths(module, &mut collector);
     collector.values
 }
 

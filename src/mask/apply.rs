@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::Mask;
-use crate::params::PathStack;
+use crate::params::{PathMapper, PathVisitor, map_with_paths, visit_with_paths};
 
 /// A [`Mask`] uploaded to a device, ready to be enforced every step.
 ///
@@ -52,11 +52,8 @@ impl MaskedParams {
         if self.is_dense() {
             return model;
         }
-        let mut mapper = WeightMasker {
-            masks: self,
-            path: PathStack::default(),
-        };
-        model.map(&mut mapper)
+        let mut mapper = WeightMasker { masks: self };
+        map_with_paths(model, &mut mapper)
     }
 
     /// Zeroes the gradients of pruned weights, so that no optimizer state
@@ -65,12 +62,8 @@ impl MaskedParams {
         if self.is_dense() {
             return;
         }
-        let mut visitor = GradMasker {
-            masks: self,
-            path: PathStack::default(),
-            grads,
-        };
-        model.visit(&mut visitor);
+        let mut visitor = GradMasker { masks: self, grads };
+        visit_with_paths(model, &mut visitor);
     }
 
     fn get<const D: usize>(&self, path: &str, shape: burn::tensor::Shape) -> Option<Tensor<D>> {
@@ -80,21 +73,15 @@ impl MaskedParams {
 
 struct WeightMasker<'a> {
     masks: &'a MaskedParams,
-    path: PathStack,
 }
 
-impl ModuleMapper for WeightMasker<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.current();
-        let Some(mask) = self.masks.get::<D>(&path, param.lazy_shape()) else {
+impl PathMapper for WeightMasker<'_> {
+    fn map_float<const D: usize>(
+        &mut self,
+        path: &str,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
+        let Some(mask) = self.masks.get::<D>(path, param.lazy_shape()) else {
             return param;
         };
         param.map(|tensor| {
@@ -109,22 +96,12 @@ impl ModuleMapper for WeightMasker<'_> {
 
 struct GradMasker<'a> {
     masks: &'a MaskedParams,
-    path: PathStack,
     grads: &'a mut GradientsParams,
 }
 
-impl ModuleVisitor for GradMasker<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.path.current();
-        let Some(mask) = self.masks.get::<D>(&path, param.lazy_shape()) else {
+impl PathVisitor for GradMasker<'_> {
+    fn visit_float<const D: usize>(&mut self, path: &str, param: &Param<Tensor<D>>) {
+        let Some(mask) = self.masks.get::<D>(path, param.lazy_shape()) else {
             return;
         };
         if let Some(grad) = self.grads.remove::<D>(param.id) {

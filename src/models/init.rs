@@ -23,22 +23,18 @@
 //! `f32` and uploaded with `Tensor::from_data`. The parameter keeps its
 //! `ParamId` and its `require_grad` flag.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::params::PathStack;
+use crate::params::{PathMapper, map_with_paths};
 use crate::seed::derive_seed;
 
 /// Applies the reference initialization (see the module docs) to every
 /// parameter of `module`, deterministically from `seed`.
 pub fn init_weights<M: Module>(module: M, seed: u64) -> M {
-    let mut mapper = ReferenceInit {
-        seed,
-        path: PathStack::default(),
-    };
-    module.map(&mut mapper)
+    map_with_paths(module, &mut ReferenceInit { seed })
 }
 
 /// What [`init_weights`] puts into a parameter of a given path and shape.
@@ -109,27 +105,21 @@ fn draw(rule: InitRule, n: usize, rng: &mut StdRng) -> Option<Vec<f32>> {
 
 struct ReferenceInit {
     seed: u64,
-    path: PathStack,
 }
 
-impl ModuleMapper for ReferenceInit {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.current();
+impl PathMapper for ReferenceInit {
+    fn map_float<const D: usize>(
+        &mut self,
+        path: &str,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
         let dims = param.lazy_shape().to_vec();
-        let rule = init_rule(&path, &dims);
+        let rule = init_rule(path, &dims);
         if rule == InitRule::Keep {
             return param;
         }
         let n = dims.iter().product::<usize>();
-        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, &path));
+        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, path));
         let values = draw(rule, n, &mut rng).expect("rule is not Keep");
         param.map(move |tensor| {
             let device = tensor.device();

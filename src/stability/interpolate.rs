@@ -11,12 +11,12 @@
 //! so `alpha = 1` gives `a` and `alpha = 0` gives `b` bit for bit, and the
 //! interpolation of a network with itself is the network at every alpha.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Tensor, TensorData};
 
 use super::StabilityError;
 use super::distance::HostWeights;
-use crate::params::{PathStack, is_running_stat_path};
+use crate::params::{PathMapper, is_running_stat_path, map_with_paths};
 
 /// One blended entry: `b + alpha*(a - b)`, exact at `alpha` 0 and 1.
 pub fn blend(a: f32, b: f32, alpha: f64) -> f32 {
@@ -35,25 +35,19 @@ struct Interpolator<'a> {
     b: &'a HostWeights,
     alpha: f64,
     running_stats: bool,
-    path: PathStack,
     error: Option<String>,
 }
 
-impl ModuleMapper for Interpolator<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.current();
-        if !self.running_stats && is_running_stat_path(&path) {
+impl PathMapper for Interpolator<'_> {
+    fn map_float<const D: usize>(
+        &mut self,
+        path: &str,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
+        if !self.running_stats && is_running_stat_path(path) {
             return param;
         }
-        let (Some(a), Some(b)) = (self.a.get(&path), self.b.get(&path)) else {
+        let (Some(a), Some(b)) = (self.a.get(path), self.b.get(path)) else {
             self.error
                 .get_or_insert(format!("{path} is missing from an endpoint"));
             return param;
@@ -98,10 +92,9 @@ fn map<M: Module>(
         b,
         alpha,
         running_stats,
-        path: PathStack::default(),
         error: None,
     };
-    let model = template.map(&mut mapper);
+    let model = map_with_paths(template, &mut mapper);
     match mapper.error {
         Some(e) => Err(StabilityError::Mismatch(e)),
         None => Ok(model),
