@@ -17,9 +17,9 @@
 use std::path::PathBuf;
 
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
+use burn_lottery::data::ExperimentData;
+use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::ResNetConfig;
-use burn_lottery::prune::MagnitudePrunerConfig;
 use burn_lottery::report::Progress;
 use burn_lottery::train::recipe::TrainingRecipe;
 use clap::{Parser, ValueEnum};
@@ -110,16 +110,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = ImpConfig {
         name: name.into(),
         training,
-        pruning: MagnitudePrunerConfig::default(),
         levels: args.levels,
         rewind_iteration: args.rewind,
         seeds: Seeds::all(args.seed),
-        controls: Controls {
-            random_reinit: args.controls,
-            random_prune: args.controls,
-            ..Controls::default()
-        },
-        ..ImpConfig::default()
+        controls: Controls::random(args.controls),
+        ..ImpConfig::resnet20_cifar10()
     };
     let imp = Imp::new(config).with_options(RunOptions {
         checkpoint_every: args.checkpoint_every,

@@ -16,11 +16,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
+use burn_lottery::data::ExperimentData;
+use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions};
 use burn_lottery::models::LeNetConfig;
-use burn_lottery::prune::MagnitudePrunerConfig;
 use burn_lottery::report::{self, Progress, ReportRow, Table};
-use burn_lottery::train::recipe::TrainingRecipe;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -83,8 +82,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
-    let mut training = TrainingRecipe::lenet_fashion_mnist();
-    training.training_iterations = args.iterations;
 
     let started = Instant::now();
     let mut rows: Vec<ReportRow> = Vec::new();
@@ -92,18 +89,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         for (i, &rewind) in args.rewind.iter().enumerate() {
             let controls = i == 0 && args.control_seeds.contains(&seed);
             let config = ImpConfig {
-                name: "lenet_fashion_mnist".into(),
-                training: training.clone(),
-                pruning: MagnitudePrunerConfig::new(0.2).with_layer_rate("fc3.weight", 0.1),
                 levels: args.levels,
-                rewind_iteration: rewind,
-                seeds: Seeds::all(seed),
-                controls: Controls {
-                    random_reinit: controls,
-                    random_prune: controls,
-                    ..Controls::default()
-                },
-                ..ImpConfig::default()
+                controls: Controls::random(controls),
+                ..ImpConfig::lenet_fashion_mnist(args.iterations, rewind, seed)
             };
             let imp = Imp::new(config).with_options(RunOptions {
                 checkpoint_every: args.checkpoint_every,

@@ -30,9 +30,9 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
+use burn_lottery::data::ExperimentData;
+use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig};
-use burn_lottery::prune::MagnitudePrunerConfig;
 use burn_lottery::report::Progress;
 use burn_lottery::stability::report::write_report;
 use burn_lottery::stability::{
@@ -156,26 +156,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Model::Lenet => {
             let lenet = LeNetConfig::lenet_300_100();
             let levels = args.levels.unwrap_or(12);
-            let mut training = TrainingRecipe::lenet_fashion_mnist();
-            training.training_iterations = args.iterations.unwrap_or(8000);
+            let iterations = args.iterations.unwrap_or(8000);
             let rewinds = args.rewind.clone().unwrap_or(vec![0, 500]);
             let mut results = Vec::new();
             for (i, &rewind) in rewinds.iter().enumerate() {
                 let controls = i == 0 && args.control_seeds.contains(&args.seed);
                 // Exactly the configuration of examples/fashion_mnist_lenet.rs.
                 let config = ImpConfig {
-                    name: "lenet_fashion_mnist".into(),
-                    training: training.clone(),
-                    pruning: MagnitudePrunerConfig::new(0.2).with_layer_rate("fc3.weight", 0.1),
                     levels,
-                    rewind_iteration: rewind,
-                    seeds: Seeds::all(args.seed),
-                    controls: Controls {
-                        random_reinit: controls,
-                        random_prune: controls,
-                        ..Controls::default()
-                    },
-                    ..ImpConfig::default()
+                    controls: Controls::random(controls),
+                    ..ImpConfig::lenet_fashion_mnist(iterations, rewind, args.seed)
                 };
                 let conditions: &[Condition] = if controls {
                     &[Condition::Imp, Condition::RandomPrune]
@@ -209,16 +199,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 let config = ImpConfig {
                     name: "resnet20_fashion_mnist".into(),
                     training: training.clone(),
-                    pruning: MagnitudePrunerConfig::default(),
                     levels,
                     rewind_iteration: rewind,
                     seeds: Seeds::all(args.seed),
-                    controls: Controls {
-                        random_reinit: args.controls,
-                        random_prune: args.controls,
-                        ..Controls::default()
-                    },
-                    ..ImpConfig::default()
+                    controls: Controls::random(args.controls),
+                    ..ImpConfig::resnet20_cifar10()
                 };
                 let conditions: &[Condition] = if args.controls {
                     &[Condition::Imp, Condition::RandomPrune]

@@ -29,12 +29,13 @@
 //! a run is reproducible. The loss printed every `--log-every` iterations is
 //! the mean training batch loss since the previous line.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::Device;
 use burn_lottery::data::{
-    Augmentation, DataSource, DatasetSplits, ImageDataset, LoaderConfig, Normalization,
-    SeededLoader, load_cifar10, load_fashion_mnist,
+    Augmentation, DataSource, DatasetSplits, ExperimentData, ImageDataset, Normalization,
+    load_cifar10, load_fashion_mnist,
 };
 use burn_lottery::device::device_by_name;
 use burn_lottery::mask::{Mask, ParamSelector};
@@ -202,10 +203,13 @@ fn run<M: Classifier>(
         DatasetKind::Cifar10 => Normalization::cifar10(),
         DatasetKind::FashionMnist => Normalization::from_dataset(&data.train),
     };
-    let config = LoaderConfig::new(recipe.batch_size, normalization.clone())
-        .with_seeds(args.seed, args.seed)
-        .with_augmentation(recipe.augment.then(Augmentation::cifar10));
-    let loader = SeededLoader::new(data.train.clone(), config)?;
+    let task = ExperimentData {
+        train: Arc::new(data.train.clone()),
+        test: Arc::new(data.test.clone()),
+        normalization: normalization.clone(),
+        augmentation: Some(Augmentation::cifar10()),
+    };
+    let order = recipe.data_order(args.seed, args.seed);
     let test: ImageDataset = if args.test_limit > 0 && args.test_limit < data.test.len() {
         data.test.subset(0..args.test_limit)?
     } else {
@@ -225,10 +229,7 @@ fn run<M: Classifier>(
         last: (Instant::now(), 0),
         paused: 0.0,
     };
-    let options = TrainOptions {
-        loss_every: 1,
-        ..TrainOptions::default()
-    };
+    let options = TrainOptions { loss_every: 1 };
     let chunk = if args.eval_every == 0 {
         total
     } else {
@@ -238,9 +239,9 @@ fn run<M: Classifier>(
     let mut done = 0;
     while done < total {
         let end = (done + chunk).min(total);
-        model = Trainer::new(recipe, &loader, device)
+        model = Trainer::new(recipe, &task, device)
             .with_options(options.clone())
-            .train(model, &mut optimizer, done..end, &mut logger)?;
+            .train(model, &mut optimizer, done..end, &order, &mut logger)?;
         done = end;
         let eval_start = Instant::now();
         let eval = evaluate(&model, &test, &normalization, args.eval_batch_size, device)?;

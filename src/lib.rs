@@ -16,8 +16,14 @@
 //! * [`rewind`]: [`RewindCheckpoint`](rewind::RewindCheckpoint), a model's
 //!   full state (BatchNorm statistics included) at iteration k.
 //! * [`train`]: masked optimizer steps, recipes, schedules, the training loop.
-//! * [`imp`]: the IMP loop, its controls and the experiment directory.
-//! * [`models`], [`data`]: the paper's networks and datasets.
+//! * [`task`]: the [`Task`](task::Task) trait: what IMP needs from a learning
+//!   problem (batches of a seeded data order, a loss, evaluation metrics), so
+//!   any burn model, data and loss can be pruned; burn `Dataset`s and
+//!   `Batcher`s plug in through [`DatasetTask`](task::DatasetTask).
+//! * [`imp`]: the IMP loop, its branches (controls, data orders, stability
+//!   copies) and the experiment directory.
+//! * [`models`], [`data`]: the paper's networks and datasets (image
+//!   classification is the [`ExperimentData`](data::ExperimentData) task).
 //! * [`report`]: tables, CSV, plots, progress output.
 //! * [`alloc`]: an opt-in malloc setting that makes CPU training faster.
 //!
@@ -33,8 +39,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use burn_lottery::data::{ImageDataset, Normalization};
-//! use burn_lottery::imp::{ExperimentData, Imp, ImpConfig, Seeds, Silent};
+//! use burn_lottery::data::{ExperimentData, ImageDataset, Normalization};
+//! use burn_lottery::imp::{Imp, ImpConfig, Seeds, Silent};
 //! use burn_lottery::models::LeNetConfig;
 //! use burn_lottery::prune::MagnitudePrunerConfig;
 //! use burn_lottery::train::recipe::TrainingRecipe;
@@ -90,4 +96,5 @@ pub mod report;
 pub mod rewind;
 pub mod seed;
 pub mod stability;
+pub mod task;
 pub mod train;

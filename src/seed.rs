@@ -4,6 +4,8 @@
 //! augmentation, random pruning) gets its own seed derived from the user's
 //! seed and a stream label, so changing one never shifts another.
 
+use std::hash::Hasher;
+
 /// SplitMix64 finalizer: a well-mixed 64-bit function of `x`.
 pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -14,11 +16,8 @@ pub fn splitmix64(mut x: u64) -> u64 {
 
 /// Mixes a seed with a label (e.g. a parameter path) into a new seed.
 pub fn derive_seed(seed: u64, label: &str) -> u64 {
-    // FNV-1a over the label, then mixed with the seed.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in label.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    splitmix64(seed ^ splitmix64(h))
+    // FNV-1a (64-bit) over the label, then mixed with the seed.
+    let mut label_hash = fnv::FnvHasher::default();
+    label_hash.write(label.as_bytes());
+    splitmix64(seed ^ splitmix64(label_hash.finish()))
 }

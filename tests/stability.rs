@@ -380,7 +380,7 @@ fn analyzer_trains_copies_once_and_reports_the_sweep() {
             .unwrap(),
     )
     .unwrap();
-    let accuracy = summary["test_accuracy"].as_f64().unwrap();
+    let accuracy = summary["metrics"]["accuracy"].as_f64().unwrap();
     assert!((rows[1].endpoint_error_a - (1.0 - accuracy)).abs() < 1e-12);
 
     // A re-run reuses the stored copies: identical results, no new files.

@@ -5,12 +5,15 @@
 use crate::common::{sparse_mask, state};
 use burn::module::Module;
 use burn::tensor::Device;
-use burn_lottery::data::{ImageDataset, LoaderConfig, Normalization, SeededLoader};
+use std::sync::Arc;
+
+use burn_lottery::data::{ExperimentData, ImageDataset, Normalization};
 use burn_lottery::mask::{Mask, ParamSelector};
 use burn_lottery::models::{LeNet, LeNetConfig};
 use burn_lottery::rewind::RewindCheckpoint;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
+use burn_lottery::task::DataOrder;
 use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::{
     NoObserver, TrainError, TrainObserver, TrainOptions, Trainer, evaluate,
@@ -76,10 +79,31 @@ fn recipe(optimizer: OptimizerConfig, iterations: u64) -> TrainingRecipe {
     }
 }
 
-fn loader(dataset: &ImageDataset, data_order_seed: u64) -> SeededLoader {
-    let config =
-        LoaderConfig::new(16, Normalization::from_dataset(dataset)).with_seeds(data_order_seed, 0);
-    SeededLoader::new(dataset.clone(), config).unwrap()
+/// The image task over `dataset` (train and test) and one of its data orders.
+struct Stream {
+    data: ExperimentData,
+    order: DataOrder,
+}
+
+fn stream_with(dataset: &ImageDataset, normalization: Normalization, seed: u64) -> Stream {
+    let dataset = Arc::new(dataset.clone());
+    Stream {
+        data: ExperimentData {
+            train: Arc::clone(&dataset),
+            test: dataset,
+            normalization,
+            augmentation: None,
+        },
+        order: DataOrder {
+            batch_size: 16,
+            order_seed: seed,
+            augment_seed: None,
+        },
+    }
+}
+
+fn loader(dataset: &ImageDataset, data_order_seed: u64) -> Stream {
+    stream_with(dataset, Normalization::from_dataset(dataset), data_order_seed)
 }
 
 fn dense_mask<M: Module>(model: &M) -> Mask {
@@ -123,7 +147,7 @@ impl<M> TrainObserver<M> for Recorder {
 /// Trains a fresh seeded LeNet for `range` from scratch (dense unless `mask`).
 fn train_fresh(
     recipe: &TrainingRecipe,
-    loader: &SeededLoader,
+    loader: &Stream,
     mask: Option<&Mask>,
     range: std::ops::Range<u64>,
     options: &TrainOptions,
@@ -134,9 +158,9 @@ fn train_fresh(
     let mask = mask.cloned().unwrap_or_else(|| dense_mask(&model));
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
     let model = optimizer.prepare(model);
-    let model = Trainer::new(recipe, loader, &device)
+    let model = Trainer::new(recipe, &loader.data, &device)
         .with_options(options.clone())
-        .train(model, &mut optimizer, range, observer)?;
+        .train(model, &mut optimizer, range, &loader.order, observer)?;
     Ok((model, optimizer))
 }
 
@@ -195,14 +219,8 @@ fn assert_resume_is_exact(recipe: &TrainingRecipe, sparse: bool, k: u64) {
             recipe.optimizer.init()
         };
         let mut optimizer = MaskedOptimizer::new(inner, &mask, &device);
-        // No prefetch here: the two batch paths must agree too.
-        let options = TrainOptions {
-            prefetch: 0,
-            ..TrainOptions::default()
-        };
-        let model = Trainer::new(recipe, &loader, &device)
-            .with_options(options.clone())
-            .train(model, &mut optimizer, k..total, &mut NoObserver)
+        let model = Trainer::new(recipe, &loader.data, &device)
+            .train(model, &mut optimizer, k..total, &loader.order, &mut NoObserver)
             .unwrap();
         state(&model)
     };
@@ -342,15 +360,11 @@ fn a_non_finite_loss_is_an_error_naming_the_iteration() {
     // Pixels scaled by 1/1e-45 overflow to infinity: the loss of the very
     // first step taken is not finite, whatever the iteration it starts at.
     let bad = Normalization::new(vec![0.0], vec![1e-45]).unwrap();
-    let bad_loader =
-        SeededLoader::new(dataset.clone(), LoaderConfig::new(16, bad).with_seeds(0, 0)).unwrap();
+    let bad_loader = stream_with(&dataset, bad, 0);
     let recipe_adam = recipe(OptimizerConfig::adam(1e-3), 20);
-    for prefetch in [0, 4] {
+    {
         let mut recorder = Recorder::default();
-        let options = TrainOptions {
-            prefetch,
-            ..TrainOptions::default()
-        };
+        let options = TrainOptions::default();
         let err = train_fresh(
             &recipe_adam,
             &bad_loader,
@@ -429,9 +443,9 @@ fn ranges_outside_the_recipe_are_rejected() {
     let before = state(&model);
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_mask(&model), &device);
     let mut recorder = Recorder::default();
-    let model = Trainer::new(&recipe, &loader, &device)
+    let model = Trainer::new(&recipe, &loader.data, &device)
         .with_options(TrainOptions::default().clone())
-        .train(model, &mut optimizer, 4..4, &mut recorder)
+        .train(model, &mut optimizer, 4..4, &loader.order, &mut recorder)
         .unwrap();
     assert_eq!(state(&model), before);
     assert!(recorder.steps.is_empty() && recorder.checkpoints.is_empty());
@@ -479,15 +493,12 @@ fn observers_see_every_step_and_can_stop_training() {
     }
 
     // A checkpoint that fails stops training right there.
-    for prefetch in [0, 4] {
+    {
         let mut recorder = Recorder {
             stop_at: Some(7),
             ..Recorder::default()
         };
-        let options = TrainOptions {
-            prefetch,
-            ..TrainOptions::default()
-        };
+        let options = TrainOptions::default();
         let err = train_fresh(&recipe, &loader, None, 3..12, &options, &mut recorder)
             .err()
             .expect("training went on after a failed checkpoint");
@@ -505,20 +516,24 @@ fn observers_see_every_step_and_can_stop_training() {
 }
 
 #[test]
-fn a_loader_that_disagrees_with_the_recipe_is_rejected() {
+fn a_data_order_that_disagrees_with_the_recipe_is_rejected() {
     let device = device();
     let dataset = synthetic(64, 1);
     let recipe = recipe(OptimizerConfig::adam(1e-3), 10);
     let model = lenet(&device, 7);
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_mask(&model), &device);
-    let other_batch = SeededLoader::new(
-        dataset.clone(),
-        LoaderConfig::new(recipe.batch_size + 1, Normalization::from_dataset(&dataset)),
-    )
-    .unwrap();
-    let err = Trainer::new(&recipe, &other_batch, &device)
-        .train(model, &mut optimizer, 0..10, &mut NoObserver)
+    let mut other_batch = loader(&dataset, 0);
+    other_batch.order.batch_size = recipe.batch_size + 1;
+    let err = Trainer::new(&recipe, &other_batch.data, &device)
+        .train(model.clone(), &mut optimizer, 0..10, &other_batch.order, &mut NoObserver)
         .unwrap_err();
     assert!(matches!(err, TrainError::LoaderMismatch(_)), "{err}");
     assert!(err.to_string().contains("batch size 17"));
+    // Augmentation asked of a recipe without it.
+    let mut augmenting = loader(&dataset, 0);
+    augmenting.order.augment_seed = Some(1);
+    let err = Trainer::new(&recipe, &augmenting.data, &device)
+        .train(model, &mut optimizer, 0..10, &augmenting.order, &mut NoObserver)
+        .unwrap_err();
+    assert!(matches!(err, TrainError::LoaderMismatch(_)), "{err}");
 }

@@ -26,7 +26,7 @@ use burn::optim::{
     AdamConfig, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
 };
 use burn::tensor::Device;
-use burn_lottery::data::{LoaderConfig, Normalization, SeededLoader};
+use burn_lottery::data::{ExperimentData, ImageDataset, Normalization};
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Imp, RunOptions, Silent};
 use burn_lottery::mask::{Mask, ParamSelector};
@@ -37,6 +37,17 @@ use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
 use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::{NoObserver, Trainer};
+
+/// The image task over `dataset` (train and test alike).
+fn image_task(dataset: ImageDataset) -> ExperimentData {
+    let dataset = std::sync::Arc::new(dataset);
+    ExperimentData {
+        normalization: Normalization::from_dataset(&dataset),
+        train: std::sync::Arc::clone(&dataset),
+        test: dataset,
+        augmentation: None,
+    }
+}
 
 /// Largest absolute difference allowed between a weight trained on wgpu and
 /// the same weight trained on ndarray (20 steps, same start and batches).
@@ -97,21 +108,20 @@ struct Run {
 /// of `recipe` on ndarray and on wgpu from the same seeded initial weights and
 /// the same batches; returns both final states and the losses.
 fn train_on_both<M: Classifier>(build: impl Fn(&Device) -> M, recipe: &TrainingRecipe) -> [Run; 2] {
-    let dataset = synthetic(200, 1);
-    let config = LoaderConfig::new(recipe.batch_size, Normalization::from_dataset(&dataset))
-        .with_seeds(3, 4);
-    let loader = SeededLoader::new(dataset, config).unwrap();
+    let task = image_task(synthetic(200, 1));
+    let order = recipe.data_order(3, 4);
     [ndarray().autodiff(), wgpu().autodiff()].map(|device| {
         let model = build(&device);
         let mask = sparse_mask(&model);
         let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
         let model = optimizer.prepare(model);
         let mut losses = LossLog::default();
-        let model = Trainer::new(recipe, &loader, &device)
+        let model = Trainer::new(recipe, &task, &device)
             .train(
                 model,
                 &mut optimizer,
                 0..recipe.training_iterations,
+                &order,
                 &mut losses,
             )
             .unwrap();
@@ -240,16 +250,14 @@ fn magnitude_pruning_on_wgpu_gives_the_ndarray_mask() {
     // ndarray: three levels of global pruning must agree mask for mask.
     let gpu = wgpu();
     let recipe = recipe(OptimizerConfig::sgd_momentum(0.05));
-    let dataset = synthetic(200, 1);
-    let config = LoaderConfig::new(recipe.batch_size, Normalization::from_dataset(&dataset));
-    let loader = SeededLoader::new(dataset, config).unwrap();
+    let task = image_task(synthetic(200, 1));
     let device = gpu.autodiff();
     let model = resnet(&device, 1);
     let mask = Mask::dense(&model, &ParamSelector::default()).unwrap();
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
     let model = optimizer.prepare(model);
-    let trained = Trainer::new(&recipe, &loader, &device)
-        .train(model, &mut optimizer, 0..5, &mut NoObserver)
+    let trained = Trainer::new(&recipe, &task, &device)
+        .train(model, &mut optimizer, 0..5, &recipe.data_order(0, 0), &mut NoObserver)
         .unwrap()
         .valid();
     let on_cpu = trained.clone().to_device(&ndarray());

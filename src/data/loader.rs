@@ -26,13 +26,14 @@
 
 use std::ops::Range;
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::augment::{AugmentParams, augment_normalize_into, normalize_into};
-use super::seed::{AUGMENT_TAG, DATA_ORDER_TAG, mix_seed, seeded_permutation};
+use super::order::SeededOrder;
+use super::seed::{AUGMENT_TAG, mix_seed};
 use super::{Augmentation, DataError, ImageDataset, Normalization};
 
 /// Number of batches per epoch: `ceil(num_samples / batch_size)` (0 when
@@ -162,23 +163,12 @@ pub struct TensorBatch {
 /// See the [module docs](self) for the exact definition.
 ///
 /// Cloning is cheap (the dataset is shared).
+#[derive(Clone)]
 pub struct SeededLoader {
     dataset: Arc<ImageDataset>,
     config: LoaderConfig,
     tables: Arc<Vec<[f32; 256]>>,
-    /// The permutation of the last epoch asked for (per clone).
-    order_cache: Mutex<Option<(u64, Arc<Vec<u32>>)>>,
-}
-
-impl Clone for SeededLoader {
-    fn clone(&self) -> Self {
-        Self {
-            dataset: Arc::clone(&self.dataset),
-            config: self.config.clone(),
-            tables: Arc::clone(&self.tables),
-            order_cache: Mutex::new(None),
-        }
-    }
+    order: SeededOrder,
 }
 
 impl std::fmt::Debug for SeededLoader {
@@ -199,20 +189,7 @@ impl SeededLoader {
         config: LoaderConfig,
     ) -> Result<Self, DataError> {
         let dataset = dataset.into();
-        if dataset.is_empty() {
-            return Err(DataError::InvalidArgument(
-                "cannot load batches from an empty dataset".into(),
-            ));
-        }
-        if u32::try_from(dataset.len()).is_err() {
-            return Err(DataError::InvalidArgument(format!(
-                "{} samples: at most 2^32 - 1 are supported",
-                dataset.len()
-            )));
-        }
-        if config.batch_size == 0 {
-            return Err(DataError::InvalidArgument("batch size 0".into()));
-        }
+        let order = SeededOrder::new(dataset.len(), config.batch_size, config.data_order_seed)?;
         if config.normalization.channels() != dataset.channels() {
             return Err(DataError::InvalidArgument(format!(
                 "normalization for {} channels, dataset images have {}",
@@ -225,7 +202,7 @@ impl SeededLoader {
             dataset,
             config,
             tables,
-            order_cache: Mutex::new(None),
+            order,
         })
     }
 
@@ -241,44 +218,27 @@ impl SeededLoader {
 
     /// Batches per epoch: `ceil(len / batch_size)`.
     pub fn iterations_per_epoch(&self) -> usize {
-        iterations_per_epoch(self.dataset.len(), self.config.batch_size)
+        self.order.iterations_per_epoch()
     }
 
     /// `(epoch, batch within the epoch)` of an iteration.
     pub fn epoch_and_batch(&self, iteration: u64) -> (u64, usize) {
-        let per_epoch = self.iterations_per_epoch() as u64;
-        (iteration / per_epoch, (iteration % per_epoch) as usize)
+        self.order.epoch_and_batch(iteration)
     }
 
     /// The order in which epoch `epoch` visits the dataset: a permutation
     /// of `0..len`.
     pub fn epoch_permutation(&self, epoch: u64) -> Vec<usize> {
-        self.epoch_order(epoch)
+        self.order
+            .epoch_order(epoch)
             .iter()
             .map(|&i| i as usize)
             .collect()
     }
 
-    fn epoch_order(&self, epoch: u64) -> Arc<Vec<u32>> {
-        let mut cache = self.order_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_epoch, order)) = cache.as_ref()
-            && *cached_epoch == epoch
-        {
-            return Arc::clone(order);
-        }
-        let seed = mix_seed(&[DATA_ORDER_TAG, self.config.data_order_seed, epoch]);
-        let order = Arc::new(seeded_permutation(self.dataset.len(), seed));
-        *cache = Some((epoch, Arc::clone(&order)));
-        order
-    }
-
     /// Dataset indices of the samples of batch `iteration`, in batch order.
     pub fn batch_indices(&self, iteration: u64) -> Vec<usize> {
-        let (epoch, batch) = self.epoch_and_batch(iteration);
-        let order = self.epoch_order(epoch);
-        let start = batch * self.config.batch_size;
-        let end = (start + self.config.batch_size).min(order.len());
-        order[start..end].iter().map(|&i| i as usize).collect()
+        self.order.batch_indices(iteration)
     }
 
     /// The augmentation applied to sample `sample` in epoch `epoch`

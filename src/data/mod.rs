@@ -1,5 +1,7 @@
 //! Datasets and a deterministic, resumable data pipeline.
 //!
+//! * [`ExperimentData`]: the training and test sets of an image-classification
+//!   experiment (the crate's image [`Task`](crate::task::Task)).
 //! * [`ImageDataset`]: images held in memory as `u8` in `N x C x H x W` order,
 //!   with their labels.
 //! * [`cifar`]: CIFAR-10 in its official binary format (`data_batch_1.bin` ..
@@ -40,9 +42,11 @@ pub mod cifar;
 mod dataset;
 pub mod download;
 mod error;
+mod experiment;
 pub mod idx;
 pub mod loader;
 pub mod md5;
+mod order;
 pub mod seed;
 mod source;
 
@@ -51,9 +55,11 @@ pub use cifar::{CIFAR10_MEAN, CIFAR10_STD, load_cifar10, read_cifar10_dir};
 pub use dataset::{DatasetSplits, ImageDataset};
 pub use download::data_cache_dir;
 pub use error::DataError;
+pub use experiment::ExperimentData;
 pub use idx::{load_fashion_mnist, load_mnist, read_idx_dir};
 pub use loader::{
     EvalBatches, HostBatch, LoaderConfig, PrefetchBatches, SeededLoader, TensorBatch,
     iterations_per_epoch,
 };
+pub use order::SeededOrder;
 pub use source::DataSource;

@@ -1,5 +1,7 @@
 //! The configuration of an IMP experiment and its directory name.
 
+use std::hash::Hasher;
+
 use serde::{Deserialize, Serialize};
 
 use crate::mask::ParamSelector;
@@ -46,6 +48,18 @@ pub struct Controls {
     /// (the building block of stability to data order). Condition name
     /// `data_order_<seed>`.
     pub data_orders: Vec<u64>,
+}
+
+impl Controls {
+    /// The paper's two controls, random reinitialization and random pruning,
+    /// when `enabled` (no extra data orders).
+    pub fn random(enabled: bool) -> Self {
+        Self {
+            random_reinit: enabled,
+            random_prune: enabled,
+            data_orders: Vec::new(),
+        }
+    }
 }
 
 /// Everything that determines an IMP experiment's results. Its hash names
@@ -97,6 +111,30 @@ impl Default for ImpConfig {
 }
 
 impl ImpConfig {
+    /// The paper's CIFAR-10 ResNet-20 experiment (the defaults): SGD with
+    /// momentum, 62,560 iterations per level, global magnitude pruning of
+    /// 20% per level, rewinding to iteration 500, 10 levels.
+    pub fn resnet20_cifar10() -> Self {
+        Self::default()
+    }
+
+    /// The original lottery-ticket protocol on Fashion-MNIST with
+    /// LeNet-300-100: Adam 1.2e-3, batch 60, `iterations` per level, global
+    /// magnitude pruning of 20% per level over the hidden layers and 10%
+    /// (layer-wise) of the output layer `fc3`, 12 levels, rewinding to
+    /// `rewind_iteration`, all seeds `seed`.
+    pub fn lenet_fashion_mnist(iterations: u64, rewind_iteration: u64, seed: u64) -> Self {
+        Self {
+            name: "lenet_fashion_mnist".into(),
+            training: TrainingRecipe::lenet_fashion_mnist().shortened(iterations),
+            pruning: MagnitudePrunerConfig::new(0.2).with_layer_rate("fc3.weight", 0.1),
+            levels: 12,
+            rewind_iteration,
+            seeds: Seeds::all(seed),
+            ..Self::default()
+        }
+    }
+
     /// The condition name of the main IMP line, e.g. `imp_rewind500`.
     pub fn condition(&self) -> String {
         format!("imp_rewind{}", self.rewind_iteration)
@@ -155,7 +193,9 @@ impl ImpConfig {
                 }
             })
             .collect();
-        format!("{safe}-{:016x}", fnv1a64(canonical.as_bytes()))
+        let mut hasher = fnv::FnvHasher::default();
+        hasher.write(canonical.as_bytes());
+        format!("{safe}-{:016x}", hasher.finish())
     }
 }
 
@@ -205,10 +245,4 @@ fn strip_defaults(value: &mut serde_json::Value, default: &serde_json::Value) {
             None => true,
         });
     }
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
 }

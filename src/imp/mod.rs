@@ -1,24 +1,28 @@
-//! The IMP loop with rewinding, its controls and the experiment directory.
+//! The IMP loop with rewinding, its branches (controls, other data orders,
+//! stability copies) and the experiment directory.
 //!
 //! An experiment lives in `<output>/<name>-<hash>/`, named by a hash of its
-//! [`ImpConfig`]:
-//!
-//! ```text
-//! config.json  manifest.json (size + XXH3-64 hash of every file)
-//! rewind.ckpt                      state at the rewind iteration k (from level 0)
-//! main/level_LL/                   mask.bin, final.ckpt, metrics.csv,
-//!                                  sparsity.json, summary.json (written last)
-//! branches/random_reinit/level_LL/ the controls, laid out the same way
-//! branches/random_prune/level_LL/
-//! report.csv  report.svg
-//! ```
+//! [`ImpConfig`]; [`Layout`] says where every file of it goes. Every
+//! [`Branch`] at every level is trained the same way, by one routine shared
+//! with the stability analysis.
 
+mod branch;
 mod config;
+mod layout;
+mod level;
+mod progress;
 mod runner;
 pub mod store;
+mod summary;
 mod ticket;
 
+pub use branch::{Branch, Condition, Start};
 pub use config::{Controls, ImpConfig, Seeds};
-pub use runner::{
-    ExperimentData, Imp, ImpError, ImpObserver, ImpReport, LevelSummary, RunOptions, Silent,
-};
+pub use layout::{Layout, LevelFiles};
+pub(crate) use level::BranchTrainer;
+pub use runner::{Imp, ImpError, ImpReport, RunOptions};
+pub(crate) use runner::branch_mask;
+pub use summary::{ImpObserver, LevelSummary, Silent};
+
+/// Kept for code written before the data types moved to [`crate::data`].
+pub use crate::data::ExperimentData;

@@ -7,6 +7,8 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::Device;
 
+use super::branch::Branch;
+use super::layout::Layout;
 use super::runner::{Imp, ImpError};
 use crate::io::write_atomic;
 use crate::mask::Mask;
@@ -37,8 +39,8 @@ impl Imp {
     {
         let config = self.config();
         let store = config.open_store(&self.directory(output_root))?;
-        let mask = Mask::from_bytes(&store.read(&format!("main/level_{level:02}/mask.bin"))?)?;
-        let rewind = RewindCheckpoint::from_bytes(&store.read("rewind.ckpt")?)?;
+        let mask = Mask::from_bytes(&store.read(&Layout::level(&Branch::Main, level).mask())?)?;
+        let rewind = RewindCheckpoint::from_bytes(&store.read(Layout::REWIND)?)?;
         let model = rewind
             .rewind(init(device, config.seeds.init), &mask)?
             .valid();

@@ -129,11 +129,11 @@ impl ImpObserver for Progress {
 
     fn level_finished(&mut self, summary: &LevelSummary, skipped: bool) {
         let line = format!(
-            "{} level {} ({:.2}% weights): test accuracy {:.2}%{}",
+            "{} level {} ({:.2}% weights): test {}{}",
             summary.condition,
             summary.level,
             100.0 * summary.weights_remaining,
-            100.0 * summary.test_accuracy,
+            describe_metrics(summary),
             if skipped {
                 " (stored, not retrained)".to_string()
             } else {
@@ -148,6 +148,19 @@ impl ImpObserver for Progress {
             "discarded {}: {reason}; its work is recomputed",
             file.display()
         ));
+    }
+}
+
+/// `accuracy 88.73%` for classification, else every metric (`mae 0.1234, mse 0.0301`).
+fn describe_metrics(summary: &LevelSummary) -> String {
+    match summary.metric("accuracy") {
+        Some(accuracy) => format!("accuracy {:.2}%", 100.0 * accuracy),
+        None => summary
+            .metrics
+            .iter()
+            .map(|(name, value)| format!("{name} {value:.4}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 

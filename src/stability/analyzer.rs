@@ -1,16 +1,11 @@
 //! [`StabilityAnalyzer`]: stability analysis of an existing IMP experiment.
 //!
 //! Pointed at an experiment directory (the [`Imp`] that made it, its output
-//! root, data, model initializer and device), it reads the stored rewind
-//! point (`rewind.ckpt`) and masks, trains the extra copies it needs from
-//! the rewind point with other data-order seeds and stores them as branches
-//!
-//! ```text
-//! branches/stability/imp/data_order_<seed>/level_LL/           final.ckpt, summary.json
-//! branches/stability/random_prune/data_order_<seed>/level_LL/
-//! ```
-//!
-//! so a re-run reuses them. A copy with the main line's data-order seed is
+//! root, the [`Task`], model initializer and device), it reads the stored
+//! rewind point and masks, trains the extra copies it needs from the rewind
+//! point with other data-order seeds as [`Branch::Stability`] branches (the
+//! same routine, files and resumption as every IMP level; see
+//! [`Layout`]) so a re-run reuses them. A copy with the main line's data-order seed is
 //! the main line's own trained network (read, not retrained), except for
 //! the dense level 0 of an experiment rewinding to `k > 0`, whose main run
 //! trained `0..T` in one go: its copy from `k` is trained as a branch.
@@ -24,9 +19,8 @@
 //! same time: both would rewrite its manifest.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -34,47 +28,15 @@ use super::StabilityError;
 use super::barrier::{BarrierOptions, InterpolationCurve, interpolation_curve};
 use super::distance::{Distance, distance, host_weights};
 use super::report::StabilityRow;
-use crate::data::{LoaderConfig, SeededLoader};
+pub use crate::imp::Condition;
 use crate::imp::store::ExperimentStore;
-use crate::imp::{ExperimentData, Imp, ImpConfig, ImpObserver, ImpReport, LevelSummary};
+use crate::imp::{
+    Branch, BranchTrainer, Imp, ImpConfig, ImpObserver, ImpReport, Layout, LevelSummary,
+    RunOptions,
+};
 use crate::mask::{Mask, MaskOverlap};
-use crate::models::Classifier;
-use crate::rewind::RewindCheckpoint;
-use crate::train::masked::MaskedOptimizer;
-use crate::train::trainer::{NoObserver, TrainOptions, Trainer, evaluate};
-
-/// Which subnetworks of an experiment are analyzed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Condition {
-    /// The IMP main line (`imp_rewind<k>`).
-    Imp,
-    /// The random-pruning control (random mask with the level's per-layer
-    /// counts, weights from the rewind point).
-    RandomPrune,
-}
-
-impl Condition {
-    /// The report name: `imp_rewind<k>` or `random_prune`.
-    pub fn name(&self, rewind_iteration: u64) -> String {
-        match self {
-            Self::Imp => format!("imp_rewind{rewind_iteration}"),
-            Self::RandomPrune => "random_prune".into(),
-        }
-    }
-
-    fn directory(&self) -> &'static str {
-        match self {
-            Self::Imp => "imp",
-            Self::RandomPrune => "random_prune",
-        }
-    }
-
-    /// Level 0 is the dense network in every condition.
-    fn at_level(self, level: usize) -> Self {
-        if level == 0 { Self::Imp } else { self }
-    }
-}
+use crate::task::Task;
+use crate::train::trainer::TrainOptions;
 
 /// Distance and instability of two copies trained from the same rewind point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,10 +85,10 @@ pub struct PairDistance {
 }
 
 /// Stability analysis of one IMP experiment (see the module docs).
-pub struct StabilityAnalyzer<'a, F> {
+pub struct StabilityAnalyzer<'a, T, F> {
     imp: Imp,
     output_root: PathBuf,
-    data: &'a ExperimentData,
+    task: &'a T,
     init: F,
     device: Device,
     options: BarrierOptions,
@@ -134,24 +96,54 @@ pub struct StabilityAnalyzer<'a, F> {
     verbose: bool,
 }
 
-impl<'a, M, F> StabilityAnalyzer<'a, F>
+/// Prints a line to stderr for every stability copy trained or read.
+struct CopyProgress {
+    verbose: bool,
+    rewind_iteration: u64,
+}
+
+impl ImpObserver for CopyProgress {
+    fn level_finished(&mut self, summary: &LevelSummary, skipped: bool) {
+        if !self.verbose {
+            return;
+        }
+        let (name, level, k) = (&summary.condition, summary.level, self.rewind_iteration);
+        if skipped {
+            eprintln!("{name} level {level}: stored");
+        } else {
+            let metrics: Vec<String> = summary
+                .metrics
+                .iter()
+                .map(|(m, v)| format!("{m} {v:.4}"))
+                .collect();
+            eprintln!(
+                "{name} level {level}: trained from {k} in {:.1} s, test {}",
+                summary.wall_seconds,
+                metrics.join(", ")
+            );
+        }
+    }
+}
+
+impl<'a, M, T, F> StabilityAnalyzer<'a, T, F>
 where
-    M: Classifier,
+    M: Module,
+    T: Task<M>,
     F: Fn(&Device, u64) -> M,
 {
-    /// An analyzer of the experiment `imp` stores under `output_root`;
-    /// `init(device, seed)` builds the model (as for [`Imp::run`]).
+    /// An analyzer of the experiment `imp` stores under `output_root`, on
+    /// `task`; `init(device, seed)` builds the model (as for [`Imp::run`]).
     pub fn new(
         imp: Imp,
         output_root: impl AsRef<Path>,
-        data: &'a ExperimentData,
+        task: &'a T,
         init: F,
         device: &Device,
     ) -> Self {
         Self {
             imp,
             output_root: output_root.as_ref().to_path_buf(),
-            data,
+            task,
             init,
             device: device.clone(),
             options: BarrierOptions::default(),
@@ -201,7 +193,7 @@ where
         Ok(self.imp.run(
             &self.output_root,
             &self.device,
-            self.data,
+            self.task,
             &self.init,
             observer,
         )?)
@@ -220,141 +212,71 @@ where
         Ok(self.imp.config().open_store(&directory)?)
     }
 
-    fn require_finished(store: &ExperimentStore, dir: &str) -> Result<(), StabilityError> {
-        if store.contains(&format!("{dir}/summary.json")) {
-            Ok(())
-        } else {
-            Err(StabilityError::Config(format!(
-                "{}/{dir} is not finished: run the IMP experiment first",
-                store.root().display()
-            )))
+    /// The mask of `condition` at `level` (level 0: the dense mask), from
+    /// its finished level.
+    fn stored_mask(
+        store: &ExperimentStore,
+        condition: Condition,
+        level: usize,
+    ) -> Result<Mask, StabilityError> {
+        let files = Layout::level(&condition.at_level(level).branch(), level);
+        if !store.contains(&files.summary()) {
+            return Err(StabilityError::Config(format!(
+                "{}/{} is not finished: run the IMP experiment first",
+                store.root().display(),
+                files.dir()
+            )));
         }
+        Ok(Mask::from_bytes(&store.read(&files.mask())?)?)
     }
 
     /// The mask of a level of a condition (level 0: the dense mask).
     pub fn mask(&self, condition: Condition, level: usize) -> Result<Mask, StabilityError> {
-        let store = self.store()?;
-        let dir = Self::line_dir(condition.at_level(level), level);
-        Self::require_finished(&store, &dir)?;
-        Ok(Mask::from_bytes(&store.read(&format!("{dir}/mask.bin"))?)?)
-    }
-
-    fn line_dir(condition: Condition, level: usize) -> String {
-        match condition {
-            Condition::Imp => format!("main/level_{level:02}"),
-            Condition::RandomPrune => format!("branches/random_prune/level_{level:02}"),
-        }
-    }
-
-    fn restore(&self, store: &ExperimentStore, path: &str) -> Result<M, StabilityError> {
-        let checkpoint = RewindCheckpoint::from_bytes(&store.read(path)?)?;
-        let device = self.device.clone().autodiff();
-        Ok(checkpoint.restore((self.init)(&device, self.config().seeds.init))?)
+        Self::stored_mask(&self.store()?, condition, level)
     }
 
     /// The network of `condition` at `level` trained from the rewind point
     /// with data-order seed `seed`: read from the main line or a stored
-    /// branch, or trained now and stored as a branch.
+    /// branch, or trained now (resumably) as the branch
+    /// [`Branch::Stability`], exactly as the IMP runner trains its branches.
     pub fn trained_copy(
         &self,
         condition: Condition,
         level: usize,
         seed: u64,
     ) -> Result<M, StabilityError> {
-        let config = self.config().clone();
         let condition = condition.at_level(level);
-        let k = config.rewind_iteration;
+        let branch = Branch::Stability { condition, seed };
         let mut store = self.store()?;
-        let line = Self::line_dir(condition, level);
-        Self::require_finished(&store, &line)?;
-        let main_is_copy = seed == config.seeds.data_order
-            && (level > 0 || (k == 0 && !config.restore_optimizer_state));
-        if main_is_copy {
-            if self.verbose {
-                eprintln!(
-                    "{} level {level}, data order {seed}: the trained {line}",
-                    condition.name(k)
-                );
-            }
-            return self.restore(&store, &format!("{line}/final.ckpt"));
-        }
-        let dir = format!(
-            "branches/stability/{}/data_order_{seed}/level_{level:02}",
-            condition.directory()
-        );
-        if store.contains(&format!("{dir}/summary.json")) {
-            if self.verbose {
-                eprintln!(
-                    "{} level {level}, data order {seed}: stored in {dir}",
-                    condition.name(k)
-                );
-            }
-            return self.restore(&store, &format!("{dir}/final.ckpt"));
-        }
-        let started = Instant::now();
-        let mask = Mask::from_bytes(&store.read(&format!("{line}/mask.bin"))?)?;
+        let mask = Self::stored_mask(&store, condition, level)?;
+        let options = RunOptions {
+            train: self.train_options.clone(),
+            eval_batch_size: self.options.eval_batch_size,
+            ..self.imp.options().clone()
+        };
+        let mut progress = CopyProgress {
+            verbose: self.verbose,
+            rewind_iteration: self.config().rewind_iteration,
+        };
         let device = self.device.clone().autodiff();
-        let rewind = RewindCheckpoint::from_bytes(&store.read("rewind.ckpt")?)?;
-        let model = rewind.rewind((self.init)(&device, config.seeds.init), &mask)?;
-        let optimizer = config.training.optimizer.init();
-        let optimizer = if config.restore_optimizer_state {
-            rewind.restore_optimizer(optimizer)?
-        } else {
-            optimizer
+        let mut trainer = BranchTrainer {
+            config: self.config(),
+            options: &options,
+            store: &mut store,
+            device: &device,
+            task: self.task,
+            init: &self.init,
+            observer: &mut progress,
+            trained: 0,
         };
-        let mut optimizer = MaskedOptimizer::new(optimizer, &mask, &device);
-        let model = optimizer.prepare(model);
-        let augment_seed = if seed == config.seeds.data_order {
-            config.seeds.augmentation
-        } else {
-            seed
+        let trained = match branch.same_network_as(level, self.config()) {
+            Some(same) => same,
+            None => {
+                trainer.train(branch, level, &mask)?;
+                branch
+            }
         };
-        let loader = SeededLoader::new(
-            Arc::clone(&self.data.train),
-            LoaderConfig {
-                batch_size: config.training.batch_size,
-                data_order_seed: seed,
-                augment_seed,
-                augmentation: if config.training.augment {
-                    self.data.augmentation
-                } else {
-                    None
-                },
-                normalization: self.data.normalization.clone(),
-            },
-        )?;
-        let total = config.training.training_iterations;
-        let model = Trainer::new(&config.training, &loader, &device)
-            .with_options(self.train_options.clone())
-            .train(model, &mut optimizer, k..total, &mut NoObserver)?;
-        let evaluation = evaluate(
-            &model,
-            &self.data.test,
-            &self.data.normalization,
-            self.options.eval_batch_size,
-            &device,
-        )?;
-        let summary = LevelSummary::new(
-            format!("{}_data_order_{seed}", condition.name(k)),
-            level,
-            &mask,
-            &evaluation,
-            None,
-            started,
-        );
-        let checkpoint = RewindCheckpoint::capture(&model, total);
-        store.write(&format!("{dir}/final.ckpt"), &checkpoint.to_bytes()?)?;
-        let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
-        store.write(&format!("{dir}/summary.json"), &json)?;
-        if self.verbose {
-            eprintln!(
-                "{} level {level}, data order {seed}: trained {k}..{total} in {:.1} s, test accuracy {:.2}%",
-                condition.name(k),
-                summary.wall_seconds,
-                100.0 * evaluation.accuracy
-            );
-        }
-        Ok(model)
+        Ok(trainer.trained_model(&trained, level)?)
     }
 
     /// Distance and instability of two copies of `condition` at `level`
@@ -374,7 +296,7 @@ where
             &a,
             &b,
             |d| (self.init)(d, seed),
-            self.data,
+            self.task,
             &self.options,
             &self.device,
         )?;

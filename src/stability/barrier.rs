@@ -7,18 +7,14 @@
 //! is W2, `alpha = 1` is W1). The error barrier is the maximum error along
 //! the path minus the mean of the two endpoint errors.
 
-use std::sync::Arc;
-
+use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::StabilityError;
 use super::distance::host_weights;
 use super::interpolate::interpolate;
-use crate::data::{ImageDataset, LoaderConfig, SeededLoader};
-use crate::imp::ExperimentData;
-use crate::models::Classifier;
-use crate::train::trainer::evaluate;
+use crate::task::{DataOrder, Split, Task};
 
 /// How the BatchNorm running statistics of an interpolated network are set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,8 +23,9 @@ pub enum BnStatistics {
     /// Interpolated like the weights (the default).
     Interpolate,
     /// Recomputed at every alpha (endpoints included): starting from the
-    /// interpolated statistics, `batches` training batches (no augmentation,
-    /// order from `seed`) are run through the network in training mode, so
+    /// interpolated statistics, `batches` training batches of
+    /// [`BarrierOptions::eval_batch_size`] examples (no augmentation, order
+    /// from `seed`) are run through the network in training mode, so
     /// burn's running averages (momentum 0.1 by default) move to the
     /// statistics of the interpolated network; the starting values keep a
     /// weight of `(1 - momentum)^batches`.
@@ -67,7 +64,8 @@ pub struct BarrierOptions {
     pub bn: BnStatistics,
     /// Also evaluate on the first this many training examples.
     pub train_subset: Option<usize>,
-    /// Batch size of evaluation (default 1000).
+    /// Batch size of evaluation and of the batches that recompute BatchNorm
+    /// statistics (default 1000).
     pub eval_batch_size: usize,
 }
 
@@ -122,7 +120,8 @@ pub fn error_barrier(errors: &[f64]) -> f64 {
 pub struct InterpolationCurve {
     /// The alphas, ascending from 0 (network `b`) to 1 (network `a`).
     pub alphas: Vec<f64>,
-    /// Test error (fraction 0..1) at each alpha.
+    /// The task's error-like metric on the test set at each alpha (for
+    /// classification: the error, a fraction 0..1).
     pub test_errors: Vec<f64>,
     /// Error on the training subset at each alpha, when asked for.
     pub train_errors: Option<Vec<f64>>,
@@ -152,21 +151,23 @@ impl InterpolationCurve {
     }
 }
 
-/// Evaluates `alpha*a + (1-alpha)*b` at the alphas of `options` on
-/// `data.test` (and the training subset). `template(device)` builds a fresh
-/// model of the architecture on `device` (its values are replaced); the
-/// interpolated models are built on `device.autodiff()`.
-pub fn interpolation_curve<M, T>(
+/// Evaluates the task's error-like metric ([`MetricSpec::error`](crate::task::MetricSpec))
+/// of `alpha*a + (1-alpha)*b` at the alphas of `options` on the test set
+/// (and the training subset). `template(device)` builds a fresh model of the
+/// architecture on `device` (its values are replaced); the interpolated
+/// models are built on `device.autodiff()`.
+pub fn interpolation_curve<M, T, F>(
     a: &M,
     b: &M,
-    template: T,
-    data: &ExperimentData,
+    template: F,
+    task: &T,
     options: &BarrierOptions,
     device: &Device,
 ) -> Result<InterpolationCurve, StabilityError>
 where
-    M: Classifier,
-    T: Fn(&Device) -> M,
+    M: Module,
+    T: Task<M>,
+    F: Fn(&Device) -> M,
 {
     if options.points < 2 {
         return Err(StabilityError::Config(format!(
@@ -179,49 +180,22 @@ where
     }
     let device = device.clone().autodiff();
     let (wa, wb) = (host_weights(a), host_weights(b));
-    let train_subset = match options.train_subset {
-        Some(n) => Some(data.train.subset(0..n.min(data.train.len()))?),
-        None => None,
-    };
-    let bn_loader = match options.bn {
-        BnStatistics::Interpolate => None,
-        BnStatistics::Recompute { seed, .. } => Some(SeededLoader::new(
-            Arc::clone(&data.train),
-            LoaderConfig::new(
-                options.eval_batch_size.min(data.train.len()).max(1),
-                data.normalization.clone(),
-            )
-            .with_seeds(seed, seed),
-        )?),
-    };
-    let error = |model: &M, dataset: &ImageDataset| -> Result<f64, StabilityError> {
-        let e = evaluate(
-            model,
-            dataset,
-            &data.normalization,
-            options.eval_batch_size,
-            &device,
-        )?;
-        Ok(1.0 - e.accuracy)
+    let error_name = task.metrics().error;
+    let error = |model: &M, split: Split| -> Result<f64, StabilityError> {
+        let metrics = task.evaluate(model, split, options.eval_batch_size, &device)?;
+        Ok(metrics.require(&error_name)?)
     };
     let alphas = options.alphas();
     let mut test_errors = Vec::with_capacity(alphas.len());
-    let mut train_errors = train_subset
-        .as_ref()
-        .map(|_| Vec::with_capacity(alphas.len()));
+    let mut train_errors = options.train_subset.map(|_| Vec::with_capacity(alphas.len()));
     for &alpha in &alphas {
         let model = interpolate(template(&device), &wa, &wb, alpha)?;
-        if let (Some(loader), BnStatistics::Recompute { batches, .. }) = (&bn_loader, options.bn) {
-            // Training-mode forwards on the autodiff device update the
-            // running statistics; `evaluate` synchronizes them (`valid()`).
-            for i in 0..batches as u64 {
-                let batch = loader.batch(i, &device);
-                drop(model.forward(batch.images));
-            }
+        if let BnStatistics::Recompute { batches, seed } = options.bn {
+            recompute_bn_statistics(&model, task, batches, seed, options, &device)?;
         }
-        test_errors.push(error(&model, &data.test)?);
-        if let (Some(errors), Some(subset)) = (train_errors.as_mut(), train_subset.as_ref()) {
-            errors.push(error(&model, subset)?);
+        test_errors.push(error(&model, Split::Test)?);
+        if let (Some(errors), Some(n)) = (train_errors.as_mut(), options.train_subset) {
+            errors.push(error(&model, Split::TrainSubset(n))?);
         }
     }
     Ok(InterpolationCurve {
@@ -230,4 +204,31 @@ where
         train_errors,
         bn: options.bn,
     })
+}
+
+/// Runs `batches` training batches (data order `seed`, never augmented)
+/// through `model` in training mode on the autodiff `device`, so burn's
+/// BatchNorm running averages move to the model's statistics; evaluation
+/// then synchronizes them (`valid()`).
+fn recompute_bn_statistics<M, T>(
+    model: &M,
+    task: &T,
+    batches: usize,
+    seed: u64,
+    options: &BarrierOptions,
+    device: &Device,
+) -> Result<(), StabilityError>
+where
+    M: Module,
+    T: Task<M>,
+{
+    let order = DataOrder {
+        batch_size: options.eval_batch_size,
+        order_seed: seed,
+        augment_seed: None,
+    };
+    for batch in task.batches(&order, 0..batches as u64, device)? {
+        drop(task.loss(model, batch?));
+    }
+    Ok(())
 }

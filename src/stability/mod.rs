@@ -64,6 +64,9 @@ pub enum StabilityError {
     /// The data pipeline failed.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// The task failed to make batches or to evaluate.
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskError),
     /// The experiment directory failed.
     #[error(transparent)]
     Store(#[from] crate::imp::store::StoreError),

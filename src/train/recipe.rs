@@ -318,6 +318,16 @@ impl TrainingRecipe {
         recipe
     }
 
+    /// The data order of a run with these seeds: the recipe's batch size,
+    /// and augmentation seeded by `augment_seed` when the recipe augments.
+    pub fn data_order(&self, order_seed: u64, augment_seed: u64) -> crate::task::DataOrder {
+        crate::task::DataOrder {
+            batch_size: self.batch_size,
+            order_seed,
+            augment_seed: self.augment.then_some(augment_seed),
+        }
+    }
+
     /// The learning rate for the step taken at `iteration`.
     pub fn lr_at(&self, iteration: Iteration) -> f64 {
         self.schedule

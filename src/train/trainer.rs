@@ -2,13 +2,14 @@
 //! mask enforced every step, and evaluation.
 //!
 //! Everything that decides a step is a function of the iteration: the batch
-//! comes from a [`SeededLoader`] (a pure function of its seeds and the
+//! comes from the [`Task`] (a pure function of the [`DataOrder`] and the
 //! iteration) and the learning rate from the recipe's schedule. So training
 //! `0..k` then `k..T` gives the same weights as `0..T` when the optimizer
 //! state is carried over, which is what rewinding and resuming rely on.
 
 use std::ops::Range;
 
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::iteration::Iteration;
 use super::masked::MaskedOptimizer;
 use super::recipe::{RecipeError, TrainingRecipe};
-use crate::data::{DataError, EvalBatches, ImageDataset, Normalization, SeededLoader};
+use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
+use crate::task::{DataOrder, Task, TaskError};
 use crate::models::{Classifier, accuracy_count, cross_entropy};
 
 /// Errors of training and evaluation.
@@ -41,7 +43,7 @@ pub enum TrainError {
         /// The recipe's training length.
         total: u64,
     },
-    /// The loader builds batches another way than the recipe says.
+    /// The data order builds batches another way than the recipe says.
     #[error("the loader does not match the recipe: {0}")]
     LoaderMismatch(String),
     /// The recipe is invalid.
@@ -50,6 +52,9 @@ pub enum TrainError {
     /// The data pipeline failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The task failed to make a batch.
+    #[error(transparent)]
+    Task(#[from] TaskError),
     /// An observer asked to stop (e.g. a checkpoint could not be written).
     #[error("training stopped at iteration {iteration}: {reason}")]
     Stopped {
@@ -95,37 +100,32 @@ pub struct TrainOptions {
     /// Read the loss (and check it is finite) every this many steps
     /// (default 1: every step; reading forces a device sync).
     pub loss_every: u64,
-    /// Batches prepared ahead on a background thread (default 4; 0 = none).
-    pub prefetch: usize,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self {
-            loss_every: 1,
-            prefetch: 4,
-        }
+        Self { loss_every: 1 }
     }
 }
 
-/// Runs a recipe's training over any iteration range:
-/// `Trainer::new(&recipe, &loader, &device).train(model, &mut optimizer, k..T, &mut NoObserver)`.
-/// [`crate::imp::Imp`] drives it for every level.
+/// Runs a recipe's training of a [`Task`] over any iteration range:
+/// `Trainer::new(&recipe, &task, &device).train(model, &mut optimizer, k..T, &order, &mut NoObserver)`.
+/// [`crate::imp::Imp`] drives it for every level and branch.
 #[derive(Debug, Clone)]
-pub struct Trainer<'a> {
+pub struct Trainer<'a, T> {
     recipe: &'a TrainingRecipe,
-    loader: &'a SeededLoader,
+    task: &'a T,
     device: &'a Device,
     options: TrainOptions,
 }
 
-impl<'a> Trainer<'a> {
-    /// Trains with `recipe` on batches of `loader`, on `device` (an
-    /// autodiff device holding the model), with default [`TrainOptions`].
-    pub fn new(recipe: &'a TrainingRecipe, loader: &'a SeededLoader, device: &'a Device) -> Self {
+impl<'a, T> Trainer<'a, T> {
+    /// Trains with `recipe` on batches of `task`, on `device` (an autodiff
+    /// device holding the model), with default [`TrainOptions`].
+    pub fn new(recipe: &'a TrainingRecipe, task: &'a T, device: &'a Device) -> Self {
         Self {
             recipe,
-            loader,
+            task,
             device,
             options: TrainOptions::default(),
         }
@@ -137,28 +137,19 @@ impl<'a> Trainer<'a> {
         self
     }
 
-    /// Trains `model` for iterations `range` of the recipe, enforcing the
-    /// optimizer's mask every step. Returns the trained model.
-    pub fn train<M: Classifier>(
-        &self,
-        mut model: M,
-        optimizer: &mut MaskedOptimizer,
-        range: Range<u64>,
-        observer: &mut dyn TrainObserver<M>,
-    ) -> Result<M, TrainError> {
-        let (recipe, loader, device, options) =
-            (self.recipe, self.loader, self.device, &self.options);
+    /// Checks the recipe, the data order and the range before training.
+    fn check(&self, order: &DataOrder, range: &Range<u64>) -> Result<(), TrainError> {
+        let recipe = self.recipe;
         recipe.validate()?;
-        let loader_config = loader.config();
-        if loader_config.batch_size != recipe.batch_size {
+        if order.batch_size != recipe.batch_size {
             return Err(TrainError::LoaderMismatch(format!(
                 "batch size {} vs the recipe's {}",
-                loader_config.batch_size, recipe.batch_size
+                order.batch_size, recipe.batch_size
             )));
         }
-        if loader_config.augmentation.is_some() && !recipe.augment {
+        if order.augment_seed.is_some() && !recipe.augment {
             return Err(TrainError::LoaderMismatch(
-                "the loader augments but the recipe has augment = false".into(),
+                "the data order augments but the recipe has augment = false".into(),
             ));
         }
         let total = recipe.training_iterations;
@@ -169,10 +160,30 @@ impl<'a> Trainer<'a> {
                 total,
             });
         }
-        let loss_every = options.loss_every.max(1);
-        let mut step = |model: M, batch: crate::data::TensorBatch, iteration: u64| {
+        Ok(())
+    }
+
+    /// Trains `model` for iterations `range` of the recipe on the batches of
+    /// `order`, enforcing the optimizer's mask every step. Returns the
+    /// trained model.
+    pub fn train<M: Module>(
+        &self,
+        mut model: M,
+        optimizer: &mut MaskedOptimizer,
+        range: Range<u64>,
+        order: &DataOrder,
+        observer: &mut dyn TrainObserver<M>,
+    ) -> Result<M, TrainError>
+    where
+        T: Task<M>,
+    {
+        self.check(order, &range)?;
+        let (recipe, task) = (self.recipe, self.task);
+        let loss_every = self.options.loss_every.max(1);
+        let batches = task.batches(order, range.clone(), self.device)?;
+        for (iteration, batch) in range.clone().zip(batches) {
             let learning_rate = recipe.lr_at(Iteration(iteration));
-            let loss = cross_entropy(model.forward(batch.images), batch.labels);
+            let loss = task.loss(&model, batch?);
             let read = (iteration + 1 - range.start).is_multiple_of(loss_every)
                 || iteration + 1 == range.end;
             let value = if read {
@@ -185,7 +196,7 @@ impl<'a> Trainer<'a> {
                 None
             };
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let model = optimizer.step(learning_rate, model, grads);
+            model = optimizer.step(learning_rate, model, grads);
             observer.after_step(iteration + 1, value, learning_rate);
             observer
                 .checkpoint(iteration + 1, &model, optimizer)
@@ -193,17 +204,6 @@ impl<'a> Trainer<'a> {
                     iteration: iteration + 1,
                     reason,
                 })?;
-            Ok(model)
-        };
-        if options.prefetch == 0 {
-            for iteration in range.clone() {
-                model = step(model, loader.batch(iteration, device), iteration)?;
-            }
-        } else {
-            let batches = loader.prefetch(range.clone(), options.prefetch);
-            for (iteration, batch) in range.clone().zip(batches.to_device(device)) {
-                model = step(model, batch, iteration)?;
-            }
         }
         Ok(model)
     }
@@ -228,7 +228,7 @@ pub fn evaluate<M: Classifier>(
     normalization: &Normalization,
     batch_size: usize,
     device: &Device,
-) -> Result<Evaluation, TrainError> {
+) -> Result<Evaluation, DataError> {
     let model = model.valid();
     let mut loss_sum = 0.0;
     let mut correct = 0usize;

@@ -1,0 +1,340 @@
+//! Training one branch at one level: written once, for the IMP runner and
+//! the stability analysis alike.
+//!
+//! A level is finished when its summary (written last) and every other file
+//! it produces are recorded in the store; a finished level is read back, not
+//! retrained. A level interrupted after a periodic checkpoint continues from
+//! it; a checkpoint that fails its checksum or does not parse is reported to
+//! the observer and discarded, and the level restarts from its beginning.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+
+use super::branch::{Branch, Start};
+use super::config::ImpConfig;
+use super::layout::{Layout, LevelFiles};
+use super::progress::{METRICS_HEADER, ProgressHooks, metrics_up_to};
+use super::runner::{ImpError, RunOptions};
+use super::store::ExperimentStore;
+use super::summary::{ImpObserver, LevelSummary};
+use crate::mask::Mask;
+use crate::rewind::RewindCheckpoint;
+use crate::task::{Metrics, Split, Task};
+use crate::train::masked::MaskedOptimizer;
+use crate::train::trainer::{TrainError, Trainer};
+
+/// Where a level's training starts: the model, its optimizer, the first
+/// iteration to train and the metrics recorded so far.
+struct Resume<M> {
+    model: M,
+    optimizer: burn::optim::ModuleOptimizer,
+    first: u64,
+    metrics: String,
+}
+
+/// Trains branches of one experiment (see the [module docs](self)).
+pub(crate) struct BranchTrainer<'a, T, F> {
+    pub(crate) config: &'a ImpConfig,
+    pub(crate) options: &'a RunOptions,
+    pub(crate) store: &'a mut ExperimentStore,
+    /// The autodiff device.
+    pub(crate) device: &'a Device,
+    pub(crate) task: &'a T,
+    pub(crate) init: &'a F,
+    pub(crate) observer: &'a mut dyn ImpObserver,
+    /// Levels trained (not found finished) so far.
+    pub(crate) trained: usize,
+}
+
+impl<M, T, F> BranchTrainer<'_, T, F>
+where
+    M: Module,
+    T: Task<M>,
+    F: Fn(&Device, u64) -> M,
+{
+    /// The model with the experiment's seeded initialization.
+    pub(crate) fn template(&self) -> M {
+        (self.init)(self.device, self.config.seeds.init)
+    }
+
+    /// The trained network of `branch` at `level` (which must be finished).
+    pub(crate) fn trained_model(&self, branch: &Branch, level: usize) -> Result<M, ImpError> {
+        let files = Layout::level(branch, level);
+        let checkpoint = RewindCheckpoint::from_bytes(&self.store.read(&files.final_checkpoint())?)?;
+        Ok(checkpoint.restore(self.template())?)
+    }
+
+    /// Trains `branch` at `level` under `mask` from its starting point (or
+    /// from its last periodic checkpoint), or reads it back when finished.
+    pub(crate) fn train(
+        &mut self,
+        branch: Branch,
+        level: usize,
+        mask: &Mask,
+    ) -> Result<LevelSummary, ImpError> {
+        let files = Layout::level(&branch, level);
+        let start = branch.start(level, self.config);
+        let name = branch.name(self.config);
+        if let Some(summary) = self.finished(&files, start, &name, level, mask)? {
+            return Ok(summary);
+        }
+        // A mask read back from the directory (possibly edited by hand) must
+        // fit the model before it is trained with.
+        mask.validate(&self.template(), Some(&self.config.selector))?;
+        let started = Instant::now();
+        if !self.store.contains(&files.mask()) {
+            self.store.write(&files.mask(), &mask.to_bytes())?;
+        }
+        let resume = self.resume(&files, start, mask)?;
+        let total = self.config.training.training_iterations;
+        self.observer
+            .level_started(&name, level, mask.density(), (resume.first, total));
+        let (model, metrics, last_loss) =
+            self.train_from(&branch, level, &files, start, mask, resume)?;
+        let evaluation = self
+            .task
+            .evaluate(&model, Split::Test, self.options.eval_batch_size, self.device)
+            .map_err(|e| ImpError::Train {
+                condition: name.clone(),
+                level,
+                source: TrainError::Task(e),
+            })?;
+        let summary = LevelSummary::new(name, level, mask, evaluation, last_loss, started);
+        self.store_level(&files, &model, mask, metrics, &summary)?;
+        Ok(summary)
+    }
+
+    /// The stored summary of a finished level (after checking its files),
+    /// or `None` when the level has to be trained.
+    fn finished(
+        &mut self,
+        files: &LevelFiles,
+        start: Start,
+        name: &str,
+        level: usize,
+        mask: &Mask,
+    ) -> Result<Option<LevelSummary>, ImpError> {
+        let summary_path = files.summary();
+        // A file of a finished level that was deleted (see
+        // `ExperimentStore::open`) has the level trained again.
+        let complete = files.outputs().iter().all(|f| self.store.contains(f))
+            && (start != Start::Init || self.store.contains(Layout::REWIND));
+        if self.store.contains(&summary_path) && !complete {
+            self.store.remove(&summary_path)?;
+        }
+        if !self.store.contains(&summary_path) {
+            return Ok(None);
+        }
+        // A run killed right after the summary leaves the level's progress
+        // files behind; they are no longer needed.
+        self.remove_progress(files)?;
+        // Every file of a finished level must still pass its checksum: one
+        // that fails stops the run, naming it.
+        self.store.verify_under(&format!("{}/", files.dir()))?;
+        let summary: LevelSummary = serde_json::from_slice(&self.store.read(&summary_path)?)
+            .map_err(|e| ImpError::Config(format!("{summary_path}: {e}")))?;
+        let total = self.config.training.training_iterations;
+        self.observer
+            .level_started(name, level, mask.density(), (total, total));
+        self.observer.level_finished(&summary, true);
+        Ok(Some(summary))
+    }
+
+    fn remove_progress(&mut self, files: &LevelFiles) -> Result<(), ImpError> {
+        self.store.remove(&files.progress())?;
+        self.store.remove(&files.progress_metrics())?;
+        Ok(())
+    }
+
+    /// The level's periodic checkpoint and the metrics recorded up to it,
+    /// or the file that cannot be used and why.
+    fn read_progress(
+        &self,
+        files: &LevelFiles,
+    ) -> Result<(RewindCheckpoint, String), (String, String)> {
+        let (progress, metrics_path) = (files.progress(), files.progress_metrics());
+        let fail = |file: &str| {
+            let file = file.to_string();
+            move |e: String| (file, e)
+        };
+        let bytes = self
+            .store
+            .read(&progress)
+            .map_err(|e| fail(&progress)(e.to_string()))?;
+        let checkpoint =
+            RewindCheckpoint::from_bytes(&bytes).map_err(|e| fail(&progress)(e.to_string()))?;
+        let metrics = if self.store.contains(&metrics_path) {
+            let bytes = self
+                .store
+                .read(&metrics_path)
+                .map_err(|e| fail(&metrics_path)(e.to_string()))?;
+            String::from_utf8(bytes).map_err(|e| fail(&metrics_path)(e.to_string()))?
+        } else {
+            String::from(METRICS_HEADER)
+        };
+        // The metrics are saved just before the checkpoint: a run killed
+        // between the two leaves metrics newer than the checkpoint. Lines
+        // past the checkpoint's iteration are logged again on resume.
+        let metrics =
+            metrics_up_to(&metrics, checkpoint.iteration()).map_err(fail(&metrics_path))?;
+        Ok((checkpoint, metrics))
+    }
+
+    /// The usable periodic checkpoint of the level, if any; an unusable one
+    /// is reported and discarded.
+    fn stored_progress(
+        &mut self,
+        files: &LevelFiles,
+        start: Start,
+    ) -> Result<Option<(RewindCheckpoint, String)>, ImpError> {
+        if !self.store.contains(&files.progress()) {
+            return Ok(None);
+        }
+        let k = self.config.rewind_iteration;
+        let rewind_missing = start == Start::Init && !self.store.contains(Layout::REWIND);
+        let discard = match self.read_progress(files) {
+            // The rewind point is captured on the way through iteration k: a
+            // checkpoint past it cannot bring a missing one back.
+            Ok((checkpoint, _)) if rewind_missing && checkpoint.iteration() >= k => (
+                files.progress(),
+                format!(
+                    "it is past the rewind iteration {k} and {} is missing",
+                    Layout::REWIND
+                ),
+            ),
+            Ok(stored) => return Ok(Some(stored)),
+            Err(unusable) => unusable,
+        };
+        self.observer
+            .file_discarded(&self.store.path(&discard.0), &discard.1);
+        self.remove_progress(files)?;
+        Ok(None)
+    }
+
+    /// Where the level's training starts: its periodic checkpoint, or the
+    /// branch's starting weights with a fresh optimizer.
+    fn resume(
+        &mut self,
+        files: &LevelFiles,
+        start: Start,
+        mask: &Mask,
+    ) -> Result<Resume<M>, ImpError> {
+        let fresh_optimizer = || self.config.training.optimizer.init();
+        if let Some((checkpoint, metrics)) = self.stored_progress(files, start)? {
+            return Ok(Resume {
+                model: checkpoint.restore(self.template())?,
+                optimizer: checkpoint.restore_optimizer(fresh_optimizer())?,
+                first: checkpoint.iteration(),
+                metrics,
+            });
+        }
+        let k = self.config.rewind_iteration;
+        let (model, optimizer, first) = match start {
+            Start::Init => (self.template(), fresh_optimizer(), 0),
+            Start::Rewind => {
+                let rewind = RewindCheckpoint::from_bytes(&self.store.read(Layout::REWIND)?)?;
+                let model = rewind.rewind(self.template(), mask)?;
+                let optimizer = if self.config.restore_optimizer_state {
+                    rewind.restore_optimizer(fresh_optimizer())?
+                } else {
+                    fresh_optimizer()
+                };
+                (model, optimizer, k)
+            }
+            Start::Reinit(seed) => (
+                mask.apply((self.init)(self.device, seed))?,
+                fresh_optimizer(),
+                k,
+            ),
+        };
+        Ok(Resume {
+            model,
+            optimizer,
+            first,
+            metrics: String::from(METRICS_HEADER),
+        })
+    }
+
+    /// Trains from `resume` to the end of the recipe; returns the model, the
+    /// metrics recorded and the last training loss.
+    fn train_from(
+        &mut self,
+        branch: &Branch,
+        level: usize,
+        files: &LevelFiles,
+        start: Start,
+        mask: &Mask,
+        resume: Resume<M>,
+    ) -> Result<(M, String, Option<f64>), ImpError> {
+        let config = self.config;
+        let (k, total) = (config.rewind_iteration, config.training.training_iterations);
+        let mut optimizer = MaskedOptimizer::new(resume.optimizer, mask, self.device);
+        let model = optimizer.prepare(resume.model);
+        let from_init = start == Start::Init;
+        if from_init && resume.first == 0 && k == 0 && !self.store.contains(Layout::REWIND) {
+            let checkpoint =
+                RewindCheckpoint::capture(&model, 0).with_optimizer(optimizer.optimizer())?;
+            self.store.write(Layout::REWIND, &checkpoint.to_bytes()?)?;
+        }
+        let mut hooks = ProgressHooks::new(
+            &mut *self.store,
+            &mut *self.observer,
+            files,
+            resume.metrics,
+            self.options,
+            (from_init && k > 0).then_some(k),
+            total,
+        );
+        let model = Trainer::new(&config.training, self.task, self.device)
+            .with_options(self.options.train.clone())
+            .train(
+                model,
+                &mut optimizer,
+                resume.first..total,
+                &branch.data_order(config),
+                &mut hooks,
+            )
+            .map_err(|source| ImpError::Train {
+                condition: branch.name(config),
+                level,
+                source,
+            })?;
+        let (metrics, last_loss) = hooks.into_metrics();
+        Ok((model, metrics, last_loss))
+    }
+
+    /// Writes a trained level's files, the summary last.
+    fn store_level(
+        &mut self,
+        files: &LevelFiles,
+        model: &M,
+        mask: &Mask,
+        mut metrics: String,
+        summary: &LevelSummary,
+    ) -> Result<(), ImpError> {
+        let total = self.config.training.training_iterations;
+        append_test_metrics(&mut metrics, &summary.metrics, total);
+        let final_checkpoint = RewindCheckpoint::capture(model, total);
+        self.store
+            .write(&files.final_checkpoint(), &final_checkpoint.to_bytes()?)?;
+        self.store.write(&files.metrics(), metrics.as_bytes())?;
+        let sparsity = serde_json::to_vec_pretty(&mask.report()).expect("report serializes");
+        self.store.write(&files.sparsity(), &sparsity)?;
+        // The summary is written last: its presence marks the level finished.
+        let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
+        self.store.write(&files.summary(), &json)?;
+        self.remove_progress(files)?;
+        self.trained += 1;
+        self.observer.level_finished(summary, false);
+        Ok(())
+    }
+}
+
+/// Appends `test_<name>,<iteration>,<value>` for every test metric.
+fn append_test_metrics(csv: &mut String, metrics: &Metrics, iteration: u64) {
+    for (name, value) in metrics.iter() {
+        csv.push_str(&format!("test_{name},{iteration},{value}\n"));
+    }
+}

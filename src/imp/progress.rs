@@ -1,0 +1,133 @@
+//! The training loop's hooks during a level: the metrics log, periodic
+//! checkpoints, the rewind point on the way through iteration k, and the
+//! user's observer.
+
+use burn::module::Module;
+
+use super::layout::{Layout, LevelFiles};
+use super::runner::RunOptions;
+use super::store::ExperimentStore;
+use super::summary::ImpObserver;
+use crate::rewind::RewindCheckpoint;
+use crate::train::masked::MaskedOptimizer;
+use crate::train::trainer::TrainObserver;
+
+/// The header of a level's metrics CSV.
+pub(crate) const METRICS_HEADER: &str = "name,iteration,value\n";
+
+/// The lines of a metrics CSV (`name,iteration,value`) up to `iteration`.
+pub(crate) fn metrics_up_to(csv: &str, iteration: u64) -> Result<String, String> {
+    let mut lines = csv.lines();
+    if lines.next() != Some(METRICS_HEADER.trim_end()) {
+        return Err("the metrics do not start with their header".into());
+    }
+    let mut kept = String::from(METRICS_HEADER);
+    for line in lines {
+        let at: u64 = line
+            .split(',')
+            .nth(1)
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| format!("malformed metrics line {line:?}"))?;
+        if at <= iteration {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    Ok(kept)
+}
+
+/// Connects the training loop of one level to the store and the observer.
+pub(crate) struct ProgressHooks<'a> {
+    store: &'a mut ExperimentStore,
+    observer: &'a mut dyn ImpObserver,
+    metrics: String,
+    last_loss: Option<f64>,
+    log_every: u64,
+    checkpoint_every: u64,
+    /// Save the rewind point when this iteration completes.
+    capture_rewind_at: Option<u64>,
+    /// The level's training length: no progress checkpoint is saved there
+    /// (the level's final files follow; resuming from the very end would
+    /// lose the last training loss of the summary).
+    total: u64,
+    progress_path: String,
+    metrics_path: String,
+}
+
+impl<'a> ProgressHooks<'a> {
+    /// Hooks for the level of `files`, continuing `metrics`.
+    pub(crate) fn new(
+        store: &'a mut ExperimentStore,
+        observer: &'a mut dyn ImpObserver,
+        files: &LevelFiles,
+        metrics: String,
+        options: &RunOptions,
+        capture_rewind_at: Option<u64>,
+        total: u64,
+    ) -> Self {
+        Self {
+            store,
+            observer,
+            metrics,
+            last_loss: None,
+            log_every: options.log_every.max(1),
+            checkpoint_every: options.checkpoint_every,
+            capture_rewind_at,
+            total,
+            progress_path: files.progress(),
+            metrics_path: files.progress_metrics(),
+        }
+    }
+
+    /// The metrics logged and the last training loss read.
+    pub(crate) fn into_metrics(self) -> (String, Option<f64>) {
+        (self.metrics, self.last_loss)
+    }
+}
+
+impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
+    fn after_step(&mut self, completed: u64, loss: Option<f64>, _learning_rate: f64) {
+        if let Some(loss) = loss {
+            self.last_loss = Some(loss);
+            if completed.is_multiple_of(self.log_every) {
+                self.metrics
+                    .push_str(&format!("train_loss,{completed},{loss}\n"));
+            }
+        }
+        self.observer.step(completed, loss);
+    }
+
+    fn checkpoint(
+        &mut self,
+        completed: u64,
+        model: &M,
+        optimizer: &MaskedOptimizer,
+    ) -> Result<(), String> {
+        let capture = || {
+            RewindCheckpoint::capture(model, completed)
+                .with_optimizer(optimizer.optimizer())
+                .and_then(|c| c.to_bytes())
+                .map_err(|e| e.to_string())
+        };
+        if self.capture_rewind_at == Some(completed) && !self.store.contains(Layout::REWIND) {
+            self.store
+                .write(Layout::REWIND, &capture()?)
+                .map_err(|e| e.to_string())?;
+        }
+        if self.checkpoint_every > 0
+            && completed.is_multiple_of(self.checkpoint_every)
+            && completed < self.total
+        {
+            self.store
+                .write(&self.metrics_path, self.metrics.as_bytes())
+                .map_err(|e| e.to_string())?;
+            self.store
+                .write(&self.progress_path, &capture()?)
+                .map_err(|e| e.to_string())?;
+        }
+        if self.observer.should_stop() {
+            return Err("stopped by the observer".into());
+        }
+        Ok(())
+    }
+}
