@@ -83,6 +83,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod alloc;
 pub mod data;
 pub mod device;

@@ -21,7 +21,6 @@ pub use config::{Controls, ImpConfig, Seeds};
 pub use layout::{Layout, LevelFiles};
 pub(crate) use level::BranchTrainer;
 pub use runner::{Imp, ImpError, ImpReport, RunOptions};
-pub(crate) use runner::branch_mask;
 pub use summary::{ImpObserver, LevelSummary, Silent};
 
 /// Kept for code written before the data types moved to [`crate::data`].

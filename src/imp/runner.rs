@@ -194,7 +194,10 @@ impl Imp {
     {
         self.validate()?;
         let template = init(device, self.config.seeds.init);
-        task.check_model(&template, device)?;
+        task.check_model(&template, device).map_err(|e| match e {
+            TaskError::Model(model) => ImpError::Model(model),
+            other => ImpError::Task(other),
+        })?;
         let dense = Mask::dense(&template, &self.config.selector)?;
         drop(template);
         let store = self.config.open_store(&self.directory(output_root))?;
@@ -336,7 +339,7 @@ where
 
 /// The mask `branch` trains under at `level`, given the main line's: the
 /// random-pruning control draws (and stores) its own.
-pub(crate) fn branch_mask<M, T, F>(
+fn branch_mask<M, T, F>(
     trainer: &mut BranchTrainer<'_, T, F>,
     branch: &Branch,
     level: usize,
