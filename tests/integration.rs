@@ -16,6 +16,7 @@ mod imp;
 mod mask;
 mod masked_training;
 mod models;
+mod pinned;
 mod prune;
 mod rewind;
 mod schedule;
