@@ -16,8 +16,8 @@
 
 use std::path::PathBuf;
 
-use burn_lottery::device::device_by_name;
 use burn_lottery::data::ExperimentData;
+use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::ResNetConfig;
 use burn_lottery::report::Progress;

@@ -15,8 +15,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn_lottery::device::device_by_name;
 use burn_lottery::data::ExperimentData;
+use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions};
 use burn_lottery::models::LeNetConfig;
 use burn_lottery::report::{self, Progress, ReportRow, Table};

@@ -29,8 +29,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use burn_lottery::device::device_by_name;
 use burn_lottery::data::ExperimentData;
+use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig};
 use burn_lottery::report::Progress;

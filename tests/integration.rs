@@ -7,6 +7,7 @@
 
 mod common;
 
+mod branches;
 mod data_cifar;
 mod data_idx;
 mod data_loader;

@@ -11,9 +11,9 @@ use burn_lottery::data::{ExperimentData, ImageDataset, Normalization};
 use burn_lottery::mask::{Mask, ParamSelector};
 use burn_lottery::models::{LeNet, LeNetConfig};
 use burn_lottery::rewind::RewindCheckpoint;
+use burn_lottery::task::DataOrder;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
-use burn_lottery::task::DataOrder;
 use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::{
     NoObserver, TrainError, TrainObserver, TrainOptions, Trainer, evaluate,
@@ -103,7 +103,11 @@ fn stream_with(dataset: &ImageDataset, normalization: Normalization, seed: u64) 
 }
 
 fn loader(dataset: &ImageDataset, data_order_seed: u64) -> Stream {
-    stream_with(dataset, Normalization::from_dataset(dataset), data_order_seed)
+    stream_with(
+        dataset,
+        Normalization::from_dataset(dataset),
+        data_order_seed,
+    )
 }
 
 fn dense_mask<M: Module>(model: &M) -> Mask {
@@ -220,7 +224,13 @@ fn assert_resume_is_exact(recipe: &TrainingRecipe, sparse: bool, k: u64) {
         };
         let mut optimizer = MaskedOptimizer::new(inner, &mask, &device);
         let model = Trainer::new(recipe, &loader.data, &device)
-            .train(model, &mut optimizer, k..total, &loader.order, &mut NoObserver)
+            .train(
+                model,
+                &mut optimizer,
+                k..total,
+                &loader.order,
+                &mut NoObserver,
+            )
             .unwrap();
         state(&model)
     };
@@ -525,7 +535,13 @@ fn a_data_order_that_disagrees_with_the_recipe_is_rejected() {
     let mut other_batch = loader(&dataset, 0);
     other_batch.order.batch_size = recipe.batch_size + 1;
     let err = Trainer::new(&recipe, &other_batch.data, &device)
-        .train(model.clone(), &mut optimizer, 0..10, &other_batch.order, &mut NoObserver)
+        .train(
+            model.clone(),
+            &mut optimizer,
+            0..10,
+            &other_batch.order,
+            &mut NoObserver,
+        )
         .unwrap_err();
     assert!(matches!(err, TrainError::LoaderMismatch(_)), "{err}");
     assert!(err.to_string().contains("batch size 17"));
@@ -533,7 +549,13 @@ fn a_data_order_that_disagrees_with_the_recipe_is_rejected() {
     let mut augmenting = loader(&dataset, 0);
     augmenting.order.augment_seed = Some(1);
     let err = Trainer::new(&recipe, &augmenting.data, &device)
-        .train(model, &mut optimizer, 0..10, &augmenting.order, &mut NoObserver)
+        .train(
+            model,
+            &mut optimizer,
+            0..10,
+            &augmenting.order,
+            &mut NoObserver,
+        )
         .unwrap_err();
     assert!(matches!(err, TrainError::LoaderMismatch(_)), "{err}");
 }

@@ -257,7 +257,13 @@ fn magnitude_pruning_on_wgpu_gives_the_ndarray_mask() {
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
     let model = optimizer.prepare(model);
     let trained = Trainer::new(&recipe, &task, &device)
-        .train(model, &mut optimizer, 0..5, &recipe.data_order(0, 0), &mut NoObserver)
+        .train(
+            model,
+            &mut optimizer,
+            0..5,
+            &recipe.data_order(0, 0),
+            &mut NoObserver,
+        )
         .unwrap()
         .valid();
     let on_cpu = trained.clone().to_device(&ndarray());

@@ -25,8 +25,8 @@
 //! asking for batch `k`, and prefetching cannot change the result.
 
 use std::ops::Range;
-use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};

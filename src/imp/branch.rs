@@ -90,7 +90,10 @@ impl Branch {
             Self::RandomPrune => "random_prune".into(),
             Self::DataOrder(seed) => format!("data_order_{seed}"),
             Self::Stability { condition, seed } => {
-                format!("{}_data_order_{seed}", condition.name(config.rewind_iteration))
+                format!(
+                    "{}_data_order_{seed}",
+                    condition.name(config.rewind_iteration)
+                )
             }
         }
     }

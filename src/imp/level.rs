@@ -62,7 +62,8 @@ where
     /// The trained network of `branch` at `level` (which must be finished).
     pub(crate) fn trained_model(&self, branch: &Branch, level: usize) -> Result<M, ImpError> {
         let files = Layout::level(branch, level);
-        let checkpoint = RewindCheckpoint::from_bytes(&self.store.read(&files.final_checkpoint())?)?;
+        let checkpoint =
+            RewindCheckpoint::from_bytes(&self.store.read(&files.final_checkpoint())?)?;
         Ok(checkpoint.restore(self.template())?)
     }
 
@@ -95,7 +96,12 @@ where
             self.train_from(&branch, level, &files, start, mask, resume)?;
         let evaluation = self
             .task
-            .evaluate(&model, Split::Test, self.options.eval_batch_size, self.device)
+            .evaluate(
+                &model,
+                Split::Test,
+                self.options.eval_batch_size,
+                self.device,
+            )
             .map_err(|e| ImpError::Train {
                 condition: name.clone(),
                 level,

@@ -91,7 +91,6 @@ impl Default for RunOptions {
     }
 }
 
-
 /// The result of an experiment.
 #[derive(Debug, Clone)]
 pub struct ImpReport {
@@ -252,7 +251,11 @@ impl Imp {
                     summaries.push(trainer.train(branch, level, &branch_mask)?);
                 }
             }
-            if self.config.target_density.is_some_and(|t| mask.density() <= t) {
+            if self
+                .config
+                .target_density
+                .is_some_and(|t| mask.density() <= t)
+            {
                 break;
             }
         }

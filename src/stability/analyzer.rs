@@ -31,8 +31,7 @@ use super::report::StabilityRow;
 pub use crate::imp::Condition;
 use crate::imp::store::ExperimentStore;
 use crate::imp::{
-    Branch, BranchTrainer, Imp, ImpConfig, ImpObserver, ImpReport, Layout, LevelSummary,
-    RunOptions,
+    Branch, BranchTrainer, Imp, ImpConfig, ImpObserver, ImpReport, Layout, LevelSummary, RunOptions,
 };
 use crate::mask::{Mask, MaskOverlap};
 use crate::task::Task;

@@ -187,7 +187,9 @@ where
     };
     let alphas = options.alphas();
     let mut test_errors = Vec::with_capacity(alphas.len());
-    let mut train_errors = options.train_subset.map(|_| Vec::with_capacity(alphas.len()));
+    let mut train_errors = options
+        .train_subset
+        .map(|_| Vec::with_capacity(alphas.len()));
     for &alpha in &alphas {
         let model = interpolate(template(&device), &wa, &wb, alpha)?;
         if let BnStatistics::Recompute { batches, seed } = options.bn {

@@ -18,8 +18,8 @@ use super::iteration::Iteration;
 use super::masked::MaskedOptimizer;
 use super::recipe::{RecipeError, TrainingRecipe};
 use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
-use crate::task::{DataOrder, Task, TaskError};
 use crate::models::{Classifier, accuracy_count, cross_entropy};
+use crate::task::{DataOrder, Task, TaskError};
 
 /// Errors of training and evaluation.
 #[derive(Debug, thiserror::Error)]
