@@ -17,6 +17,7 @@ mod mask;
 mod masked_training;
 mod models;
 mod prune;
+mod report;
 mod rewind;
 mod schedule;
 mod stability;

@@ -16,7 +16,7 @@ use crate::data::{
 use crate::mask::{Mask, MaskError};
 use crate::models::Classifier;
 use crate::prune::{PruneError, Pruner, random_mask_like};
-use crate::report::{self, ReportError, ReportRow, Table};
+use crate::report::{self, MetricLabel, ReportError, ReportRow, Table};
 use crate::rewind::{RewindCheckpoint, RewindError};
 use crate::seed::derive_seed;
 use crate::train::masked::MaskedOptimizer;
@@ -443,10 +443,13 @@ impl Imp {
                 seed: config.seeds.init,
                 level: s.level,
                 weights_remaining: s.weights_remaining,
-                test_accuracy: s.test_accuracy,
+                value: s.test_accuracy,
             })
             .collect();
-        store.write("report.csv", report::to_csv(&rows).as_bytes())?;
+        store.write(
+            "report.csv",
+            report::to_csv(&rows, &MetricLabel::accuracy()).as_bytes(),
+        )?;
         // The plot is drawn to a temporary file, then stored atomically.
         let plot = directory.join(format!(".report.svg.tmp-{}", std::process::id()));
         report::plot_accuracy_vs_weights(&rows, &config.name, &plot)?;
@@ -468,7 +471,7 @@ impl Imp {
 impl ImpReport {
     /// The report as a terminal table.
     pub fn table(&self) -> Table<'_> {
-        Table(&self.rows)
+        Table::new(&self.rows, MetricLabel::accuracy())
     }
 }
 
