@@ -482,10 +482,7 @@ fn observers_see_every_step_and_can_stop_training() {
     let loader = loader(&dataset, 0);
     let mut recipe = recipe(OptimizerConfig::sgd_momentum(0.01), 12);
     recipe.schedule = LrSchedule::multi_step(vec![8], 0.1);
-    let options = TrainOptions {
-        loss_every: 3,
-        ..TrainOptions::default()
-    };
+    let options = TrainOptions { loss_every: 3 };
 
     let mut recorder = Recorder::default();
     train_fresh(&recipe, &loader, None, 3..11, &options, &mut recorder).unwrap();

@@ -11,7 +11,7 @@
 //!
 //! * **Order.** Epoch `e` visits the samples in the permutation of `0..N`
 //!   drawn from a generator seeded by `mix_seed([tag, data_order_seed, e])`
-//!   (see [`seeded_permutation`]); batch `b` is positions `b*B .. (b+1)*B`
+//!   (see [`seeded_permutation`](super::seed::seeded_permutation)); batch `b` is positions `b*B .. (b+1)*B`
 //!   of it.
 //! * **Augmentation.** Sample `s` in epoch `e` is transformed by
 //!   [`Augmentation::sample`] of `mix_seed([tag, augment_seed, e, s])`:

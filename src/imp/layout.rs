@@ -1,26 +1,26 @@
 //! [`Layout`]: every path of an experiment directory, in one place.
-//!
-//! ```text
-//! config.json  manifest.json             the configuration; size + XXH3-64 of every file
-//! rewind.ckpt                            state at the rewind iteration k (from level 0)
-//! main/level_LL/                         the IMP line
-//! branches/random_reinit/level_LL/       controls
-//! branches/random_prune/level_LL/
-//! branches/data_order_<s>/level_LL/      other data orders
-//! branches/stability/imp/data_order_<s>/level_LL/           stability copies
-//! branches/stability/random_prune/data_order_<s>/level_LL/
-//! report.csv  report.svg
-//! ```
-//!
-//! Every level directory holds `mask.bin`, `final.ckpt`, `metrics.csv`,
-//! `sparsity.json` and `summary.json` (written last: the level is finished
-//! when it is recorded), and while the level trains `progress.ckpt` and
-//! `progress_metrics.csv`. Paths are relative to the experiment directory
-//! (the keys of its [`ExperimentStore`](super::store::ExperimentStore)).
 
 use super::branch::{Branch, Condition};
 
-/// The paths of an experiment directory (see the [module docs](self)).
+/// Every path of an experiment directory:
+///
+/// ```text
+/// config.json  manifest.json             the configuration; size + XXH3-64 of every file
+/// rewind.ckpt                            state at the rewind iteration k (from level 0)
+/// main/level_LL/                         the IMP line
+/// branches/random_reinit/level_LL/       controls
+/// branches/random_prune/level_LL/
+/// branches/data_order_<s>/level_LL/      other data orders
+/// branches/stability/imp/data_order_<s>/level_LL/           stability copies
+/// branches/stability/random_prune/data_order_<s>/level_LL/
+/// report.csv  report.svg
+/// ```
+///
+/// Every level directory holds `mask.bin`, `final.ckpt`, `metrics.csv`,
+/// `sparsity.json` and `summary.json` (written last: the level is finished
+/// when it is recorded), and while the level trains `progress.ckpt` and
+/// `progress_metrics.csv`. Paths are relative to the experiment directory
+/// (the keys of its [`ExperimentStore`](super::store::ExperimentStore)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout;
 

@@ -297,7 +297,10 @@ impl Imp {
                 value: s.metric(&spec.reported).unwrap_or(f64::NAN),
             })
             .collect();
-        store.write(Layout::REPORT_CSV, report::to_csv(&rows, &metric).as_bytes())?;
+        store.write(
+            Layout::REPORT_CSV,
+            report::to_csv(&rows, &metric).as_bytes(),
+        )?;
         // The plot is drawn to a temporary file, then stored atomically.
         let directory = store.root().to_path_buf();
         let plot = directory.join(format!(".report.svg.tmp-{}", std::process::id()));
