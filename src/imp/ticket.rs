@@ -44,42 +44,12 @@ impl Imp {
         let model = rewind
             .rewind(init(device, config.seeds.init), &mask)?
             .valid();
-        let shapes: HashMap<String, Vec<usize>> = float_params(&model)
-            .into_iter()
-            .map(|p| (p.path, p.shape))
-            .collect();
-        let values = float_values(&model, |_| true);
-        let weight_bytes: Vec<(String, Vec<u8>, Vec<usize>)> = values
-            .into_iter()
-            .map(|(path, v)| {
-                let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                let shape = shapes[&path].clone();
-                (path, bytes, shape)
-            })
-            .collect();
-        let mask_bytes: Vec<(String, Vec<u8>, Vec<usize>)> = mask
-            .layers()
-            .map(|(path, layer)| {
-                (
-                    format!("mask.{path}"),
-                    layer.kept().iter().map(|&k| u8::from(k)).collect(),
-                    layer.shape().to_vec(),
-                )
-            })
-            .collect();
-        let views = weight_bytes
-            .iter()
-            .map(|(p, b, s)| (p, safetensors::Dtype::F32, b, s))
-            .chain(
-                mask_bytes
-                    .iter()
-                    .map(|(p, b, s)| (p, safetensors::Dtype::U8, b, s)),
-            )
-            .map(|(path, dtype, bytes, shape)| {
-                let view = safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes)
-                    .expect("shape and byte count agree by construction");
-                (path.clone(), view)
-            });
+        let tensors = ticket_tensors(&model, &mask);
+        let views = tensors.iter().map(|(path, dtype, bytes, shape)| {
+            let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
+                .expect("shape and byte count agree by construction");
+            (path.clone(), view)
+        });
         let metadata: HashMap<String, String> = [
             ("format", "burn-lottery-ticket".to_string()),
             ("level", level.to_string()),
@@ -99,4 +69,30 @@ impl Imp {
             ImpError::Config(format!("cannot write ticket {}: {source}", file.display()))
         })
     }
+}
+
+/// A named tensor as safetensors stores it.
+type RawTensor = (String, safetensors::Dtype, Vec<u8>, Vec<usize>);
+
+/// Every float tensor of `model` (`f32`, by path) and every layer of `mask`
+/// (`u8`, keyed `mask.<path>`).
+fn ticket_tensors<M: Module>(model: &M, mask: &Mask) -> Vec<RawTensor> {
+    let shapes: HashMap<String, Vec<usize>> = float_params(model)
+        .into_iter()
+        .map(|p| (p.path, p.shape))
+        .collect();
+    let weights = float_values(model, |_| true).into_iter().map(|(path, v)| {
+        let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let shape = shapes[&path].clone();
+        (path, safetensors::Dtype::F32, bytes, shape)
+    });
+    let masks = mask.layers().map(|(path, layer)| {
+        (
+            format!("mask.{path}"),
+            safetensors::Dtype::U8,
+            layer.kept().iter().map(|&k| u8::from(k)).collect(),
+            layer.shape().to_vec(),
+        )
+    });
+    weights.chain(masks).collect()
 }
