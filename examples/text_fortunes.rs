@@ -259,7 +259,7 @@ fn load(args: &Args) -> Result<(Vec<Fortune>, Vec<Fortune>), Box<dyn std::error:
             label: label as u32,
         };
         let count = counts.entry(label).or_default();
-        if fnv1a(text.as_bytes()) % 5 == 0 {
+        if fnv1a(text.as_bytes()).is_multiple_of(5) {
             test.push(fortune);
             count.1 += 1;
         } else {
