@@ -19,7 +19,7 @@ use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions};
 use burn_lottery::models::LeNetConfig;
-use burn_lottery::report::{self, Progress, ReportRow, Table};
+use burn_lottery::report::{self, MetricLabel, Progress, ReportRow, Table};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -112,13 +112,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     std::fs::create_dir_all(&args.report)?;
-    report::write_csv(&rows, &args.report.join("report.csv"))?;
+    let accuracy = MetricLabel::accuracy();
+    report::write_csv(&rows, &accuracy, &args.report.join("report.csv"))?;
     report::plot_accuracy_vs_weights(
         &rows,
         "LeNet-300-100 on Fashion-MNIST",
         &args.report.join("report.svg"),
     )?;
-    println!("{}", Table(&rows));
+    println!("{}", Table::new(&rows, accuracy));
     println!(
         "report: {} and {} ({:.1} min)",
         args.report.join("report.csv").display(),

@@ -322,8 +322,8 @@ fn the_experiment_report_names_the_task_metric() {
     let report = Imp::new(tiny_imp_config("report_metric", 1))
         .run(out.path(), &ndarray(), &data(), init, &mut Silent)
         .unwrap();
-    assert_eq!(report.metric, MetricSpec::accuracy());
+    assert_eq!(report.metric, burn_lottery::report::MetricLabel::accuracy());
     for (row, summary) in report.rows.iter().zip(&report.summaries) {
-        assert_eq!(Some(row.test_accuracy), summary.metric("accuracy"));
+        assert_eq!(Some(row.value), summary.metric("accuracy"));
     }
 }

@@ -24,7 +24,7 @@ use burn_lottery::imp::store::{ExperimentStore, StoreError};
 use burn_lottery::imp::{Imp, ImpConfig};
 use burn_lottery::io::checksum;
 use burn_lottery::mask::{LayerMask, Mask, MaskError};
-use burn_lottery::report::{self, ReportError, ReportRow};
+use burn_lottery::report::{self, MetricLabel, ReportError, ReportRow};
 use burn_lottery::rewind::{RewindCheckpoint, RewindError};
 use burn_lottery::stability::report as stability_report;
 use burn_lottery::train::iteration::Iteration;
@@ -823,11 +823,13 @@ fn fuzz_experiment_manifest() {
 
 fn check_csv(text: &str) -> Result<(), TestCaseError> {
     match report::from_csv(text) {
-        Ok(rows) => {
+        Ok((rows, name)) => {
             // Fields never hold a comma or a newline, so rows re-serialize
-            // to an equivalent file.
-            let again = report::from_csv(&report::to_csv(&rows)).unwrap();
+            // to an equivalent file, of the same metric.
+            let metric = MetricLabel::new(name.clone(), false).unwrap();
+            let (again, again_name) = report::from_csv(&report::to_csv(&rows, &metric)).unwrap();
             prop_assert_eq!(again.len(), rows.len());
+            prop_assert_eq!(again_name, name);
         }
         Err(ReportError::Parse { line, .. }) => prop_assert!(line >= 1),
         Err(e) => prop_assert!(false, "untyped CSV error {:?}", e),
@@ -848,12 +850,12 @@ fn row() -> impl Strategy<Value = ReportRow> {
         0.0f64..=1.0,
     )
         .prop_map(
-            |(condition, seed, level, weights_remaining, test_accuracy)| ReportRow {
+            |(condition, seed, level, weights_remaining, value)| ReportRow {
                 condition,
                 seed,
                 level,
                 weights_remaining,
-                test_accuracy,
+                value,
             },
         )
 }
@@ -865,27 +867,33 @@ fn fuzz_report_csv() {
         1024,
         prop::collection::vec(row(), 0..6),
         |rows| {
-            let text = report::to_csv(&rows);
-            prop_assert_eq!(report::from_csv(&text).unwrap(), rows);
+            let text = report::to_csv(&rows, &MetricLabel::accuracy());
+            prop_assert_eq!(
+                report::from_csv(&text).unwrap(),
+                (rows, "accuracy".to_string())
+            );
             check_csv(&text)
         },
     );
-    let valid = report::to_csv(&[
-        ReportRow {
-            condition: "imp_rewind500".into(),
-            seed: 0,
-            level: 3,
-            weights_remaining: 0.512,
-            test_accuracy: 0.9,
-        },
-        ReportRow {
-            condition: "random_reinit".into(),
-            seed: 1,
-            level: 4,
-            weights_remaining: 0.4096,
-            test_accuracy: 0.85,
-        },
-    ])
+    let valid = report::to_csv(
+        &[
+            ReportRow {
+                condition: "imp_rewind500".into(),
+                seed: 0,
+                level: 3,
+                weights_remaining: 0.512,
+                value: 0.9,
+            },
+            ReportRow {
+                condition: "random_reinit".into(),
+                seed: 1,
+                level: 4,
+                weights_remaining: 0.4096,
+                value: 0.85,
+            },
+        ],
+        &MetricLabel::accuracy(),
+    )
     .into_bytes();
     fuzz("report csv arbitrary", 512, "\\PC{0,200}", |text| {
         check_csv(&text)

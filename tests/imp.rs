@@ -94,7 +94,11 @@ fn three_levels_end_to_end_then_a_rerun_trains_nothing() {
 
     // The report files parse and agree with the returned rows.
     let csv = std::fs::read_to_string(report.directory.join("report.csv")).unwrap();
-    assert_eq!(report::from_csv(&csv).unwrap(), report.rows);
+    assert!(csv.starts_with(report::CSV_HEADER));
+    assert_eq!(
+        report::from_csv(&csv).unwrap(),
+        (report.rows.clone(), "accuracy".to_string())
+    );
     assert!(report.rows[0].condition == "imp_rewind5");
     let svg = std::fs::read_to_string(report.directory.join("report.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("imp_rewind5"));

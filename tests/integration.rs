@@ -20,6 +20,7 @@ mod masked_training;
 mod models;
 mod pinned;
 mod prune;
+mod report;
 mod rewind;
 mod schedule;
 mod stability;

@@ -313,10 +313,10 @@ fn a_two_level_imp_run_and_its_rewind_work_on_wgpu() {
             "level {level}: same pruning counts"
         );
         assert!(
-            (g.test_accuracy - c.test_accuracy).abs() <= 0.02,
+            (g.value - c.value).abs() <= 0.02,
             "level {level}: accuracy {} (wgpu) vs {} (ndarray)",
-            g.test_accuracy,
-            c.test_accuracy
+            g.value,
+            c.value
         );
         // Masks are computed from weights that agree to rounding; a weight
         // right at the pruning threshold may fall either way.
@@ -327,7 +327,7 @@ fn a_two_level_imp_run_and_its_rewind_work_on_wgpu() {
         let iou = gm.overlap(&cm).unwrap().iou;
         assert!(iou >= 0.99, "level {level}: mask overlap {iou}");
     }
-    assert!(gpu.rows[0].test_accuracy > 0.5, "{:?}", gpu.rows[0]);
+    assert!(gpu.rows[0].value > 0.5, "{:?}", gpu.rows[0]);
 
     // Rewinding on wgpu restores the stored iteration-5 weights exactly, with
     // the level-2 mask applied, and the checkpoint is portable to ndarray.

@@ -17,7 +17,7 @@ use super::summary::{ImpObserver, LevelSummary};
 use crate::data::DataError;
 use crate::mask::{Mask, MaskError};
 use crate::prune::{PruneError, Pruner, random_mask_like};
-use crate::report::{self, ReportError, ReportRow, Table};
+use crate::report::{self, MetricLabel, ReportError, ReportRow, Table};
 use crate::rewind::RewindError;
 use crate::task::{MetricSpec, Task, TaskError};
 use crate::train::trainer::{TrainError, TrainOptions};
@@ -96,8 +96,8 @@ impl Default for RunOptions {
 pub struct ImpReport {
     /// The experiment directory.
     pub directory: PathBuf,
-    /// Which metric the rows report.
-    pub metric: MetricSpec,
+    /// The metric the rows report (the task's [`MetricSpec::reported`]).
+    pub metric: MetricLabel,
     /// One row per trained network.
     pub rows: Vec<ReportRow>,
     /// One summary per trained network.
@@ -109,7 +109,7 @@ pub struct ImpReport {
 impl ImpReport {
     /// The report as a terminal table.
     pub fn table(&self) -> Table<'_> {
-        Table(&self.rows)
+        Table::new(&self.rows, self.metric.clone())
     }
 }
 
@@ -284,8 +284,9 @@ impl Imp {
         store: &mut ExperimentStore,
         summaries: Vec<LevelSummary>,
         trained_levels: usize,
-        metric: MetricSpec,
+        spec: MetricSpec,
     ) -> Result<ImpReport, ImpError> {
+        let metric = MetricLabel::new(&spec.reported, spec.percent)?;
         let rows: Vec<ReportRow> = summaries
             .iter()
             .map(|s| ReportRow {
@@ -293,14 +294,14 @@ impl Imp {
                 seed: self.config.seeds.init,
                 level: s.level,
                 weights_remaining: s.weights_remaining,
-                test_accuracy: s.metric(&metric.reported).unwrap_or(f64::NAN),
+                value: s.metric(&spec.reported).unwrap_or(f64::NAN),
             })
             .collect();
-        store.write(Layout::REPORT_CSV, report::to_csv(&rows).as_bytes())?;
+        store.write(Layout::REPORT_CSV, report::to_csv(&rows, &metric).as_bytes())?;
         // The plot is drawn to a temporary file, then stored atomically.
         let directory = store.root().to_path_buf();
         let plot = directory.join(format!(".report.svg.tmp-{}", std::process::id()));
-        report::plot_accuracy_vs_weights(&rows, &self.config.name, &plot)?;
+        report::plot_metric_vs_weights(&rows, &metric, &self.config.name, &plot)?;
         let svg = std::fs::read(&plot).map_err(|source| StoreError::Io {
             path: plot.clone(),
             source,

@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::analyzer::PairResult;
-use crate::report::{ReportError, csv_records};
+use crate::report::{Chart, ReportError, Series, XAxis, csv_records, line_chart};
 
 /// The CSV header of [`StabilityRow`]s.
 pub const CSV_HEADER: &str = "condition,level,weights_remaining,rewind_iteration,l2_distance,l2_normalized,angle,error_barrier,endpoint_error_a,endpoint_error_b";
@@ -136,96 +135,9 @@ pub fn write_report(
     Ok(())
 }
 
-type Series = BTreeMap<String, Vec<(f64, f64)>>;
-
-fn line_chart(
-    series: &Series,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    log_x: bool,
-    path: &Path,
-) -> Result<(), ReportError> {
-    let err = |reason: String| ReportError::Plot {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let all: Vec<(f64, f64)> = series.values().flatten().copied().collect();
-    if all.is_empty() {
-        return Err(err("no rows to plot".into()));
-    }
-    let (mut x_min, mut x_max) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.0), b.max(p.0))
-        });
-    let (y_min, y_max) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.1), b.max(p.1))
-        });
-    if x_max <= x_min {
-        x_min -= 1.0;
-        x_max += 1.0;
-    }
-    let pad = ((y_max - y_min) * 0.1).max(0.5);
-    let (y0, y1) = (y_min.min(0.0) - pad, y_max + pad);
-    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60);
-    macro_rules! draw {
-        ($chart:expr) => {{
-            let mut chart = $chart.map_err(|e| err(e.to_string()))?;
-            chart
-                .configure_mesh()
-                .x_desc(x_desc)
-                .y_desc(y_desc)
-                .x_label_formatter(&|x| format!("{x:.1}"))
-                .draw()
-                .map_err(|e| err(e.to_string()))?;
-            for (i, (name, points)) in series.iter().enumerate() {
-                let color = Palette99::pick(i).to_rgba();
-                chart
-                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                    .map_err(|e| err(e.to_string()))?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| err(e.to_string()))?;
-            }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(|e| err(e.to_string()))?;
-        }};
-    }
-    if log_x {
-        draw!(builder.build_cartesian_2d(
-            (x_min * 0.8..x_max * 1.2).log_scale().with_key_points(vec![
-                100.0, 51.2, 26.2, 13.4, 6.9, 3.5, 1.8, 0.9, 0.5, 0.2, 0.1
-            ]),
-            y0..y1
-        ));
-    } else {
-        let span = (x_max - x_min) * 0.05;
-        draw!(builder.build_cartesian_2d((x_min - span)..(x_max + span), y0..y1));
-    }
-    root.present().map_err(|e| err(e.to_string()))
-}
-
-/// Error barrier (%) against weights remaining (%, log axis), one line per
-/// condition (and rewind iteration).
+/// Error barrier (%) against weights remaining (log axis, dense 100% on the
+/// left, sparser to the right, as [`crate::report::plot_metric_vs_weights`]),
+/// one line per condition (and rewind iteration). The y range includes 0.
 pub fn plot_barrier_vs_weights(
     rows: &[StabilityRow],
     title: &str,
@@ -236,23 +148,22 @@ pub fn plot_barrier_vs_weights(
         series
             .entry(format!("{} (k={})", r.condition, r.rewind_iteration))
             .or_default()
-            .push((100.0 * r.weights_remaining, 100.0 * r.error_barrier));
-    }
-    for points in series.values_mut() {
-        points.sort_by(|a, b| b.0.total_cmp(&a.0));
+            .push((r.weights_remaining, 100.0 * r.error_barrier));
     }
     line_chart(
         &series,
-        title,
-        "weights remaining (%)",
-        "test error barrier (%)",
-        true,
+        &Chart {
+            title,
+            x: XAxis::WeightsRemaining,
+            y_desc: "test error barrier (%)",
+            y_includes_zero: true,
+        },
         path,
     )
 }
 
 /// Error barrier (%) against the rewind iteration, one line per condition
-/// kind and level (`imp` or `random_prune`, level).
+/// kind and level (`imp` or `random_prune`, level). The y range includes 0.
 pub fn plot_barrier_vs_rewind(
     rows: &[StabilityRow],
     title: &str,
@@ -274,20 +185,20 @@ pub fn plot_barrier_vs_rewind(
             .or_default()
             .push((r.rewind_iteration as f64, 100.0 * r.error_barrier));
     }
-    for points in series.values_mut() {
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
     line_chart(
         &series,
-        title,
-        "rewind iteration",
-        "test error barrier (%)",
-        false,
+        &Chart {
+            title,
+            x: XAxis::Linear("rewind iteration"),
+            y_desc: "test error barrier (%)",
+            y_includes_zero: true,
+        },
         path,
     )
 }
 
-/// Test error (%) along the linear path, one line per pair.
+/// Test error (%) along the linear path, one line per pair, the y range
+/// fitted to the errors.
 pub fn plot_error_along_alpha(
     results: &[PairResult],
     title: &str,
@@ -312,10 +223,12 @@ pub fn plot_error_along_alpha(
     }
     line_chart(
         &series,
-        title,
-        "alpha (1 = copy a, 0 = copy b)",
-        "test error (%)",
-        false,
+        &Chart {
+            title,
+            x: XAxis::Linear("alpha (1 = copy a, 0 = copy b)"),
+            y_desc: "test error (%)",
+            y_includes_zero: false,
+        },
         path,
     )
 }
