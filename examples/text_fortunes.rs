@@ -347,9 +347,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let minutes = started.elapsed().as_secs_f64() / 60.0;
 
     std::fs::create_dir_all(&args.report)?;
-    report::write_csv(&result.rows, &args.report.join("report.csv"))?;
-    report::plot_accuracy_vs_weights(
+    report::write_csv(
         &result.rows,
+        &result.metric,
+        &args.report.join("report.csv"),
+    )?;
+    report::plot_metric_vs_weights(
+        &result.rows,
+        &result.metric,
         "Fortune categories: bag of embeddings",
         &args.report.join("report.svg"),
     )?;

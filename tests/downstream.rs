@@ -22,6 +22,7 @@ use burn_lottery::imp::{Imp, ImpConfig, ImpReport, RunOptions, Seeds, Silent};
 use burn_lottery::mask::Mask;
 use burn_lottery::models::init_weights;
 use burn_lottery::prune::MagnitudePrunerConfig;
+use burn_lottery::report::MetricLabel;
 use burn_lottery::stability::{BarrierOptions, Condition, PairResult, StabilityAnalyzer};
 use burn_lottery::task::{
     Batches, DataOrder, DatasetTask, MetricSpec, Metrics, Split, Task, TaskError,
@@ -258,7 +259,7 @@ fn check_report(report: &ImpReport, levels: usize, metric: &str) {
             row.level,
             row.weights_remaining
         );
-        assert!(row.test_accuracy.is_finite(), "{row:?}");
+        assert!(row.value.is_finite(), "{row:?}");
     }
     for summary in &report.summaries {
         let value = summary.metric(metric).expect("the reported metric");
@@ -309,9 +310,9 @@ fn imp_and_stability_on_a_task_written_against_the_trait() {
         .unwrap();
     check_report(&report, 2, "accuracy");
     assert_eq!(report.trained_levels, 3);
-    assert_eq!(report.metric, MetricSpec::accuracy());
+    assert_eq!(report.metric, MetricLabel::accuracy());
     // The dense network learned the plane (chance is about 50%).
-    assert!(report.rows[0].test_accuracy > 0.8, "{:?}", report.rows[0]);
+    assert!(report.rows[0].value > 0.8, "{:?}", report.rows[0]);
 
     let analyzer = StabilityAnalyzer::new(imp.clone(), out.path(), &task, init, &device)
         .with_options(options());
@@ -421,10 +422,12 @@ fn imp_and_stability_on_a_dataset_task_with_a_lower_is_better_metric() {
         .run(out.path(), &device, &task, init, &mut Silent)
         .unwrap();
     check_report(&report, 1, "mse");
-    // The reported metric is the mean absolute error.
+    // The reported metric is the mean absolute error, named as such.
+    assert_eq!(report.metric, MetricLabel::new("mae", false).unwrap());
     for (row, summary) in report.rows.iter().zip(&report.summaries) {
-        assert_eq!(row.test_accuracy, summary.metric("mae").unwrap());
+        assert_eq!(row.value, summary.metric("mae").unwrap());
     }
+    assert!(report.table().to_string().contains("test mae"));
     // Better than predicting 0 (the targets' mean square is about 0.5).
     assert!(report.summaries[0].metric("mse").unwrap() < 0.3);
 
