@@ -11,6 +11,7 @@ mod branches;
 mod data_cifar;
 mod data_idx;
 mod data_loader;
+mod downstream;
 mod fuzz;
 mod hostile;
 mod imp;
