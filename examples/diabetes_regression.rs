@@ -63,7 +63,7 @@ use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, ImpReport, Seeds};
 use burn_lottery::models::init_weights;
 use burn_lottery::prune::MagnitudePrunerConfig;
-use burn_lottery::report::{self, Progress};
+use burn_lottery::report::{self, MetricLabel, Progress};
 use burn_lottery::stability::report::write_report;
 use burn_lottery::stability::{BarrierOptions, Condition, PairResult, StabilityAnalyzer};
 use burn_lottery::task::{DatasetTask, MetricSpec, Metrics};
@@ -418,9 +418,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     write_report(
         &results,
+        &MetricLabel::new("mse", false)?,
         &args.report,
         "stability",
-        "Diabetes MLP: y = test mse x 100 (not %)",
+        "Diabetes MLP: instability",
     )?;
     let mut pruning = Vec::new();
     for &level in args.stability_levels.iter().filter(|&&l| l > 0) {

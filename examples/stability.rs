@@ -33,7 +33,7 @@ use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig};
-use burn_lottery::report::Progress;
+use burn_lottery::report::{MetricLabel, Progress};
 use burn_lottery::stability::report::write_report;
 use burn_lottery::stability::{
     BarrierOptions, BnStatistics, Condition, PairResult, StabilityAnalyzer,
@@ -229,7 +229,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Model::Lenet => "LeNet-300-100 on Fashion-MNIST: instability",
         Model::Resnet20 => "ResNet-20 on Fashion-MNIST: instability",
     };
-    write_report(&results, &args.report, "stability", title)?;
+    let error = MetricLabel::new("error", true)?;
+    write_report(&results, &error, &args.report, "stability", title)?;
     println!(
         "{:<14} {:>5} {:>9} {:>6} {:>9} {:>8} {:>7} {:>8} {:>7} {:>7}",
         "condition",

@@ -338,7 +338,7 @@ fn barrier_plot_reads_like_the_report_plot() {
             )
         })
         .collect();
-    plot_barrier_vs_weights(&rows, "tiny", &path).unwrap();
+    plot_barrier_vs_weights(&rows, &error_label(), "tiny", &path).unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert_dense_on_the_left(&svg, 8);
     assert_weights_ticks(&svg);
@@ -362,14 +362,14 @@ fn barrier_plots_fit_the_y_axis_from_zero() {
     let rows: Vec<StabilityRow> = (0..5)
         .map(|level| stability_row("imp_rewind500", level, 0.01 * level as f64))
         .collect();
-    type Plot = fn(&[StabilityRow], &str, &Path) -> Result<(), ReportError>;
+    type Plot = fn(&[StabilityRow], &MetricLabel, &str, &Path) -> Result<(), ReportError>;
     let plots: [(&str, Plot); 2] = [
         ("weights", plot_barrier_vs_weights),
         ("rewind", plot_barrier_vs_rewind),
     ];
     for (name, plot) in plots {
         let path = dir.path().join(format!("{name}.svg"));
-        plot(&rows, "tiny", &path).unwrap();
+        plot(&rows, &error_label(), "tiny", &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         let (lowest, highest) = lowest_and_highest(&svg);
         assert!(
@@ -381,4 +381,28 @@ fn barrier_plots_fit_the_y_axis_from_zero() {
             "{name}: highest at {highest:.3}"
         );
     }
+}
+
+/// The classification error, plotted in percent.
+fn error_label() -> MetricLabel {
+    MetricLabel::new("error", true).unwrap()
+}
+
+#[test]
+fn barrier_plots_label_the_task_error_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<StabilityRow> = (0..3)
+        .map(|level| stability_row("imp_rewind0", level, 0.02 * level as f64))
+        .collect();
+    let path = dir.path().join("mse.svg");
+    let mse = MetricLabel::new("mse", false).unwrap();
+    plot_barrier_vs_weights(&rows, &mse, "tiny", &path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        svg.contains("test mse barrier") && !svg.contains("(%)"),
+        "{svg}"
+    );
+    plot_barrier_vs_weights(&rows, &error_label(), "tiny", &path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.contains("test error barrier (%)"), "{svg}");
 }

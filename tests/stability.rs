@@ -430,7 +430,14 @@ fn analyzer_trains_copies_once_and_reports_the_sweep() {
 
     // Report files.
     let report_dir = out.path().join("report");
-    stability::report::write_report(&results, &report_dir, "stability", "tiny").unwrap();
+    stability::report::write_report(
+        &results,
+        &burn_lottery::report::MetricLabel::new("error", true).unwrap(),
+        &report_dir,
+        "stability",
+        "tiny",
+    )
+    .unwrap();
     let csv = std::fs::read_to_string(report_dir.join("stability.csv")).unwrap();
     assert!(csv.starts_with("condition,level,weights_remaining,rewind_iteration,l2_distance,l2_normalized,angle,error_barrier,endpoint_error_a,endpoint_error_b\n"));
     assert_eq!(stability::report::from_csv(&csv).unwrap(), rows);

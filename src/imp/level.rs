@@ -108,8 +108,7 @@ where
                 source: TrainError::Task(e),
             })?;
         let summary = LevelSummary::new(name, level, mask, evaluation, last_loss, started);
-        self.store_level(&files, &model, mask, metrics, &summary)?;
-        Ok(summary)
+        self.store_level(&files, &model, mask, metrics, summary)
     }
 
     /// The stored summary of a finished level (after checking its files),
@@ -311,15 +310,17 @@ where
         Ok((model, metrics, last_loss))
     }
 
-    /// Writes a trained level's files, the summary last.
+    /// Writes a trained level's files, the summary last. Returns the summary
+    /// as it reads back from its file, so a finished level reports the same
+    /// values whether it was trained now or read back by a later run.
     fn store_level(
         &mut self,
         files: &LevelFiles,
         model: &M,
         mask: &Mask,
         mut metrics: String,
-        summary: &LevelSummary,
-    ) -> Result<(), ImpError> {
+        summary: LevelSummary,
+    ) -> Result<LevelSummary, ImpError> {
         let total = self.config.training.training_iterations;
         append_test_metrics(&mut metrics, &summary.metrics, total);
         let final_checkpoint = RewindCheckpoint::capture(model, total);
@@ -329,12 +330,14 @@ where
         let sparsity = serde_json::to_vec_pretty(&mask.report()).expect("report serializes");
         self.store.write(&files.sparsity(), &sparsity)?;
         // The summary is written last: its presence marks the level finished.
-        let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
+        let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
         self.store.write(&files.summary(), &json)?;
         self.remove_progress(files)?;
         self.trained += 1;
-        self.observer.level_finished(summary, false);
-        Ok(())
+        let summary: LevelSummary =
+            serde_json::from_slice(&json).expect("a summary reads back what it wrote");
+        self.observer.level_finished(&summary, false);
+        Ok(summary)
     }
 }
 

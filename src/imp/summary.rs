@@ -93,12 +93,19 @@ impl From<StoredSummary> for LevelSummary {
         if let Some(loss) = stored.test_loss {
             metrics.insert("loss", loss);
         }
+        // The density is recomputed from the counts: a decimal read back
+        // from JSON may be one unit in the last place off.
+        let weights_remaining = if stored.total > 0 {
+            stored.kept as f64 / stored.total as f64
+        } else {
+            stored.weights_remaining
+        };
         Self {
             condition: stored.condition,
             level: stored.level,
             kept: stored.kept,
             total: stored.total,
-            weights_remaining: stored.weights_remaining,
+            weights_remaining,
             metrics,
             final_train_loss: stored.final_train_loss,
             wall_seconds: stored.wall_seconds,

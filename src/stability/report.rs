@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::analyzer::PairResult;
-use crate::report::{Chart, ReportError, Series, XAxis, csv_records, line_chart};
+use crate::report::{Chart, MetricLabel, ReportError, Series, XAxis, csv_records, line_chart};
 
 /// The CSV header of [`StabilityRow`]s.
 pub const CSV_HEADER: &str = "condition,level,weights_remaining,rewind_iteration,l2_distance,l2_normalized,angle,error_barrier,endpoint_error_a,endpoint_error_b";
@@ -115,6 +115,7 @@ pub fn curves_csv(results: &[PairResult]) -> String {
 /// per level) and `<prefix>_alpha.svg` (test error along alpha) into `dir`.
 pub fn write_report(
     results: &[PairResult],
+    error: &MetricLabel,
     dir: &Path,
     prefix: &str,
     title: &str,
@@ -129,46 +130,62 @@ pub fn write_report(
     std::fs::write(&csv, to_csv(&rows)).map_err(io(&csv))?;
     let curves = dir.join(format!("{prefix}_curves.csv"));
     std::fs::write(&curves, curves_csv(results)).map_err(io(&curves))?;
-    plot_barrier_vs_weights(&rows, title, &dir.join(format!("{prefix}_barrier.svg")))?;
-    plot_barrier_vs_rewind(&rows, title, &dir.join(format!("{prefix}_rewind.svg")))?;
-    plot_error_along_alpha(results, title, &dir.join(format!("{prefix}_alpha.svg")))?;
+    let barrier = dir.join(format!("{prefix}_barrier.svg"));
+    plot_barrier_vs_weights(&rows, error, title, &barrier)?;
+    let rewind = dir.join(format!("{prefix}_rewind.svg"));
+    plot_barrier_vs_rewind(&rows, error, title, &rewind)?;
+    let alpha = dir.join(format!("{prefix}_alpha.svg"));
+    plot_error_along_alpha(results, error, title, &alpha)?;
     Ok(())
 }
 
-/// Error barrier (%) against weights remaining (log axis, dense 100% on the
-/// left, sparser to the right, as [`crate::report::plot_metric_vs_weights`]),
-/// one line per condition (and rewind iteration). The y range includes 0.
+/// The scale of plotted values of `error` (100 for a percentage) and the
+/// description of its barrier axis.
+fn barrier_axis(error: &MetricLabel) -> (f64, String) {
+    let scale = if error.percent() { 100.0 } else { 1.0 };
+    let unit = if error.percent() { " (%)" } else { "" };
+    (scale, format!("test {} barrier{unit}", error.name()))
+}
+
+/// Barrier of the task's error-like metric `error` (in % for a percentage)
+/// against weights remaining (log axis, dense 100% on the left, sparser to
+/// the right, as [`crate::report::plot_metric_vs_weights`]), one line per
+/// condition (and rewind iteration). The y range includes 0.
 pub fn plot_barrier_vs_weights(
     rows: &[StabilityRow],
+    error: &MetricLabel,
     title: &str,
     path: &Path,
 ) -> Result<(), ReportError> {
+    let (scale, y_desc) = barrier_axis(error);
     let mut series: Series = BTreeMap::new();
     for r in rows {
         series
             .entry(format!("{} (k={})", r.condition, r.rewind_iteration))
             .or_default()
-            .push((r.weights_remaining, 100.0 * r.error_barrier));
+            .push((r.weights_remaining, scale * r.error_barrier));
     }
     line_chart(
         &series,
         &Chart {
             title,
             x: XAxis::WeightsRemaining,
-            y_desc: "test error barrier (%)",
+            y_desc: &y_desc,
             y_includes_zero: true,
         },
         path,
     )
 }
 
-/// Error barrier (%) against the rewind iteration, one line per condition
+/// Barrier of `error` against the rewind iteration, one line per condition
 /// kind and level (`imp` or `random_prune`, level). The y range includes 0.
 pub fn plot_barrier_vs_rewind(
     rows: &[StabilityRow],
+    error: &MetricLabel,
     title: &str,
     path: &Path,
 ) -> Result<(), ReportError> {
+    let (scale, y_desc) = barrier_axis(error);
     let mut series: Series = BTreeMap::new();
     for r in rows {
         let kind = if r.condition.starts_with("imp_rewind") {
@@ -183,27 +200,30 @@ pub fn plot_barrier_vs_rewind(
                 100.0 * r.weights_remaining
             ))
             .or_default()
-            .push((r.rewind_iteration as f64, 100.0 * r.error_barrier));
+            .push((r.rewind_iteration as f64, scale * r.error_barrier));
     }
     line_chart(
         &series,
         &Chart {
             title,
             x: XAxis::Linear("rewind iteration"),
-            y_desc: "test error barrier (%)",
+            y_desc: &y_desc,
             y_includes_zero: true,
         },
         path,
     )
 }
 
-/// Test error (%) along the linear path, one line per pair, the y range
-/// fitted to the errors.
+/// The task's error-like metric `error` along the linear path, one line per
+/// pair, the y range fitted to the values.
 pub fn plot_error_along_alpha(
     results: &[PairResult],
+    error: &MetricLabel,
     title: &str,
     path: &Path,
 ) -> Result<(), ReportError> {
+    let scale = if error.percent() { 100.0 } else { 1.0 };
+    let y_desc = error.axis_description();
     let mut series: Series = BTreeMap::new();
     for r in results {
         series.insert(
@@ -217,7 +237,7 @@ pub fn plot_error_along_alpha(
                 .alphas
                 .iter()
                 .zip(&r.curve.test_errors)
-                .map(|(&a, &e)| (a, 100.0 * e))
+                .map(|(&a, &e)| (a, scale * e))
                 .collect(),
         );
     }
@@ -226,7 +246,7 @@ pub fn plot_error_along_alpha(
         &Chart {
             title,
             x: XAxis::Linear("alpha (1 = copy a, 0 = copy b)"),
-            y_desc: "test error (%)",
+            y_desc: &y_desc,
             y_includes_zero: false,
         },
         path,
