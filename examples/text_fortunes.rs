@@ -323,13 +323,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         training: TrainingRecipe {
             batch_size: 32,
             training_iterations: args.iterations,
-            optimizer: OptimizerConfig::Adam {
-                learning_rate: args.learning_rate,
-                beta_1: 0.9,
-                beta_2: 0.999,
-                epsilon: 1e-8,
-                weight_decay: args.weight_decay,
-            },
+            optimizer: OptimizerConfig::adam(args.learning_rate)
+                .with_weight_decay(args.weight_decay),
             schedule: LrSchedule::constant(),
             augment: false, // DatasetTask does not augment
         },

@@ -65,12 +65,7 @@ fn committed_report_csvs_parse_and_reserialize_byte_for_byte() {
         assert!(!rows.is_empty());
         // The classifiers report accuracy; the regression example its mse.
         let label = MetricLabel::new(&name, name == "accuracy").unwrap();
-        assert_eq!(
-            report::to_csv(&rows, &label),
-            text,
-            "{}",
-            path.display()
-        );
+        assert_eq!(report::to_csv(&rows, &label), text, "{}", path.display());
         seen += 1;
     }
     assert!(seen > 0, "no committed report.csv under {}", root.display());

@@ -94,14 +94,7 @@ where
             .level_started(&name, level, mask.density(), (resume.first, total));
         let (model, metrics, last_loss) =
             self.train_from(&branch, level, &files, start, mask, resume)?;
-        let evaluation = self
-            .task
-            .evaluate(
-                &model,
-                Split::Test,
-                self.options.eval_batch_size,
-                self.device,
-            )
+        let evaluation = evaluate(self.task, &model, Split::Test, self.options, self.device)
             .map_err(|e| ImpError::Train {
                 condition: name.clone(),
                 level,
@@ -339,6 +332,19 @@ where
         self.observer.level_finished(&summary, false);
         Ok(summary)
     }
+}
+
+/// Evaluates `model` in inference mode (`valid()`: BatchNorm on its
+/// running statistics) on the plain (non-autodiff) device.
+fn evaluate<M: Module, T: Task<M>>(
+    task: &T,
+    model: &M,
+    split: Split,
+    options: &RunOptions,
+    device: &Device,
+) -> Result<Metrics, crate::task::TaskError> {
+    let device = device.clone().without_autodiff();
+    task.evaluate(&model.valid(), split, options.eval_batch_size, &device)
 }
 
 /// Appends `test_<name>,<iteration>,<value>` for every test metric.

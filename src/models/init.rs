@@ -5,7 +5,7 @@
 //!
 //! | path ends in | rank | value |
 //! |---|---|---|
-//! | `weight` | 4 (conv `[out, in, kh, kw]`) | Kaiming normal, `std = sqrt(2 / (in * kh * kw))` |
+//! | `weight` | 3 to 5 (conv `[out, in, k...]`, e.g. Conv2d `[out, in, kh, kw]`) | Kaiming normal, `std = sqrt(2 / (in * kh * kw))` (the product of every dimension but the first) |
 //! | `weight` | 2 (burn Linear `[d_in, d_out]`) | Kaiming normal, `std = sqrt(2 / d_in)` |
 //! | `bias` | any | 0 |
 //! | `gamma` (BatchNorm) | 1 | uniform in `[0, 1)` |
@@ -57,7 +57,9 @@ pub enum InitRule {
 pub fn init_rule(path: &str, dims: &[usize]) -> InitRule {
     let last = path.rsplit('.').next().unwrap_or(path);
     match (last, dims.len()) {
-        ("weight", 4) => kaiming(dims[1] * dims[2] * dims[3]),
+        // Convolutions of any dimension, `[out, in, k...]` (Conv1d: rank 3,
+        // Conv2d: rank 4, Conv3d: rank 5).
+        ("weight", rank) if rank >= 3 => kaiming(dims[1..].iter().product()),
         ("weight", 2) => kaiming(dims[0]),
         ("bias", _) | ("beta", _) | ("running_mean", _) => InitRule::Constant(0.0),
         ("gamma", _) => InitRule::Uniform01,

@@ -181,8 +181,11 @@ where
     let device = device.clone().autodiff();
     let (wa, wb) = (host_weights(a), host_weights(b));
     let error_name = task.metrics().error;
+    let plain = device.clone().without_autodiff();
     let error = |model: &M, split: Split| -> Result<f64, StabilityError> {
-        let metrics = task.evaluate(model, split, options.eval_batch_size, &device)?;
+        // Inference mode (`valid()`) synchronizes BatchNorm's statistics.
+        let model = model.valid();
+        let metrics = task.evaluate(&model, split, options.eval_batch_size, &plain)?;
         Ok(metrics.require(&error_name)?)
     };
     let alphas = options.alphas();

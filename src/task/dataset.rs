@@ -162,6 +162,8 @@ impl<M: Module, I, O> Task<M> for DatasetTask<M, I, O> {
             Split::Test => (self.test.as_ref(), self.test.len()),
             Split::TrainSubset(n) => (self.train.as_ref(), n.min(self.train.len())),
         };
+        // Callers pass an inference-mode model and a plain device: both
+        // lines are no-ops then, and make a direct call safe too.
         let model = model.valid();
         let device = device.clone().without_autodiff();
         let mut sums = Metrics::new();

@@ -96,7 +96,7 @@ pub type Batches<'a, B> = Box<dyn Iterator<Item = Result<B, TaskError>> + 'a>;
 ///     fn evaluate(&self, model: &Linear, _: Split, _: usize, device: &Device) -> Result<Metrics, TaskError> {
 ///         let x = Tensor::<1>::from_floats([0.25f32, 0.5].as_slice(), device).reshape([2, 1]);
 ///         let y = x.clone() * 2.0;
-///         let mse: f32 = (model.valid().forward(x) - y).powf_scalar(2.0).mean().into_scalar();
+///         let mse: f32 = (model.forward(x) - y).powf_scalar(2.0).mean().into_scalar();
 ///         Ok(Metrics::new().with("mse", f64::from(mse)))
 ///     }
 ///
@@ -132,9 +132,9 @@ pub trait Task<M: Module> {
     fn loss(&self, model: &M, batch: Self::Batch) -> Tensor<1>;
 
     /// Evaluates `model` on `split` in batches of `batch_size` examples,
-    /// creating tensors on `device`. `model` is in training form: evaluate
-    /// `model.valid()` (inference mode, BatchNorm on its running statistics).
-    /// Must return every metric [`Task::metrics`] names.
+    /// creating tensors on `device`. The callers pass the model in inference
+    /// mode (`valid()`: BatchNorm on its running statistics) and a device
+    /// without autodiff. Must return every metric [`Task::metrics`] names.
     fn evaluate(
         &self,
         model: &M,

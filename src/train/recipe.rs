@@ -72,6 +72,17 @@ impl OptimizerConfig {
         }
     }
 
+    /// The same optimizer with L2 weight decay `decay` (added to the
+    /// gradient, as PyTorch's SGD and Adam do).
+    pub fn with_weight_decay(mut self, decay: f64) -> Self {
+        match &mut self {
+            Self::Sgd { weight_decay, .. } | Self::Adam { weight_decay, .. } => {
+                *weight_decay = decay
+            }
+        }
+        self
+    }
+
     /// The base learning rate.
     pub fn learning_rate(&self) -> f64 {
         match self {
