@@ -50,6 +50,9 @@ fn the_layout_keeps_every_path_of_existing_experiments() {
         assert_eq!(files.outputs().len(), 4);
     }
     assert_eq!(Layout::REWIND, "rewind.ckpt");
+    assert_eq!(Layout::CONFIG, "config.json");
+    assert_eq!(Layout::MANIFEST, "manifest.json");
+    assert_eq!(Layout::REPORT_CSV, "report.csv");
 }
 
 #[test]

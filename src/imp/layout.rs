@@ -25,6 +25,10 @@ use super::branch::{Branch, Condition};
 pub struct Layout;
 
 impl Layout {
+    /// The experiment's configuration (written when the directory is made).
+    pub const CONFIG: &'static str = "config.json";
+    /// Size and XXH3-64 hash of every file of the experiment.
+    pub const MANIFEST: &'static str = "manifest.json";
     /// The state at the rewind iteration, shared by every level.
     pub const REWIND: &'static str = "rewind.ckpt";
     /// The experiment's report (one row per trained network).

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::io::{checksum, content_hash, is_temporary_file_name, write_atomic};
 
-const MANIFEST: &str = "manifest.json";
-const CONFIG: &str = "config.json";
+const MANIFEST: &str = super::Layout::MANIFEST;
+const CONFIG: &str = super::Layout::CONFIG;
 
 /// Errors of the experiment directory.
 #[derive(Debug, thiserror::Error)]

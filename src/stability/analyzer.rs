@@ -202,7 +202,7 @@ where
     /// [`ImpConfig`] (settings added since it was written take their defaults).
     fn store(&self) -> Result<ExperimentStore, StabilityError> {
         let directory = self.directory();
-        if !directory.join("config.json").exists() {
+        if !directory.join(Layout::CONFIG).exists() {
             return Err(StabilityError::Config(format!(
                 "no IMP experiment at {}; run it first (StabilityAnalyzer::run_experiment)",
                 directory.display()
