@@ -113,6 +113,11 @@ fn summaries_stored_before_generic_tasks_still_read() {
     assert_eq!(summary.metric("accuracy"), Some(0.875));
     assert_eq!(summary.metric("error"), Some(0.125));
     assert_eq!(summary.metric("loss"), Some(0.5));
+    // Progress lines print metrics in name order.
+    assert_eq!(
+        summary.metrics.to_string(),
+        "accuracy 0.8750, error 0.1250, loss 0.5000"
+    );
     // Today's form round-trips.
     let json = serde_json::to_string(&summary).unwrap();
     assert!(json.contains("\"metrics\""));

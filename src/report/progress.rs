@@ -155,12 +155,7 @@ impl ImpObserver for Progress {
 fn describe_metrics(summary: &LevelSummary) -> String {
     match summary.metric("accuracy") {
         Some(accuracy) => format!("accuracy {:.2}%", 100.0 * accuracy),
-        None => summary
-            .metrics
-            .iter()
-            .map(|(name, value)| format!("{name} {value:.4}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        None => summary.metrics.to_string(),
     }
 }
 

@@ -110,15 +110,9 @@ impl ImpObserver for CopyProgress {
         if skipped {
             eprintln!("{name} level {level}: stored");
         } else {
-            let metrics: Vec<String> = summary
-                .metrics
-                .iter()
-                .map(|(m, v)| format!("{m} {v:.4}"))
-                .collect();
             eprintln!(
                 "{name} level {level}: trained from {k} in {:.1} s, test {}",
-                summary.wall_seconds,
-                metrics.join(", ")
+                summary.wall_seconds, summary.metrics
             );
         }
     }

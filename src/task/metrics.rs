@@ -55,6 +55,18 @@ impl Metrics {
     }
 }
 
+/// `name value` pairs in name order, four decimals, comma-separated
+/// (`accuracy 0.8873, error 0.1127, loss 0.3301`).
+impl std::fmt::Display for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, value)) in self.iter().enumerate() {
+            let separator = if i == 0 { "" } else { ", " };
+            write!(f, "{separator}{name} {value:.4}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Which metrics of a task the reports and the analyses use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricSpec {
