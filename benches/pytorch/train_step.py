@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch's side of benches/compare.sh: images per second of one training step
 (forward, cross-entropy, backward, optimizer, optional mask enforcement) of
-ResNet-20 (CIFAR, batch 128) or LeNet-300-100 (batch 60) on the CPU, on a fixed
+ResNet-20 (CIFAR, batch 128) or LeNet-300-100 (batch 60) on the CPU (or a CUDA GPU with --device cuda), on a fixed
 synthetic batch, with the same architectures and optimizer settings as the
 crate (examples/train_step_throughput.rs).
 
@@ -110,6 +110,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--phases", action="store_true", help="also time each phase")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu or cuda (loss.item() synchronizes every step)"
+    )
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -118,7 +121,8 @@ def main():
     model = ResNet() if args.model == "resnet20" else LeNet()
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert n_params == EXPECTED_PARAMS[name], (name, n_params)
-    model.train()
+    device = torch.device(args.device)
+    model.to(device).train()
     optimizer_name = args.optimizer or ("sgd" if args.model == "resnet20" else "adam")
     batch = args.batch_size or (128 if args.model == "resnet20" else 60)
     if optimizer_name == "sgd":
@@ -131,7 +135,8 @@ def main():
         n *= d
     images = ((torch.arange(n, dtype=torch.int64) * 7919) % 255).float().div(127.5).sub(1.0)
     images = images.reshape(shape)
-    labels = torch.arange(batch) % 10
+    images = images.to(device)
+    labels = (torch.arange(batch) % 10).to(device)
     masks = None
     if args.mask != "none":
         masks = magnitude_masks(model, float(args.mask))
@@ -172,7 +177,7 @@ def main():
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(
         f"RESULT impl=pytorch-{torch.__version__.split('+')[0]} model={name} batch={batch} "
-        f"optimizer={optimizer_name} mask={args.mask} threads={torch.get_num_threads()} "
+        f"optimizer={optimizer_name} mask={args.mask} device={args.device} threads={torch.get_num_threads()} "
         f"steps={args.steps} median_s={median:.6f} mean_s={statistics.mean(times):.6f} "
         f"cpu_s={cpu_per_step:.6f} "
         f"images_per_s={batch / median:.1f} peak_rss_mib={peak_mib:.1f} "
