@@ -714,3 +714,146 @@ fn the_runner_prunes_at_initialization_to_each_levels_count() {
         assert_eq!(stored, expected, "level {level}");
     }
 }
+
+// ------------------------------------------------------- resume and refusals
+
+/// Stops the run after `0` steps.
+struct StopAfter(u64);
+
+impl burn_lottery::imp::ImpObserver for StopAfter {
+    fn step(&mut self, _completed: u64, _loss: Option<f64>) {
+        self.0 = self.0.saturating_sub(1);
+    }
+    fn should_stop(&mut self) -> bool {
+        self.0 == 0
+    }
+}
+
+#[test]
+fn a_fine_tuning_level_interrupted_past_t_resumes_to_the_same_network() {
+    let config = scheduled("fine_tuning_resume", Retrain::FineTuning { iterations: 12 });
+    let options = burn_lottery::imp::RunOptions {
+        checkpoint_every: 6,
+        eval_batch_size: 64,
+        ..Default::default()
+    };
+    let straight_root = tempfile::tempdir().unwrap();
+    let imp = Imp::new(config).with_options(options);
+    let straight = imp
+        .run(straight_root.path(), &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    // 30 steps of level 0, then 10 of level 1 (iterations 30..40): its
+    // progress checkpoint is at 36, past the recipe's 30 iterations.
+    let root = tempfile::tempdir().unwrap();
+    let err = imp
+        .run(root.path(), &ndarray(), &data(), init, &mut StopAfter(40))
+        .unwrap_err();
+    assert!(err.to_string().contains("stopped"), "{err}");
+    let dir = imp.directory(root.path());
+    let progress = Layout::level(&Branch::Main, 1).progress();
+    let checkpoint = RewindCheckpoint::from_bytes(&std::fs::read(dir.join(&progress)).unwrap());
+    assert_eq!(checkpoint.unwrap().iteration(), 36);
+    let mut ranges = Ranges::default();
+    let resumed = imp
+        .run(root.path(), &ndarray(), &data(), init, &mut ranges)
+        .unwrap();
+    assert_eq!(ranges.0[1].2, (36, 42), "level 1 continues from 36");
+    assert_eq!(resumed.rows, straight.rows);
+    let device = ndarray().autodiff();
+    let file = Layout::level(&Branch::Main, 1).final_checkpoint();
+    assert_eq!(
+        state(&read_model(&dir, &file, &device)),
+        state(&read_model(
+            &imp.directory(straight_root.path()),
+            &file,
+            &device
+        ))
+    );
+    let metrics =
+        std::fs::read_to_string(dir.join(Layout::level(&Branch::Main, 1).metrics())).unwrap();
+    assert!(metrics.contains("test_accuracy,42,"), "{metrics}");
+}
+
+#[test]
+fn bad_scores_counts_and_rates_are_refused_with_typed_errors() {
+    let mask = shapes_mask(&[("a", vec![2, 3]), ("b", vec![4])]);
+    let mut scores: BTreeMap<String, Vec<f32>> = [
+        ("a".to_string(), vec![0.5, -1.0, 2.0, 0.0, -0.0, 3.0]),
+        ("b".to_string(), vec![1.0, 1.0, -2.0, 0.25]),
+    ]
+    .into();
+    // Signed scores rank as numbers; ties go to the later position.
+    let top = keep_top(&scores, &mask, &Allocation::Global(4)).unwrap();
+    assert_eq!(
+        top.layer("a").unwrap().kept(),
+        [false, false, true, false, false, true]
+    );
+    assert_eq!(top.layer("b").unwrap().kept(), [true, true, false, false]);
+    let per_layer = Allocation::PerLayer([("a".to_string(), 1), ("b".to_string(), 4)].into());
+    let top = keep_top(&scores, &mask, &per_layer).unwrap();
+    assert_eq!(top.kept_count(), 5);
+    assert!(matches!(
+        keep_top(&scores, &mask, &Allocation::Global(11)),
+        Err(PruneError::KeepTooMany {
+            asked: 11,
+            available: 10
+        })
+    ));
+    scores.get_mut("b").unwrap()[2] = f32::NAN;
+    assert!(matches!(
+        keep_top(&scores, &mask, &Allocation::Global(4)),
+        Err(PruneError::NonFiniteScore { index: 2, .. })
+    ));
+    scores.remove("b");
+    assert!(matches!(
+        keep_top(&scores, &mask, &Allocation::Global(4)),
+        Err(PruneError::MissingWeights { .. })
+    ));
+    // Settings of pruning at initialization.
+    for bad in [
+        AtInitConfig {
+            batches: 0,
+            ..AtInitConfig::default()
+        },
+        AtInitConfig {
+            synflow_rounds: 0,
+            ..AtInitConfig::default()
+        },
+        AtInitConfig {
+            finite_difference_step: f64::NAN,
+            ..AtInitConfig::default()
+        },
+    ] {
+        assert!(matches!(bad.validate(), Err(PruneError::InvalidAtInit(_))));
+    }
+    // SynFlow needs an objective the task does not have.
+    let device = ndarray().autodiff();
+    let model = two_layer(&device);
+    let dense = Mask::dense(&model, &ParamSelector::default()).unwrap();
+    let err = AtInitConfig::new(InitCriterion::Synflow)
+        .prune(&model, &dense, 3, &FixedBatch, &order(), 0, &device)
+        .unwrap_err();
+    assert!(
+        matches!(err, PruneError::Task(TaskError::Invalid(_))),
+        "{err}"
+    );
+    // A fixed learning rate must be finite and positive.
+    let recipe = crate::common::tiny_recipe();
+    let data = data();
+    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_of(&device), &device);
+    let err = Trainer::new(&recipe, &data, &device)
+        .with_fixed_learning_rate(Some(f64::NAN))
+        .train(
+            init(&device, 0),
+            &mut optimizer,
+            0..1,
+            &recipe.data_order(0, 0),
+            &mut Rates::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("learning_rate"), "{err}");
+}
+
+fn dense_of(device: &Device) -> Mask {
+    Mask::dense(&init(device, 0), &ParamSelector::default()).unwrap()
+}
