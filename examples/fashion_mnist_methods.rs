@@ -17,7 +17,7 @@
 //!
 //! Each (seed, method) is an independent experiment under `--root`, so they
 //! can run as separate processes in parallel; each writes its rows to
-//! `<root>/rows/<method>_seed<seed>.csv`. `--report` merges every rows file
+//! `<root>/rows/<condition>_seed<seed>.csv`. `--report` merges every rows file
 //! into `methods.csv` and `methods.svg` (mean over seeds) in `--report-dir`
 //! and prints the table.
 //!
@@ -36,7 +36,7 @@ use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Imp, ImpConfig, PruningMethod, Retrain, RunOptions};
 use burn_lottery::models::LeNetConfig;
-use burn_lottery::prune::{AtInitConfig, InitCriterion};
+use burn_lottery::prune::{AtInitConfig, DensityRule, InitCriterion};
 use burn_lottery::report::{self, MetricLabel, Progress, ReportRow};
 use clap::{Parser, ValueEnum};
 
@@ -70,9 +70,16 @@ impl Method {
             levels: args.levels,
             ..ImpConfig::lenet_fashion_mnist(iterations, k, seed)
         };
+        let rule = match args.density_rule {
+            Rule::Global => DensityRule::Global,
+            Rule::Uniform => DensityRule::Uniform,
+            Rule::Erk => DensityRule::Erk,
+        };
         let at_init = |criterion| ImpConfig {
             rewind_iteration: 0,
-            method: PruningMethod::AtInitialization(AtInitConfig::new(criterion)),
+            method: PruningMethod::AtInitialization(
+                AtInitConfig::new(criterion).with_density_rule(rule),
+            ),
             ..base.clone()
         };
         match self {
@@ -98,6 +105,17 @@ impl Method {
             Self::RandomInit => at_init(InitCriterion::Random),
         }
     }
+}
+
+/// How pruning at initialization spreads the kept weights over layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Rule {
+    /// One ranking over all layers (the criteria's own papers).
+    Global,
+    /// The same density in every layer.
+    Uniform,
+    /// Erdős–Rényi-Kernel densities.
+    Erk,
 }
 
 #[derive(Parser, Debug)]
@@ -137,6 +155,10 @@ struct Args {
     /// one-shot); fine-tuning trains T - k iterations.
     #[arg(long, default_value_t = 500)]
     rewind: u64,
+    /// Layer allocation of the pruning-at-initialization methods (their
+    /// condition names get `_uniform` or `_erk` unless global).
+    #[arg(long, value_enum, default_value = "global")]
+    density_rule: Rule,
     /// Save a resumable checkpoint every this many iterations.
     #[arg(long, default_value_t = 2000)]
     checkpoint_every: u64,
@@ -188,7 +210,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             )?;
             let rows_dir = args.root.join("rows");
             std::fs::create_dir_all(&rows_dir)?;
-            let path = rows_dir.join(format!("{}_seed{seed}.csv", method.file_name()));
+            let name = imp.config().condition();
+            let path = rows_dir.join(format!("{name}_seed{seed}.csv"));
             report::write_csv(&result.rows, &MetricLabel::accuracy(), &path)?;
             eprintln!(
                 "seed {seed}, {}: {} ({:.1} min)",
