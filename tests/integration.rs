@@ -17,6 +17,7 @@ mod hostile;
 mod imp;
 mod mask;
 mod masked_training;
+mod methods;
 mod models;
 mod pinned;
 mod prune;

@@ -3,6 +3,8 @@
 //! data order it sees; the runner trains every branch the same way
 //! ([`Imp::run`](super::Imp::run) and the stability analysis alike).
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use super::config::ImpConfig;
@@ -79,6 +81,9 @@ pub enum Start {
     Rewind,
     /// Fresh weights from this initialization seed.
     Reinit(u64),
+    /// The main line's trained network of this level, under the branch's
+    /// mask (learning-rate rewinding and fine-tuning).
+    Trained(usize),
 }
 
 impl Branch {
@@ -103,6 +108,25 @@ impl Branch {
         !matches!(self, Self::RandomReinit | Self::RandomPrune) || level > 0
     }
 
+    /// Whether the branch retrains the main line's subnetwork after pruning
+    /// at `level`, and so follows the experiment's [`Retrain`] mode: the
+    /// main line, its other data orders and the IMP stability copies, at
+    /// levels >= 1. The controls always train from `k` to `T`.
+    ///
+    /// [`Retrain`]: super::Retrain
+    pub fn retrains(&self, level: usize) -> bool {
+        level > 0
+            && matches!(
+                self,
+                Self::Main
+                    | Self::DataOrder(_)
+                    | Self::Stability {
+                        condition: Condition::Imp,
+                        ..
+                    }
+            )
+    }
+
     /// How its starting weights at `level` are made.
     pub fn start(&self, level: usize, config: &ImpConfig) -> Start {
         match self {
@@ -111,7 +135,32 @@ impl Branch {
                 config.seeds.init,
                 &format!("random_reinit/{level}"),
             )),
+            _ if self.retrains(level) && config.retrain.keeps_trained_weights() => {
+                Start::Trained(config.method.pruned_from(level).unwrap_or(level - 1))
+            }
             _ => Start::Rewind,
+        }
+    }
+
+    /// The iterations it trains at `level`: `0..T` from the initialization,
+    /// the retraining mode's range when it [retrains](Self::retrains), `k..T`
+    /// otherwise.
+    pub fn iterations(&self, level: usize, config: &ImpConfig) -> Range<u64> {
+        let (k, total) = (config.rewind_iteration, config.training.training_iterations);
+        match self.start(level, config) {
+            Start::Init => 0..total,
+            _ if self.retrains(level) => config.retrain.iterations(k, total),
+            _ => k..total,
+        }
+    }
+
+    /// The constant learning rate it trains at `level` with instead of the
+    /// recipe's schedule (fine-tuning), or `None`.
+    pub fn fixed_learning_rate(&self, level: usize, config: &ImpConfig) -> Option<f64> {
+        if self.retrains(level) {
+            config.retrain.fixed_learning_rate(&config.training)
+        } else {
+            None
         }
     }
 

@@ -4,6 +4,8 @@ use std::hash::Hasher;
 
 use serde::{Deserialize, Serialize};
 
+use super::method::PruningMethod;
+use super::retrain::Retrain;
 use crate::mask::ParamSelector;
 use crate::prune::MagnitudePrunerConfig;
 use crate::train::recipe::TrainingRecipe;
@@ -91,6 +93,13 @@ pub struct ImpConfig {
     pub seeds: Seeds,
     /// Control branches trained at every level >= 1.
     pub controls: Controls,
+    /// How the main line retrains after pruning (default: weight rewinding
+    /// to `rewind_iteration`; see [`Retrain`]). Controls and level 0 are
+    /// unaffected.
+    pub retrain: Retrain,
+    /// Where each level's mask comes from (default: iterative magnitude
+    /// pruning; see [`PruningMethod`]).
+    pub method: PruningMethod,
 }
 
 impl Default for ImpConfig {
@@ -106,6 +115,8 @@ impl Default for ImpConfig {
             restore_optimizer_state: false,
             seeds: Seeds::default(),
             controls: Controls::default(),
+            retrain: Retrain::default(),
+            method: PruningMethod::default(),
         }
     }
 }
@@ -135,9 +146,10 @@ impl ImpConfig {
         }
     }
 
-    /// The condition name of the main IMP line, e.g. `imp_rewind500`.
+    /// The condition name of the main line, e.g. `imp_rewind500` (see
+    /// [`PruningMethod::condition`]).
     pub fn condition(&self) -> String {
-        format!("imp_rewind{}", self.rewind_iteration)
+        self.method.condition(&self.retrain, self.rewind_iteration)
     }
 
     /// The configuration as JSON, keeping only the settings that differ from

@@ -78,7 +78,8 @@ where
         let files = Layout::level(&branch, level);
         let start = branch.start(level, self.config);
         let name = branch.name(self.config);
-        if let Some(summary) = self.finished(&files, start, &name, level, mask)? {
+        let iterations = branch.iterations(level, self.config);
+        if let Some(summary) = self.finished(&files, start, &name, level, mask, iterations.end)? {
             return Ok(summary);
         }
         // A mask read back from the directory (possibly edited by hand) must
@@ -88,10 +89,9 @@ where
         if !self.store.contains(&files.mask()) {
             self.store.write(&files.mask(), &mask.to_bytes())?;
         }
-        let resume = self.resume(&files, start, mask)?;
-        let total = self.config.training.training_iterations;
+        let resume = self.resume(&files, start, mask, iterations.start)?;
         self.observer
-            .level_started(&name, level, mask.density(), (resume.first, total));
+            .level_started(&name, level, mask.density(), (resume.first, iterations.end));
         let (model, metrics, last_loss) =
             self.train_from(&branch, level, &files, start, mask, resume)?;
         let evaluation = evaluate(self.task, &model, Split::Test, self.options, self.device)
@@ -101,11 +101,12 @@ where
                 source: TrainError::Task(e),
             })?;
         let summary = LevelSummary::new(name, level, mask, evaluation, last_loss, started);
-        self.store_level(&files, &model, mask, metrics, summary)
+        self.store_level(&files, &model, mask, metrics, summary, iterations.end)
     }
 
     /// The stored summary of a finished level (after checking its files),
-    /// or `None` when the level has to be trained.
+    /// or `None` when the level has to be trained. `end` is the level's last
+    /// iteration.
     fn finished(
         &mut self,
         files: &LevelFiles,
@@ -113,6 +114,7 @@ where
         name: &str,
         level: usize,
         mask: &Mask,
+        end: u64,
     ) -> Result<Option<LevelSummary>, ImpError> {
         let summary_path = files.summary();
         // A file of a finished level that was deleted (see
@@ -133,9 +135,8 @@ where
         self.store.verify_under(&format!("{}/", files.dir()))?;
         let summary: LevelSummary = serde_json::from_slice(&self.store.read(&summary_path)?)
             .map_err(|e| ImpError::Config(format!("{summary_path}: {e}")))?;
-        let total = self.config.training.training_iterations;
         self.observer
-            .level_started(name, level, mask.density(), (total, total));
+            .level_started(name, level, mask.density(), (end, end));
         self.observer.level_finished(&summary, true);
         Ok(Some(summary))
     }
@@ -212,12 +213,13 @@ where
     }
 
     /// Where the level's training starts: its periodic checkpoint, or the
-    /// branch's starting weights with a fresh optimizer.
+    /// branch's starting weights with a fresh optimizer at iteration `first`.
     fn resume(
         &mut self,
         files: &LevelFiles,
         start: Start,
         mask: &Mask,
+        first: u64,
     ) -> Result<Resume<M>, ImpError> {
         let fresh_optimizer = || self.config.training.optimizer.init();
         if let Some((checkpoint, metrics)) = self.stored_progress(files, start)? {
@@ -228,9 +230,8 @@ where
                 metrics,
             });
         }
-        let k = self.config.rewind_iteration;
-        let (model, optimizer, first) = match start {
-            Start::Init => (self.template(), fresh_optimizer(), 0),
+        let (model, optimizer) = match start {
+            Start::Init => (self.template(), fresh_optimizer()),
             Start::Rewind => {
                 let rewind = RewindCheckpoint::from_bytes(&self.store.read(Layout::REWIND)?)?;
                 let model = rewind.rewind(self.template(), mask)?;
@@ -239,12 +240,15 @@ where
                 } else {
                     fresh_optimizer()
                 };
-                (model, optimizer, k)
+                (model, optimizer)
             }
             Start::Reinit(seed) => (
                 mask.apply((self.init)(self.device, seed))?,
                 fresh_optimizer(),
-                k,
+            ),
+            Start::Trained(from) => (
+                mask.apply(self.trained_model(&Branch::Main, from)?)?,
+                fresh_optimizer(),
             ),
         };
         Ok(Resume {
@@ -267,7 +271,8 @@ where
         resume: Resume<M>,
     ) -> Result<(M, String, Option<f64>), ImpError> {
         let config = self.config;
-        let (k, total) = (config.rewind_iteration, config.training.training_iterations);
+        let k = config.rewind_iteration;
+        let end = branch.iterations(level, config).end;
         let mut optimizer = MaskedOptimizer::new(resume.optimizer, mask, self.device);
         let model = optimizer.prepare(resume.model);
         let from_init = start == Start::Init;
@@ -283,14 +288,15 @@ where
             resume.metrics,
             self.options,
             (from_init && k > 0).then_some(k),
-            total,
+            end,
         );
         let model = Trainer::new(&config.training, self.task, self.device)
             .with_options(self.options.train.clone())
+            .with_fixed_learning_rate(branch.fixed_learning_rate(level, config))
             .train(
                 model,
                 &mut optimizer,
-                resume.first..total,
+                resume.first..end,
                 &branch.data_order(config),
                 &mut hooks,
             )
@@ -303,9 +309,10 @@ where
         Ok((model, metrics, last_loss))
     }
 
-    /// Writes a trained level's files, the summary last. Returns the summary
-    /// as it reads back from its file, so a finished level reports the same
-    /// values whether it was trained now or read back by a later run.
+    /// Writes a trained level's files, the summary last (`end`: the level's
+    /// last iteration). Returns the summary as it reads back from its file,
+    /// so a finished level reports the same values whether it was trained
+    /// now or read back by a later run.
     fn store_level(
         &mut self,
         files: &LevelFiles,
@@ -313,10 +320,10 @@ where
         mask: &Mask,
         mut metrics: String,
         summary: LevelSummary,
+        end: u64,
     ) -> Result<LevelSummary, ImpError> {
-        let total = self.config.training.training_iterations;
-        append_test_metrics(&mut metrics, &summary.metrics, total);
-        let final_checkpoint = RewindCheckpoint::capture(model, total);
+        append_test_metrics(&mut metrics, &summary.metrics, end);
+        let final_checkpoint = RewindCheckpoint::capture(model, end);
         self.store
             .write(&files.final_checkpoint(), &final_checkpoint.to_bytes()?)?;
         self.store.write(&files.metrics(), metrics.as_bytes())?;

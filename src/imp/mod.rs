@@ -10,7 +10,9 @@ mod branch;
 mod config;
 mod layout;
 mod level;
+mod method;
 mod progress;
+mod retrain;
 mod runner;
 pub mod store;
 mod summary;
@@ -20,6 +22,8 @@ pub use branch::{Branch, Condition, Start};
 pub use config::{Controls, ImpConfig, Seeds};
 pub use layout::{Layout, LevelFiles};
 pub(crate) use level::BranchTrainer;
+pub use method::PruningMethod;
+pub use retrain::Retrain;
 pub use runner::{Imp, ImpError, ImpReport, RunOptions};
 pub use summary::{ImpObserver, LevelSummary, Silent};
 

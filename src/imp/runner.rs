@@ -12,13 +12,15 @@ use super::branch::Branch;
 use super::config::ImpConfig;
 use super::layout::Layout;
 use super::level::BranchTrainer;
+use super::method::PruningMethod;
 use super::store::{ExperimentStore, StoreError};
 use super::summary::{ImpObserver, LevelSummary};
 use crate::data::DataError;
 use crate::mask::{Mask, MaskError};
-use crate::prune::{PruneError, Pruner, random_mask_like};
+use crate::prune::{MagnitudePruner, PruneError, Pruner, random_mask_like};
 use crate::report::{self, MetricLabel, ReportError, ReportRow, Table};
-use crate::rewind::RewindError;
+use crate::rewind::{RewindCheckpoint, RewindError};
+use crate::seed::derive_seed;
 use crate::task::{MetricSpec, Task, TaskError};
 use crate::train::trainer::{TrainError, TrainOptions};
 
@@ -152,6 +154,8 @@ impl Imp {
             .validate()
             .map_err(|e| ImpError::Config(e.to_string()))?;
         c.pruning.validate()?;
+        c.retrain.validate().map_err(ImpError::Config)?;
+        c.method.validate(&c.retrain).map_err(ImpError::Config)?;
         if c.rewind_iteration > c.training.training_iterations {
             return Err(ImpError::Config(format!(
                 "rewind_iteration {} is beyond the training length {}",
@@ -240,10 +244,10 @@ impl Imp {
             trained: 0,
         };
         let mut summaries = Vec::new();
-        let mut mask = dense;
+        let mut mask = dense.clone();
         for level in 0..=self.config.levels {
             if level > 0 {
-                mask = next_mask(&mut trainer, level, &mask, &pruner)?;
+                mask = next_mask(&mut trainer, level, &mask, &dense, &pruner)?;
             }
             for branch in self.branches() {
                 if branch.trains_at(level) {
@@ -321,13 +325,16 @@ impl Imp {
     }
 }
 
-/// The mask of a main-line level: stored, or pruned from the previous
-/// level's trained weights.
+/// The mask of a main-line level: stored, or made by the experiment's
+/// [`PruningMethod`]: pruned from the previous level's trained weights (IMP),
+/// from the dense trained weights in one step, or scored at the rewind
+/// point.
 fn next_mask<M, T, F>(
     trainer: &mut BranchTrainer<'_, T, F>,
     level: usize,
     previous: &Mask,
-    pruner: &impl Pruner,
+    dense: &Mask,
+    pruner: &MagnitudePruner,
 ) -> Result<Mask, ImpError>
 where
     M: Module,
@@ -338,8 +345,29 @@ where
     if trainer.store.contains(&path) {
         return Ok(Mask::from_bytes(&trainer.store.read(&path)?)?);
     }
-    let trained = trainer.trained_model(&Branch::Main, level - 1)?;
-    let mask = pruner.next_mask(&trained, previous)?;
+    let config = trainer.config;
+    let mask = match &config.method {
+        PruningMethod::Iterative => {
+            pruner.next_mask(&trainer.trained_model(&Branch::Main, level - 1)?, previous)?
+        }
+        PruningMethod::OneShot => {
+            pruner.one_shot(&trainer.trained_model(&Branch::Main, 0)?, dense, level)?
+        }
+        PruningMethod::AtInitialization(at_init) => {
+            let rewind = RewindCheckpoint::from_bytes(&trainer.store.read(Layout::REWIND)?)?;
+            let model = rewind.restore(trainer.template())?;
+            let seed = derive_seed(config.seeds.init, &format!("at_init/{level}"));
+            at_init.prune(
+                &model,
+                dense,
+                pruner.kept_after(dense, level)?,
+                trainer.task,
+                &Branch::Main.data_order(config),
+                seed,
+                trainer.device,
+            )?
+        }
+    };
     trainer.store.write(&path, &mask.to_bytes())?;
     Ok(mask)
 }

@@ -53,6 +53,34 @@ pub enum PruneError {
         /// Weights in the pool.
         weights: usize,
     },
+    /// A score is NaN or infinite, so scores cannot be ranked.
+    #[error("score {index} of `{path}` is NaN or infinite")]
+    NonFiniteScore {
+        /// Parameter path.
+        path: String,
+        /// Flat index.
+        index: usize,
+    },
+    /// More weights asked to be kept than there are.
+    #[error("cannot keep {asked} weights: only {available} are available")]
+    KeepTooMany {
+        /// Weights asked for.
+        asked: usize,
+        /// Weights available.
+        available: usize,
+    },
+    /// A density is not in [0, 1].
+    #[error("density must be in [0, 1], got {value}")]
+    InvalidDensity {
+        /// Value given.
+        value: f64,
+    },
+    /// A setting of pruning at initialization is invalid.
+    #[error("pruning at initialization: {0}")]
+    InvalidAtInit(String),
+    /// The task failed to give batches or an objective.
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskError),
     /// The mask does not fit the model.
     #[error(transparent)]
     Mask(#[from] MaskError),

@@ -2,10 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use burn::module::Module;
+
 use super::{
-    PruneError, Pruner, PruningScope, Weights, check_weights, prune_count, validate_fraction,
+    PruneError, Pruner, PruningScope, Weights, check_weights, kept_after_levels, validate_fraction,
 };
 use crate::mask::{Mask, glob_match};
+use crate::params::float_values;
 
 /// A per-layer pruning rate. A layer matching `pattern` leaves the global
 /// pool and is pruned on its own at `fraction_of_remaining` per level (the
@@ -124,13 +127,50 @@ pub(super) struct Candidate<'a> {
     pub(super) kept: &'a [bool],
 }
 
-impl Pruner for MagnitudePruner {
-    fn next_mask_from_weights(
+impl MagnitudePruner {
+    /// The mask that `levels` levels of this pruner reach from `current`,
+    /// chosen in one step from `weights` (one-shot pruning): every group of
+    /// layers (the global pool, each override, each layer when layer-wise)
+    /// keeps exactly the count `levels` iterative levels would keep
+    /// ([`kept_after_levels`]), its weights of largest magnitude. With
+    /// `levels = 1` this is [`Pruner::next_mask_from_weights`].
+    pub fn one_shot_from_weights(
         &self,
         weights: &Weights,
         current: &Mask,
+        levels: usize,
     ) -> Result<Mask, PruneError> {
         check_weights(weights, current)?;
+        self.prune(Some(weights), current, levels)
+    }
+
+    /// [`one_shot_from_weights`](Self::one_shot_from_weights) with the
+    /// masked weights of `trained`.
+    pub fn one_shot<M: Module>(
+        &self,
+        trained: &M,
+        current: &Mask,
+        levels: usize,
+    ) -> Result<Mask, PruneError> {
+        current.validate(trained, None)?;
+        let weights = float_values(trained, |path| current.contains(path));
+        self.one_shot_from_weights(&weights, current, levels)
+    }
+
+    /// How many weights of `current` remain after `levels` levels of this
+    /// pruner (every group's count, floors included).
+    pub fn kept_after(&self, current: &Mask, levels: usize) -> Result<usize, PruneError> {
+        Ok(self.prune(None, current, levels)?.kept_count())
+    }
+
+    /// Removes, group by group, what `levels` levels remove; weights ranked
+    /// by magnitude, or by position only when `weights` is `None`.
+    fn prune(
+        &self,
+        weights: Option<&Weights>,
+        current: &Mask,
+        levels: usize,
+    ) -> Result<Mask, PruneError> {
         let overrides = &self.config.layer_overrides;
         for rate in overrides {
             if !current.paths().any(|p| glob_match(&rate.pattern, p)) {
@@ -144,7 +184,7 @@ impl Pruner for MagnitudePruner {
         for (path, layer) in current.layers() {
             let candidate = Candidate {
                 path,
-                magnitudes: Some(&weights[path]),
+                magnitudes: weights.map(|w| w[path].as_slice()),
                 kept: layer.kept(),
             };
             let rate = overrides.iter().find(|r| glob_match(&r.pattern, path));
@@ -164,20 +204,32 @@ impl Pruner for MagnitudePruner {
             current,
             groups.iter().map(|(f, layers)| (*f, layers.as_slice())),
             min_density,
+            levels,
         )
     }
 }
 
+impl Pruner for MagnitudePruner {
+    fn next_mask_from_weights(
+        &self,
+        weights: &Weights,
+        current: &Mask,
+    ) -> Result<Mask, PruneError> {
+        self.one_shot_from_weights(weights, current, 1)
+    }
+}
+
 /// The next mask: `current` minus, for each group of layers, the weights
-/// [`remove_smallest`] picks at the group's fraction.
+/// [`remove_smallest`] picks at the group's fraction over `levels` levels.
 pub(super) fn prune_groups<'a, 'b: 'a>(
     current: &Mask,
     groups: impl IntoIterator<Item = (f64, &'a [Candidate<'b>])>,
     min_density: f64,
+    levels: usize,
 ) -> Result<Mask, PruneError> {
     let mut next = current.clone();
     for (fraction, layers) in groups {
-        for (path, removed) in remove_smallest(layers, fraction, min_density)? {
+        for (path, removed) in remove_smallest(layers, fraction, min_density, levels)? {
             let kept = next
                 .layer_mut(path)
                 .expect("path from this mask")
@@ -195,8 +247,9 @@ pub(super) fn layer_floor(total: usize, min_density: f64) -> usize {
     ((min_density * total as f64).ceil() as usize).clamp(1, total.max(1))
 }
 
-/// Chooses which kept weights of a pool to remove: `prune_count(fraction,
-/// kept)` of them, smallest key first, where a weight's key is its magnitude
+/// Chooses which kept weights of a pool to remove: `kept -
+/// kept_after_levels(kept, fraction, levels)` of them (`prune_count(fraction,
+/// kept)` for one level), smallest key first, where a weight's key is its magnitude
 /// then its position (layers in the given order, entries row-major). Layers
 /// never drop below their floor. With `magnitudes: None` every key is
 /// position only (used by tests of the rule).
@@ -204,6 +257,7 @@ pub(super) fn remove_smallest<'a>(
     layers: &[Candidate<'a>],
     fraction: f64,
     min_density: f64,
+    levels: usize,
 ) -> Result<Vec<(&'a str, Vec<usize>)>, PruneError> {
     let mut offsets = Vec::with_capacity(layers.len() + 1);
     let mut total = 0usize;
@@ -228,7 +282,7 @@ pub(super) fn remove_smallest<'a>(
             keys.push((u64::from(magnitude.to_bits()) << 32) | (offsets[l] + i) as u64);
         }
     }
-    let k = prune_count(fraction, keys.len()).min(removable);
+    let k = (keys.len() - kept_after_levels(keys.len(), fraction, levels)).min(removable);
     let mut removed: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
     if k == 0 {
         return Ok(Vec::new());

@@ -13,18 +13,37 @@
 //!
 //! Pruning only ever removes weights that are still kept: the next mask is
 //! always a subset of the current one.
+//!
+//! Pruning at initialization ([`AtInitConfig`]) works in stages, one file
+//! each: a criterion scores the weights ([`snip_scores`], [`grasp_scores`],
+//! [`synflow_scores`], magnitude, random), a [`DensityRule`] spreads the
+//! kept count over layers (global, uniform, ERK), and [`keep_top`] keeps the
+//! best scores.
 
+mod at_init;
+mod density;
 mod error;
+mod gradients;
+mod grasp;
 mod magnitude;
 mod random;
+mod select;
+mod snip;
+mod synflow;
 
 use std::collections::BTreeMap;
 
 use burn::module::Module;
 
+pub use at_init::{AtInitConfig, InitCriterion};
+pub use density::{Allocation, DensityRule, erk_densities};
 pub use error::PruneError;
+pub use grasp::grasp_scores;
 pub use magnitude::{LayerRate, MagnitudePruner, MagnitudePrunerConfig};
 pub use random::{RandomPruner, RandomPrunerConfig, random_mask_like};
+pub use select::{Scores, keep_top};
+pub use snip::snip_scores;
+pub use synflow::{synflow_mask, synflow_scores};
 
 use crate::mask::Mask;
 use crate::params::float_values;

@@ -90,6 +90,7 @@ impl Pruner for RandomPruner {
             current,
             groups.iter().map(|g| (fraction, g.as_slice())),
             0.0,
+            1,
         )
     }
 }
@@ -110,4 +111,24 @@ pub fn random_mask_like(reference: &Mask, seed: u64) -> Mask {
             LayerMask::from_kept(path, layer.shape().to_vec(), kept).expect("same shape"),
         )
     }))
+}
+
+/// A random score per weight of `mask` (pruning at initialization's
+/// "random" criterion): a uniform random permutation rank within each
+/// layer, seeded per layer by path, scaled to `[0, 1)` so layers compare
+/// under a global ranking too.
+pub(crate) fn random_scores(mask: &Mask, seed: u64) -> super::Scores {
+    mask.layers()
+        .map(|(path, layer)| {
+            let mut rng = StdRng::seed_from_u64(derive_seed(seed, path));
+            let n = layer.total_count();
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.shuffle(&mut rng);
+            let mut scores = vec![0f32; n];
+            for (rank, &i) in order.iter().enumerate() {
+                scores[i as usize] = (rank as f64 / n as f64) as f32;
+            }
+            (path.to_string(), scores)
+        })
+        .collect()
 }

@@ -78,4 +78,10 @@ impl<M: Classifier> Task<M> for ExperimentData {
     fn metrics(&self) -> MetricSpec {
         MetricSpec::accuracy()
     }
+
+    /// The sum of the logits of one all-ones image of the dataset's shape.
+    fn synflow_objective(&self, model: &M, device: &Device) -> Result<Tensor<1>, TaskError> {
+        let [c, h, w] = self.train.image_shape();
+        Ok(model.forward(Tensor::<4>::ones([1, c, h, w], device)).sum())
+    }
 }

@@ -146,4 +146,15 @@ pub trait Task<M: Module> {
     /// Which metric is reported (tables, CSV, plots) and which one is
     /// error-like (the instability analysis takes its barrier).
     fn metrics(&self) -> MetricSpec;
+
+    /// SynFlow's data-free objective: the sum of `model`'s outputs on one
+    /// all-ones input of the task's input shape, a one-element tensor
+    /// (`model` on the autodiff `device`). Needed only by SynFlow pruning
+    /// ([`crate::prune::synflow_mask`]); the default says the task has none.
+    fn synflow_objective(&self, model: &M, device: &Device) -> Result<Tensor<1>, TaskError> {
+        let _ = (model, device);
+        Err(TaskError::Invalid(
+            "this task defines no SynFlow objective (an all-ones input of its shape)".into(),
+        ))
+    }
 }

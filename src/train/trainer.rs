@@ -117,6 +117,7 @@ pub struct Trainer<'a, T> {
     task: &'a T,
     device: &'a Device,
     options: TrainOptions,
+    fixed_learning_rate: Option<f64>,
 }
 
 impl<'a, T> Trainer<'a, T> {
@@ -128,6 +129,7 @@ impl<'a, T> Trainer<'a, T> {
             task,
             device,
             options: TrainOptions::default(),
+            fixed_learning_rate: None,
         }
     }
 
@@ -137,10 +139,23 @@ impl<'a, T> Trainer<'a, T> {
         self
     }
 
+    /// Trains at this constant learning rate instead of the recipe's
+    /// schedule when `Some` (fine-tuning). The range may then run past the
+    /// recipe's length: the data order continues there.
+    pub fn with_fixed_learning_rate(mut self, learning_rate: Option<f64>) -> Self {
+        self.fixed_learning_rate = learning_rate;
+        self
+    }
+
     /// Checks the recipe, the data order and the range before training.
     fn check(&self, order: &DataOrder, range: &Range<u64>) -> Result<(), TrainError> {
         let recipe = self.recipe;
         recipe.validate()?;
+        if let Some(lr) = self.fixed_learning_rate
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return Err(RecipeError::InvalidLearningRate(lr).into());
+        }
         if order.batch_size != recipe.batch_size {
             return Err(TrainError::LoaderMismatch(format!(
                 "batch size {} vs the recipe's {}",
@@ -153,7 +168,8 @@ impl<'a, T> Trainer<'a, T> {
             ));
         }
         let total = recipe.training_iterations;
-        if range.start > range.end || range.end > total {
+        let past_end = range.end > total && self.fixed_learning_rate.is_none();
+        if range.start > range.end || past_end {
             return Err(TrainError::InvalidRange {
                 start: range.start,
                 end: range.end,
@@ -182,7 +198,9 @@ impl<'a, T> Trainer<'a, T> {
         let loss_every = self.options.loss_every.max(1);
         let batches = task.batches(order, range.clone(), self.device)?;
         for (iteration, batch) in range.clone().zip(batches) {
-            let learning_rate = recipe.lr_at(Iteration(iteration));
+            let learning_rate = self
+                .fixed_learning_rate
+                .unwrap_or_else(|| recipe.lr_at(Iteration(iteration)));
             let loss = task.loss(&model, batch?);
             let read = (iteration + 1 - range.start).is_multiple_of(loss_every)
                 || iteration + 1 == range.end;

@@ -1,0 +1,74 @@
+//! [`PruningMethod`]: where each level's mask comes from.
+
+use serde::{Deserialize, Serialize};
+
+use super::retrain::Retrain;
+use crate::prune::AtInitConfig;
+
+/// Where the mask of each level `L >= 1` of the main line comes from. Every
+/// method reaches, at level `L`, exactly the number of weights that `L`
+/// levels of the experiment's magnitude pruner keep (per layer group for the
+/// first two, in total for pruning at initialization), so the methods compare
+/// at equal densities level by level.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PruningMethod {
+    /// Iterative magnitude pruning (IMP): level `L` prunes the network trained
+    /// at level `L - 1`.
+    #[default]
+    Iterative,
+    /// One-shot magnitude pruning: level `L` prunes the dense trained network
+    /// (level 0) in one step to the per-group counts `L` iterative levels
+    /// would keep; each level is an independent one-shot experiment.
+    OneShot,
+    /// Pruning at initialization (or at the rewind point `k`): level `L`
+    /// scores the weights of iteration `k` with a criterion (SNIP, GraSP,
+    /// SynFlow, magnitude, random) and keeps the best to level `L`'s total
+    /// count, spread over layers by a density rule; then trains from `k`
+    /// (Frankle et al., arXiv 2009.08576, use `k = 0`).
+    AtInitialization(AtInitConfig),
+}
+
+impl PruningMethod {
+    /// The level whose trained network a level `level >= 1` prunes (and, when
+    /// retraining keeps the trained weights, starts from): `level - 1` for
+    /// IMP, the dense level 0 for one-shot pruning; `None` when the mask does
+    /// not come from a trained network.
+    pub fn pruned_from(&self, level: usize) -> Option<usize> {
+        match self {
+            Self::Iterative => Some(level.saturating_sub(1)),
+            Self::OneShot => Some(0),
+            Self::AtInitialization(_) => None,
+        }
+    }
+
+    /// The condition name of the main line with `retrain` and rewind
+    /// iteration `k`: `imp_rewind500` (the default), `imp_lr_rewind500`,
+    /// `oneshot_finetune7500`, `snip`, `random_init_erk`, `grasp_at500`.
+    pub fn condition(&self, retrain: &Retrain, k: u64) -> String {
+        match self {
+            Self::Iterative => format!("imp_{}", retrain.name(k)),
+            Self::OneShot => format!("oneshot_{}", retrain.name(k)),
+            Self::AtInitialization(at_init) if k == 0 => at_init.name(),
+            Self::AtInitialization(at_init) => format!("{}_at{k}", at_init.name()),
+        }
+    }
+
+    /// Checks the method and its combination with `retrain`: pruning at
+    /// initialization trains from the rewind point, so it only combines with
+    /// weight rewinding.
+    pub fn validate(&self, retrain: &Retrain) -> Result<(), String> {
+        match self {
+            Self::AtInitialization(at_init) => {
+                at_init.validate().map_err(|e| e.to_string())?;
+                if retrain.keeps_trained_weights() {
+                    return Err(format!(
+                        "pruning at initialization trains from the rewind point; retrain {retrain:?} keeps trained weights"
+                    ));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
