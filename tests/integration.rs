@@ -19,6 +19,7 @@ mod mask;
 mod masked_training;
 mod models;
 mod pinned;
+mod power_loss;
 mod prune;
 mod report;
 mod rewind;

@@ -221,9 +221,10 @@ where
     ) -> Result<Resume<M>, ImpError> {
         let fresh_optimizer = || self.config.training.optimizer.init();
         if let Some((checkpoint, metrics)) = self.stored_progress(files, start)? {
+            let model = checkpoint.restore(self.template())?;
             return Ok(Resume {
-                model: checkpoint.restore(self.template())?,
-                optimizer: checkpoint.restore_optimizer(fresh_optimizer())?,
+                optimizer: checkpoint.restore_optimizer_for(fresh_optimizer(), &model)?,
+                model,
                 first: checkpoint.iteration(),
                 metrics,
             });
@@ -235,7 +236,7 @@ where
                 let rewind = RewindCheckpoint::from_bytes(&self.store.read(Layout::REWIND)?)?;
                 let model = rewind.rewind(self.template(), mask)?;
                 let optimizer = if self.config.restore_optimizer_state {
-                    rewind.restore_optimizer(fresh_optimizer())?
+                    rewind.restore_optimizer_for(fresh_optimizer(), &model)?
                 } else {
                     fresh_optimizer()
                 };
