@@ -295,10 +295,14 @@ where
                 &branch.data_order(config),
                 &mut hooks,
             )
-            .map_err(|source| ImpError::Train {
-                condition: branch.name(config),
-                level,
-                source,
+            .map_err(|source| {
+                // A checkpoint that could not be saved stops training with
+                // its own typed error (e.g. the store's, for a full disk).
+                hooks.take_failure().unwrap_or_else(|| ImpError::Train {
+                    condition: branch.name(config),
+                    level,
+                    source,
+                })
             })?;
         let (metrics, last_loss) = hooks.into_metrics();
         Ok((model, metrics, last_loss))
