@@ -1,9 +1,10 @@
 //! Killed at any instant, resumed, same answer: optimizer state included.
 //!
 //! A `harness = false` test. For each of two small experiments on ndarray
-//! (the synthetic LeNet 64-24-16-10, and a ResNet-8 with BatchNorm trained
-//! with augmentation; 2 pruning levels plus the random-pruning control,
-//! a progress checkpoint every 3 iterations) it
+//! (the synthetic LeNet 64-24-16-10 for 12 iterations per level, and a
+//! ResNet-8 with BatchNorm trained with augmentation for 6; 2 pruning
+//! levels plus the random-pruning control, a progress checkpoint every 3
+//! iterations) it
 //!
 //! 1. runs the experiment uninterrupted in a child process;
 //! 2. runs it again in another directory, killing the child with SIGKILL
@@ -69,7 +70,8 @@ impl Model {
         training.training_iterations = 12;
         if self == Self::ResNet {
             training.augment = true;
-            training.batch_size = 10;
+            training.batch_size = 8;
+            training.training_iterations = 6;
         }
         ImpConfig {
             name: format!("kill_{}", self.name()),
@@ -652,11 +654,15 @@ mod parent {
                     .map_or(0, |d| d.as_nanos() as u64)
             });
         let mut rng = StdRng::seed_from_u64(seed);
-        // A session killed after d makes about d - startup of progress: a
-        // window of 2 (startup + rest / kills) spreads the aimed kills over
-        // the whole run.
+        // A session killed after d makes about d - startup - redo of
+        // progress (redo: the steps since the last periodic checkpoint,
+        // trained again on resume): a window of 2 (startup + redo + rest /
+        // kills) spreads the aimed kills over the whole run.
         let rest = reference.saturating_sub(startup);
-        let window = 2 * (startup + rest / kills_aimed.max(1) as u32);
+        let config = model.config();
+        let steps = 5 * config.training.training_iterations;
+        let redo = rest.mul_f64(options().checkpoint_every as f64 / steps as f64);
+        let window = 2 * (startup + redo + rest / kills_aimed.max(1) as u32);
         println!(
             "  reference run {:.2} s (start-up {:.2} s); kill delays uniform in 0..{:.3} s; seed {seed} (replay with KILL_RESUME_SEED={seed})",
             reference.as_secs_f64(),
@@ -683,7 +689,9 @@ mod parent {
                 .then(|| missing[rng.random_range(0..missing.len())]);
             let completed = match aim {
                 Some(category) => {
-                    let at = format!("{category}@{}", rng.random_range(0..3));
+                    // The next entry after the resumed session's start: one
+                    // that always comes while the run is not complete.
+                    let at = format!("{category}@0");
                     let mut child = work.spawn(model, &b, &log, &archive_b, Some(&at))?;
                     kill_on_request(&mut child, &log)?
                 }
