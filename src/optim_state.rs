@@ -47,7 +47,8 @@ struct Parts {
 
 fn decode(bytes: &[u8]) -> Result<Parts, RewindError> {
     let record = |e: &dyn std::fmt::Display| RewindError::Record(format!("optimizer state: {e}"));
-    let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| record(&e))?;
+    let reader =
+        Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| record(&e))?;
     let scalars = reader
         .scalars()
         .iter()

@@ -1310,7 +1310,11 @@ fn a_full_file_system_during_a_checkpoint_is_a_typed_error_and_loses_nothing() {
             assert!(after.get(name) == Some(bytes), "{name} was lost or changed");
         }
     }
-    assert!(!after.keys().any(|n| n.contains(".tmp-")), "{:?}", after.keys());
+    assert!(
+        !after.keys().any(|n| n.contains(".tmp-")),
+        "{:?}",
+        after.keys()
+    );
     store(&moved).verify_all().unwrap();
     // With space again, the run completes as an uninterrupted one.
     disk.resize(64 << 20);
@@ -1463,7 +1467,12 @@ fn optimizer_state_that_does_not_fit_the_model_is_a_typed_error_not_a_panic() {
     // 2. This model's ids with fc1's moments ([16, 32]) given to fc2's weight ([32, 4]).
     let swapped = pass_state_off(&state, id("fc1.weight"), id("fc2.weight"));
     for (case, checkpoint) in [
-        ("another model's", RewindCheckpoint::capture(&model, 1).with_optimizer(&other).unwrap()),
+        (
+            "another model's",
+            RewindCheckpoint::capture(&model, 1)
+                .with_optimizer(&other)
+                .unwrap(),
+        ),
         ("swapped", {
             let loaded = AdamConfig::new()
                 .init()

@@ -9,8 +9,8 @@
 //! 1. runs the experiment uninterrupted in a child process;
 //! 2. runs it again in another directory, killing the child with SIGKILL
 //!    after a delay drawn uniformly at random and restarting it until it
-//!    completes. The delays are drawn so that about `KILL_RESUME_KILLS`
-//!    kills fall on the whole run; every kill lands wherever the child is.
+//!    completes. The delays are drawn so that about 12 kills fall on the
+//!    whole run; every kill lands wherever the child is.
 //!    Until every phase has been hit, every other session is instead killed
 //!    at the next entry into a phase not hit yet, so that even a short run
 //!    covers all of them;
@@ -25,8 +25,9 @@
 //! file-system operation and how many bytes of a write are done); the
 //! parent reads it after each kill and prints the distribution.
 //!
-//! `KILL_RESUME_KILLS=<n>` sets the kills aimed at per experiment (default
-//! 12, the CI size), `KILL_RESUME_MODEL=lenet|resnet` runs one experiment,
+//! Each killed run aims at 12 kills; `KILL_RESUME_KILLS=<n>` repeats killed
+//! runs (each in a fresh directory, each compared) until `n` kills in all
+//! (default 12, the CI size; `KILL_RESUME_KILLS=100` is the long mode), `KILL_RESUME_MODEL=lenet|resnet` runs one experiment,
 //! `KILL_RESUME_SEED=<n>` replays a schedule (approximately: the timing of
 //! a kill depends on the machine), `KILL_RESUME_KEEP=1` keeps the
 //! directories. With `--child <model> <dir>` the binary is the child.
@@ -326,7 +327,9 @@ mod child {
         let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let file = file.unwrap_or_default();
         let target = if burn_lottery::io::is_temporary_file_name(&file) {
-            file[1..].rsplit_once(".tmp-").map_or(file.clone(), |(t, _)| t.into())
+            file[1..]
+                .rsplit_once(".tmp-")
+                .map_or(file.clone(), |(t, _)| t.into())
         } else {
             file
         };
@@ -434,13 +437,20 @@ mod child {
         ExperimentData: Task<M>,
     {
         let phase_file = std::env::var_os(PHASE_FILE).and_then(|p| {
-            std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(p).ok()
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .ok()
         });
         let _ = PHASE.set(phase_file);
-        let target = std::env::var(KILL_AT).ok().map(|spec| match spec.rsplit_once('@') {
-            Some((category, n)) => (category.to_string(), n.parse().unwrap_or(0)),
-            None => (spec, 0),
-        });
+        let target = std::env::var(KILL_AT)
+            .ok()
+            .map(|spec| match spec.rsplit_once('@') {
+                Some((category, n)) => (category.to_string(), n.parse().unwrap_or(0)),
+                None => (spec, 0),
+            });
         let _ = TARGET.set(target);
         set_phase("main");
         let fs = PhaseFs {
@@ -583,7 +593,10 @@ mod parent {
     /// Copies the child's stdout to its log until it exits or asks to be
     /// killed; then kills it. Returns whether it completed.
     fn kill_on_request(child: &mut Child, log: &Path) -> Result<bool, String> {
-        let stdout = child.stdout.take().ok_or("the child's stdout is not piped")?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the child's stdout is not piped")?;
         let mut copy = std::fs::OpenOptions::new()
             .append(true)
             .open(log)
@@ -613,9 +626,9 @@ mod parent {
             phase: root.join("phase.txt"),
             logs: root.join("logs"),
         };
-        let (a, b) = (root.join("a"), root.join("b"));
-        let (archive_a, archive_b) = (root.join("archive-a"), root.join("archive-b"));
-        for dir in [&work.logs, &archive_a, &archive_b] {
+        let a = root.join("a");
+        let archive_a = root.join("archive-a");
+        for dir in [&work.logs, &archive_a] {
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
         println!("kill_resume, {}:", model.name());
@@ -641,10 +654,13 @@ mod parent {
         let startup = startup.unwrap_or(reference);
 
         // 2. The same experiment, killed until it completes.
-        let kills_aimed: u64 = std::env::var("KILL_RESUME_KILLS")
+        // Runs of the experiment killed until it completes, each aiming at
+        // DEFAULT_KILLS kills, until KILL_RESUME_KILLS kills in all.
+        let kills_wanted: usize = std::env::var("KILL_RESUME_KILLS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_KILLS);
+            .unwrap_or(DEFAULT_KILLS as usize);
+        let kills_aimed = DEFAULT_KILLS;
         let seed = std::env::var("KILL_RESUME_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -674,60 +690,75 @@ mod parent {
         let mut targeted: BTreeMap<&'static str, usize> = BTreeMap::new();
         let mut writes: Vec<String> = Vec::new();
         let mut sessions = 0usize;
-        loop {
-            sessions += 1;
-            if sessions > MAX_SESSIONS {
-                return Err(format!("no completion in {MAX_SESSIONS} sessions"));
+        let mut rounds = 0usize;
+        let mut compared = (0, 0);
+        let dir = model.config().directory_name();
+        let kills = |r: &BTreeMap<_, usize>, t: &BTreeMap<_, usize>| {
+            r.values().sum::<usize>() + t.values().sum::<usize>()
+        };
+        while rounds == 0 || kills(&random, &targeted) < kills_wanted {
+            rounds += 1;
+            let b = root.join(format!("b{rounds}"));
+            let archive_b = root.join(format!("archive-b{rounds}"));
+            std::fs::create_dir_all(&archive_b).map_err(|e| e.to_string())?;
+            loop {
+                sessions += 1;
+                if sessions > MAX_SESSIONS {
+                    return Err(format!("no completion in {MAX_SESSIONS} sessions"));
+                }
+                let log = work.logs.join(format!("session-{sessions:04}.txt"));
+                let missing: Vec<&str> = REQUIRED
+                    .iter()
+                    .copied()
+                    .filter(|c| !random.contains_key(c) && !targeted.contains_key(c))
+                    .collect();
+                let aim = (sessions.is_multiple_of(2) && !missing.is_empty())
+                    .then(|| missing[rng.random_range(0..missing.len())]);
+                let completed = match aim {
+                    Some(category) => {
+                        // The next entry after the resumed session's start: one
+                        // that always comes while the run is not complete.
+                        let at = format!("{category}@0");
+                        let mut child = work.spawn(model, &b, &log, &archive_b, Some(&at))?;
+                        kill_on_request(&mut child, &log)?
+                    }
+                    None => {
+                        let delay = window.mul_f64(rng.random_range(0.0..1.0));
+                        let mut child = work.spawn(model, &b, &log, &archive_b, None)?;
+                        kill_after(&mut child, delay, &log)?
+                    }
+                };
+                if completed {
+                    break;
+                }
+                let phase = work.phase();
+                let counts = if aim.is_some() {
+                    &mut targeted
+                } else {
+                    &mut random
+                };
+                *counts.entry(category(&phase)).or_default() += 1;
+                if phase.starts_with("write ") && aim.is_none() {
+                    writes.push(phase.clone());
+                }
             }
-            let log = work.logs.join(format!("session-{sessions:04}.txt"));
-            let missing: Vec<&str> = REQUIRED
-                .iter()
-                .copied()
-                .filter(|c| !random.contains_key(c) && !targeted.contains_key(c))
-                .collect();
-            let aim = (sessions % 2 == 0 && !missing.is_empty())
-                .then(|| missing[rng.random_range(0..missing.len())]);
-            let completed = match aim {
-                Some(category) => {
-                    // The next entry after the resumed session's start: one
-                    // that always comes while the run is not complete.
-                    let at = format!("{category}@0");
-                    let mut child = work.spawn(model, &b, &log, &archive_b, Some(&at))?;
-                    kill_on_request(&mut child, &log)?
-                }
-                None => {
-                    let delay = window.mul_f64(rng.random_range(0.0..1.0));
-                    let mut child = work.spawn(model, &b, &log, &archive_b, None)?;
-                    kill_after(&mut child, delay, &log)?
-                }
+            // 3. Same answer.
+            let round = match model {
+                Model::LeNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
+                    lenet(&ndarray(), 0)
+                })?,
+                Model::ResNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
+                    resnet(&ndarray(), 0)
+                })?,
             };
-            if completed {
-                break;
-            }
-            let phase = work.phase();
-            let counts = if aim.is_some() { &mut targeted } else { &mut random };
-            *counts.entry(category(&phase)).or_default() += 1;
-            if phase.starts_with("write ") && aim.is_none() {
-                writes.push(phase.clone());
-            }
+            compared = (compared.0 + round.0, compared.1 + round.1);
         }
         let killed_time = started.elapsed();
 
-        // 3. Same answer.
-        let dir = model.config().directory_name();
-        let compared = match model {
-            Model::LeNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
-                lenet(&ndarray(), 0)
-            })?,
-            Model::ResNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
-                resnet(&ndarray(), 0)
-            })?,
-        };
-
         // The report.
-        let kills: usize = random.values().sum::<usize>() + targeted.values().sum::<usize>();
+        let kills = kills(&random, &targeted);
         println!(
-            "  killed run: {kills} kills in {sessions} sessions, {:.1} s: {} at a random time, {} at the next entry into a phase not hit yet",
+            "  killed runs: {rounds}, {kills} kills in {sessions} sessions, {:.1} s: {} at a random time, {} at the next entry into a phase not hit yet",
             killed_time.as_secs_f64(),
             random.values().sum::<usize>(),
             targeted.values().sum::<usize>()
@@ -745,7 +776,7 @@ mod parent {
             println!("    e.g. {w}");
         }
         println!(
-            "  compared {} stored files and {} periodic checkpoints the killed run resumed from: all identical, optimizer state included",
+            "  compared {} stored files and {} periodic checkpoints the killed runs resumed from: all identical, optimizer state included",
             compared.0, compared.1
         );
         let missing: Vec<_> = REQUIRED
@@ -781,15 +812,21 @@ mod parent {
         for required in ["mask.bin", "final.ckpt", "metrics.csv", "summary.json"] {
             let n = fa.keys().filter(|k| k.ends_with(required)).count();
             if n < 5 {
-                return Err(format!("expected 5 trained networks' {required}, found {n}"));
+                return Err(format!(
+                    "expected 5 trained networks' {required}, found {n}"
+                ));
             }
         }
         // Periodic checkpoints by (level directory, iteration).
         let by_point = |archive: &Path| -> Result<BTreeMap<(String, u64), Vec<u8>>, String> {
             let mut out = BTreeMap::new();
             for (name, bytes) in files_on_disk(archive) {
-                let Some((_, label)) = name.split_once('-') else { continue };
-                let Some((_, label)) = label.split_once('-') else { continue };
+                let Some((_, label)) = name.split_once('-') else {
+                    continue;
+                };
+                let Some((_, label)) = label.split_once('-') else {
+                    continue;
+                };
                 if !label.ends_with("progress.ckpt") {
                     continue;
                 }
@@ -802,7 +839,8 @@ mod parent {
             }
             Ok(out)
         };
-        let (pa, pb): (BTreeMap<_, _>, BTreeMap<_, _>) = (by_point(archive_a)?, by_point(archive_b)?);
+        let (pa, pb): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            (by_point(archive_a)?, by_point(archive_b)?);
         let mut compared = 0;
         for (point, bytes) in &pb {
             let reference = pa

@@ -178,7 +178,9 @@ fn a_power_cut_after_any_file_operation_loses_no_finished_result() {
         by_mode(CrashMode::TearUnsynced),
         found.into_inner(),
         failures.len(),
-        failures.first().map_or(String::new(), |f| format!(", e.g. {f}"))
+        failures
+            .first()
+            .map_or(String::new(), |f| format!(", e.g. {f}"))
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

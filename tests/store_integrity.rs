@@ -409,21 +409,18 @@ fn lost_branch_files_and_lost_networks_behind_a_stability_copy_are_recomputed() 
     //    with the experiment's own data-order seed.
     let data = data();
     let device = ndarray();
-    let analyzer = StabilityAnalyzer::new(imp(), out.path(), &data, init, &device)
-        .with_options(BarrierOptions {
+    let analyzer = StabilityAnalyzer::new(imp(), out.path(), &data, init, &device).with_options(
+        BarrierOptions {
             points: 3,
             eval_batch_size: 50,
             ..BarrierOptions::default()
-        });
+        },
+    );
     let own_seed = config().seeds.data_order;
-    let copy = analyzer
-        .trained_copy(Condition::Imp, 1, own_seed)
-        .unwrap();
+    let copy = analyzer.trained_copy(Condition::Imp, 1, own_seed).unwrap();
     let main = Layout::level(&Branch::Main, 1);
     std::fs::remove_file(dir.join(main.final_checkpoint())).unwrap();
-    let again = analyzer
-        .trained_copy(Condition::Imp, 1, own_seed)
-        .unwrap();
+    let again = analyzer.trained_copy(Condition::Imp, 1, own_seed).unwrap();
     assert_eq!(
         crate::common::state(&again),
         crate::common::state(&copy),

@@ -135,7 +135,10 @@ impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
             && completed.is_multiple_of(self.checkpoint_every)
             && completed < self.total
         {
-            if let Err(e) = self.store.write(&self.metrics_path, self.metrics.as_bytes()) {
+            if let Err(e) = self
+                .store
+                .write(&self.metrics_path, self.metrics.as_bytes())
+            {
                 return Err(self.fail(e));
             }
             let bytes = capture().map_err(|e| self.fail(e))?;

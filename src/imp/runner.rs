@@ -204,9 +204,10 @@ impl Imp {
         })?;
         let dense = Mask::dense(&template, &self.config.selector)?;
         drop(template);
-        let store = self
-            .config
-            .open_store_in(self.options.file_system.clone(), &self.directory(output_root))?;
+        let store = self.config.open_store_in(
+            self.options.file_system.clone(),
+            &self.directory(output_root),
+        )?;
         // The rewind point is shared by every level: check it up front.
         if store.contains(Layout::REWIND) {
             store.read(Layout::REWIND)?;

@@ -267,13 +267,17 @@ impl ExperimentStore {
             .files
             .get(relative)
             .ok_or_else(|| StoreError::NotRecorded { path: path.clone() })?;
-        let bytes = self.fs.fs().read(&path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => StoreError::NotRecorded { path: path.clone() },
-            _ => StoreError::Io {
-                path: path.clone(),
-                source,
-            },
-        })?;
+        let bytes = self
+            .fs
+            .fs()
+            .read(&path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => StoreError::NotRecorded { path: path.clone() },
+                _ => StoreError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
         let (expected_hash, actual_hash) = record.compare(&bytes);
         if bytes.len() as u64 != record.bytes || expected_hash != actual_hash {
             return Err(StoreError::Checksum {
@@ -345,7 +349,8 @@ impl ExperimentStore {
     fn save_manifest(&self) -> Result<(), StoreError> {
         let path = self.root.join(MANIFEST);
         let text = serde_json::to_vec_pretty(&self.manifest).expect("manifest serializes");
-        write_atomic_in(self.fs.fs(), &path, &text).map_err(|source| StoreError::Io { path, source })
+        write_atomic_in(self.fs.fs(), &path, &text)
+            .map_err(|source| StoreError::Io { path, source })
     }
 }
 

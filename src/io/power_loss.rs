@@ -81,7 +81,10 @@ pub struct PowerLossFs {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{}: not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: not found", path.display()),
+    )
 }
 
 fn names(path: &Path) -> io::Result<Vec<String>> {
@@ -314,7 +317,11 @@ impl WritableFile for SimFile<'_> {
         if let Node::File { data, .. } = &mut state.nodes[self.node] {
             data.extend_from_slice(bytes);
         }
-        state.operation(format!("write {} ({} bytes)", self.path.display(), bytes.len()));
+        state.operation(format!(
+            "write {} ({} bytes)",
+            self.path.display(),
+            bytes.len()
+        ));
         Ok(())
     }
 

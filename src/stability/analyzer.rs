@@ -267,7 +267,9 @@ where
         // A copy that is a trained network of the experiment itself is read
         // back from it; any of them whose files were lost is recomputed,
         // like every level.
-        let trained = branch.same_network_as(level, self.config()).unwrap_or(branch);
+        let trained = branch
+            .same_network_as(level, self.config())
+            .unwrap_or(branch);
         trainer.train(trained, level, &mask)?;
         Ok(trainer.trained_model(&trained, level)?)
     }
