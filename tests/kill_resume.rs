@@ -21,9 +21,12 @@
 //!    uninterrupted run's at the same level and iteration.
 //!
 //! The child records where it is in a small side file (rewritten in place
-//! at every phase change: start-up, each training step, evaluation, each
-//! file-system operation and how many bytes of a write are done); the
-//! parent reads it after each kill and prints the distribution.
+//! at every phase change: start-up (exec, main, opening the experiment up
+//! to the first training step or file written), each training step,
+//! evaluation, each file-system operation and how many bytes of a write are
+//! done, and the work between file operations: capturing checkpoints,
+//! pruning, the report); the parent reads it after each kill and prints
+//! the distribution.
 //!
 //! Each killed run aims at 12 kills; `KILL_RESUME_KILLS=<n>` repeats killed
 //! runs (each in a fresh directory, each compared) until `n` kills in all
@@ -144,6 +147,7 @@ fn category(phase: &str) -> &'static str {
     match op {
         EXEC => "start-up: exec and load",
         "main" => "start-up: main",
+        "opening" => "start-up: opening the experiment",
         "training" => "training step",
         "evaluation" => "evaluation",
         "between" => "between file operations",
@@ -220,7 +224,7 @@ mod child {
     use std::ops::Range;
     use std::os::unix::fs::FileExt;
     use std::path::PathBuf;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::{Mutex, OnceLock};
 
     static PHASE: OnceLock<Option<std::fs::File>> = OnceLock::new();
@@ -230,10 +234,23 @@ mod child {
     /// The branch and level in progress, for the phase text.
     static CONTEXT: Mutex<String> = Mutex::new(String::new());
     static ARCHIVED: AtomicU64 = AtomicU64::new(0);
+    /// Whether the session has started working (its first training step
+    /// or its first file created); before, it is opening the experiment.
+    static WORKING: AtomicBool = AtomicBool::new(false);
 
     /// Records `phase` in the side file (in place: the parent reads the
     /// last one after a kill), and dies there if it is the kill target.
     fn set_phase(phase: &str) {
+        if phase.starts_with("training") || phase.starts_with("create ") {
+            WORKING.store(true, Ordering::SeqCst);
+        }
+        let opening;
+        let phase = if phase.starts_with("between") && !WORKING.load(Ordering::SeqCst) {
+            opening = format!("opening the experiment ({phase})");
+            opening.as_str()
+        } else {
+            phase
+        };
         let context = CONTEXT.lock().map(|c| c.clone()).unwrap_or_default();
         let text = format!("{phase} [{context}]");
         if let Some(Some(file)) = PHASE.get() {
@@ -698,6 +715,10 @@ mod parent {
         };
         while rounds == 0 || kills(&random, &targeted) < kills_wanted {
             rounds += 1;
+            // Grows by 2% per kill, so that a run slowed down by the machine's
+            // load (start-up and the steps redone on resume take longer than
+            // in the reference) still completes.
+            let mut window = window;
             let b = root.join(format!("b{rounds}"));
             let archive_b = root.join(format!("archive-b{rounds}"));
             std::fs::create_dir_all(&archive_b).map_err(|e| e.to_string())?;
@@ -731,6 +752,7 @@ mod parent {
                 if completed {
                     break;
                 }
+                window = window.mul_f64(1.02);
                 let phase = work.phase();
                 let counts = if aim.is_some() {
                     &mut targeted
