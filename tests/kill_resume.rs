@@ -506,7 +506,7 @@ mod parent {
     use std::process::{Child, Command, ExitStatus, Stdio};
     use std::time::{Duration, Instant};
 
-    /// Kills aimed at per experiment by default (the CI size).
+    /// Kills aimed at per killed run, and in all by default (the CI size).
     const DEFAULT_KILLS: u64 = 12;
     /// A run that needs more sessions than this is not converging.
     const MAX_SESSIONS: usize = 2000;
@@ -630,30 +630,71 @@ mod parent {
         judge(status, log)
     }
 
-    fn harness(model: Model) -> Result<(), String> {
-        let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let (root, _temp) = if std::env::var_os("KILL_RESUME_KEEP").is_some() {
-            let kept = temp.keep();
-            println!("directories kept in {}", kept.display());
-            (kept, None)
-        } else {
-            (temp.path().to_path_buf(), Some(temp))
-        };
-        let work = Work {
-            phase: root.join("phase.txt"),
-            logs: root.join("logs"),
-        };
-        let a = root.join("a");
-        let archive_a = root.join("archive-a");
-        for dir in [&work.logs, &archive_a] {
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        }
-        println!("kill_resume, {}:", model.name());
+    /// Where the kills of one experiment landed.
+    #[derive(Default)]
+    struct Landings {
+        random: BTreeMap<&'static str, usize>,
+        targeted: BTreeMap<&'static str, usize>,
+        /// Examples of phases inside a write.
+        writes: Vec<String>,
+        sessions: usize,
+        rounds: usize,
+    }
 
-        // 1. The uninterrupted reference; the time it takes to start.
+    impl Landings {
+        fn kills(&self) -> usize {
+            self.random.values().sum::<usize>() + self.targeted.values().sum::<usize>()
+        }
+
+        /// The required categories no kill has landed in yet.
+        fn missing(&self) -> Vec<&'static str> {
+            REQUIRED
+                .iter()
+                .copied()
+                .filter(|c| !self.random.contains_key(c) && !self.targeted.contains_key(c))
+                .collect()
+        }
+
+        fn print(&self, seconds: f64) {
+            println!(
+                "  killed runs: {}, {} kills in {} sessions, {seconds:.1} s: {} at a random time, {} at the next entry into a phase not hit yet",
+                self.rounds,
+                self.kills(),
+                self.sessions,
+                self.random.values().sum::<usize>(),
+                self.targeted.values().sum::<usize>()
+            );
+            println!("  where the kills landed (random / targeted):");
+            let all: std::collections::BTreeSet<_> =
+                self.random.keys().chain(self.targeted.keys()).collect();
+            for c in all {
+                println!(
+                    "    {c:<34} {:>4} / {}",
+                    self.random.get(c).unwrap_or(&0),
+                    self.targeted.get(c).unwrap_or(&0)
+                );
+            }
+            for w in self.writes.iter().take(12) {
+                println!("    e.g. {w}");
+            }
+        }
+    }
+
+    fn env_number(name: &str) -> Option<u64> {
+        std::env::var(name).ok().and_then(|s| s.parse().ok())
+    }
+
+    /// The uninterrupted run into `a`; returns its duration and the time it
+    /// took to start (until its first training step or file written).
+    fn reference_run(
+        model: Model,
+        work: &Work,
+        a: &Path,
+        archive: &Path,
+    ) -> Result<(Duration, Duration), String> {
         let log = work.logs.join("reference.txt");
         let t0 = Instant::now();
-        let mut child = work.spawn(model, &a, &log, &archive_a, None)?;
+        let mut child = work.spawn(model, a, &log, archive, None)?;
         let mut startup = None;
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -668,104 +709,144 @@ mod parent {
         if !judge(status, &log)? {
             return Err("the reference run was killed".into());
         }
-        let startup = startup.unwrap_or(reference);
+        Ok((reference, startup.unwrap_or(reference)))
+    }
 
-        // 2. The same experiment, killed until it completes.
-        // Runs of the experiment killed until it completes, each aiming at
-        // DEFAULT_KILLS kills, until KILL_RESUME_KILLS kills in all.
-        let kills_wanted: usize = std::env::var("KILL_RESUME_KILLS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_KILLS as usize);
-        let kills_aimed = DEFAULT_KILLS;
-        let seed = std::env::var("KILL_RESUME_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64)
-            });
-        let mut rng = StdRng::seed_from_u64(seed);
-        // A session killed after d makes about d - startup - redo of
-        // progress (redo: the steps since the last periodic checkpoint,
-        // trained again on resume): a window of 2 (startup + redo + rest /
-        // kills) spreads the aimed kills over the whole run.
+    /// The delay window of the random kills: a session killed after d makes
+    /// about d - startup - redo of progress (redo: the steps since the last
+    /// periodic checkpoint, trained again on resume), so a window of
+    /// 2 (startup + redo + rest / kills) spreads DEFAULT_KILLS kills over
+    /// the whole run.
+    fn kill_window(model: Model, reference: Duration, startup: Duration) -> Duration {
         let rest = reference.saturating_sub(startup);
-        let config = model.config();
-        let steps = 5 * config.training.training_iterations;
+        let steps = 5 * model.config().training.training_iterations;
         let redo = rest.mul_f64(options().checkpoint_every as f64 / steps as f64);
-        let window = 2 * (startup + redo + rest / kills_aimed.max(1) as u32);
+        2 * (startup + redo + rest / DEFAULT_KILLS as u32)
+    }
+
+    /// One session of the killed run into `b`; returns whether it completed.
+    fn session(
+        model: Model,
+        work: &Work,
+        (b, archive): (&Path, &Path),
+        aim: Option<&str>,
+        delay: Duration,
+        landings: &mut Landings,
+    ) -> Result<bool, String> {
+        landings.sessions += 1;
+        if landings.sessions > MAX_SESSIONS {
+            return Err(format!("no completion in {MAX_SESSIONS} sessions"));
+        }
+        let log = work
+            .logs
+            .join(format!("session-{:04}.txt", landings.sessions));
+        let completed = match aim {
+            // The next entry after the resumed session's start: one that
+            // always comes while the run is not complete.
+            Some(category) => {
+                let mut child =
+                    work.spawn(model, b, &log, archive, Some(&format!("{category}@0")))?;
+                kill_on_request(&mut child, &log)?
+            }
+            None => {
+                let mut child = work.spawn(model, b, &log, archive, None)?;
+                kill_after(&mut child, delay, &log)?
+            }
+        };
+        if !completed {
+            let phase = work.phase();
+            let counts = match aim {
+                Some(_) => &mut landings.targeted,
+                None => &mut landings.random,
+            };
+            *counts.entry(category(&phase)).or_default() += 1;
+            if phase.starts_with("write ") && aim.is_none() {
+                landings.writes.push(phase);
+            }
+        }
+        Ok(completed)
+    }
+
+    /// Kills the experiment in `b` until it completes: every other session
+    /// aimed at a phase not hit yet while there is one, the others after a
+    /// random delay in a window that grows by 2% per kill (so that a run
+    /// slowed down by the machine's load still completes).
+    fn killed_run(
+        model: Model,
+        work: &Work,
+        dirs: (&Path, &Path),
+        mut window: Duration,
+        rng: &mut StdRng,
+        landings: &mut Landings,
+    ) -> Result<(), String> {
+        landings.rounds += 1;
+        loop {
+            let missing = landings.missing();
+            let aim = (landings.sessions.is_multiple_of(2) && !missing.is_empty())
+                .then(|| missing[rng.random_range(0..missing.len())]);
+            let delay = window.mul_f64(rng.random_range(0.0..1.0));
+            if session(model, work, dirs, aim, delay, landings)? {
+                return Ok(());
+            }
+            window = window.mul_f64(1.02);
+        }
+    }
+
+    fn harness(model: Model) -> Result<(), String> {
+        let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (root, _temp) = if std::env::var_os("KILL_RESUME_KEEP").is_some() {
+            let kept = temp.keep();
+            println!("directories kept in {}", kept.display());
+            (kept, None)
+        } else {
+            (temp.path().to_path_buf(), Some(temp))
+        };
+        let work = Work {
+            phase: root.join("phase.txt"),
+            logs: root.join("logs"),
+        };
+        let (a, archive_a) = (root.join("a"), root.join("archive-a"));
+        for dir in [&work.logs, &archive_a] {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        println!("kill_resume, {}:", model.name());
+        let (reference, startup) = reference_run(model, &work, &a, &archive_a)?;
+        let window = kill_window(model, reference, startup);
+        let seed = env_number("KILL_RESUME_SEED").unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
         println!(
-            "  reference run {:.2} s (start-up {:.2} s); kill delays uniform in 0..{:.3} s; seed {seed} (replay with KILL_RESUME_SEED={seed})",
+            "  reference run {:.2} s (start-up {:.2} s); kill delays uniform in 0..{:.3} s at first; seed {seed} (replay with KILL_RESUME_SEED={seed})",
             reference.as_secs_f64(),
             startup.as_secs_f64(),
             window.as_secs_f64()
         );
-        let started = Instant::now();
-        let mut random: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut targeted: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut writes: Vec<String> = Vec::new();
-        let mut sessions = 0usize;
-        let mut rounds = 0usize;
+        // Killed runs, each in a fresh directory and compared, until
+        // KILL_RESUME_KILLS kills in all.
+        let wanted = env_number("KILL_RESUME_KILLS").unwrap_or(DEFAULT_KILLS) as usize;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut landings = Landings::default();
         let mut compared = (0, 0);
-        let dir = model.config().directory_name();
-        let kills = |r: &BTreeMap<_, usize>, t: &BTreeMap<_, usize>| {
-            r.values().sum::<usize>() + t.values().sum::<usize>()
-        };
-        while rounds == 0 || kills(&random, &targeted) < kills_wanted {
-            rounds += 1;
-            // Grows by 2% per kill, so that a run slowed down by the machine's
-            // load (start-up and the steps redone on resume take longer than
-            // in the reference) still completes.
-            let mut window = window;
-            let b = root.join(format!("b{rounds}"));
-            let archive_b = root.join(format!("archive-b{rounds}"));
+        let started = Instant::now();
+        while landings.rounds == 0 || landings.kills() < wanted {
+            let round = landings.rounds + 1;
+            let (b, archive_b) = (
+                root.join(format!("b{round}")),
+                root.join(format!("archive-b{round}")),
+            );
             std::fs::create_dir_all(&archive_b).map_err(|e| e.to_string())?;
-            loop {
-                sessions += 1;
-                if sessions > MAX_SESSIONS {
-                    return Err(format!("no completion in {MAX_SESSIONS} sessions"));
-                }
-                let log = work.logs.join(format!("session-{sessions:04}.txt"));
-                let missing: Vec<&str> = REQUIRED
-                    .iter()
-                    .copied()
-                    .filter(|c| !random.contains_key(c) && !targeted.contains_key(c))
-                    .collect();
-                let aim = (sessions.is_multiple_of(2) && !missing.is_empty())
-                    .then(|| missing[rng.random_range(0..missing.len())]);
-                let completed = match aim {
-                    Some(category) => {
-                        // The next entry after the resumed session's start: one
-                        // that always comes while the run is not complete.
-                        let at = format!("{category}@0");
-                        let mut child = work.spawn(model, &b, &log, &archive_b, Some(&at))?;
-                        kill_on_request(&mut child, &log)?
-                    }
-                    None => {
-                        let delay = window.mul_f64(rng.random_range(0.0..1.0));
-                        let mut child = work.spawn(model, &b, &log, &archive_b, None)?;
-                        kill_after(&mut child, delay, &log)?
-                    }
-                };
-                if completed {
-                    break;
-                }
-                window = window.mul_f64(1.02);
-                let phase = work.phase();
-                let counts = if aim.is_some() {
-                    &mut targeted
-                } else {
-                    &mut random
-                };
-                *counts.entry(category(&phase)).or_default() += 1;
-                if phase.starts_with("write ") && aim.is_none() {
-                    writes.push(phase.clone());
-                }
-            }
-            // 3. Same answer.
-            let round = match model {
+            killed_run(
+                model,
+                &work,
+                (&b, &archive_b),
+                window,
+                &mut rng,
+                &mut landings,
+            )?;
+            let dir = model.config().directory_name();
+            let same = match model {
                 Model::LeNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
                     lenet(&ndarray(), 0)
                 })?,
@@ -773,38 +854,14 @@ mod parent {
                     resnet(&ndarray(), 0)
                 })?,
             };
-            compared = (compared.0 + round.0, compared.1 + round.1);
+            compared = (compared.0 + same.0, compared.1 + same.1);
         }
-        let killed_time = started.elapsed();
-
-        // The report.
-        let kills = kills(&random, &targeted);
-        println!(
-            "  killed runs: {rounds}, {kills} kills in {sessions} sessions, {:.1} s: {} at a random time, {} at the next entry into a phase not hit yet",
-            killed_time.as_secs_f64(),
-            random.values().sum::<usize>(),
-            targeted.values().sum::<usize>()
-        );
-        println!("  where the kills landed (random / targeted):");
-        let all: std::collections::BTreeSet<_> = random.keys().chain(targeted.keys()).collect();
-        for c in all {
-            println!(
-                "    {c:<28} {:>4} / {}",
-                random.get(c).unwrap_or(&0),
-                targeted.get(c).unwrap_or(&0)
-            );
-        }
-        for w in writes.iter().take(12) {
-            println!("    e.g. {w}");
-        }
+        landings.print(started.elapsed().as_secs_f64());
         println!(
             "  compared {} stored files and {} periodic checkpoints the killed runs resumed from: all identical, optimizer state included",
             compared.0, compared.1
         );
-        let missing: Vec<_> = REQUIRED
-            .iter()
-            .filter(|c| !random.contains_key(*c) && !targeted.contains_key(*c))
-            .collect();
+        let missing = landings.missing();
         if !missing.is_empty() {
             return Err(format!("no kill landed in {missing:?}; seed {seed}"));
         }
