@@ -156,9 +156,14 @@ impl FsHandle {
     }
 }
 
+/// The one handle on [`RealFs`] that every default handle shares.
+static REAL_FS: std::sync::LazyLock<Arc<dyn FileSystem>> =
+    std::sync::LazyLock::new(|| Arc::new(RealFs));
+
 impl Default for FsHandle {
+    /// The real file system (one shared handle, so defaults compare equal).
     fn default() -> Self {
-        Self::new(RealFs)
+        Self(REAL_FS.clone())
     }
 }
 
