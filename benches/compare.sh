@@ -17,6 +17,7 @@
 #   THREADS   threads on both sides (default 2: RAYON_NUM_THREADS and torch.set_num_threads)
 #   PAIRS     A B pairs per case (default 3)
 #   CASES     space-separated model:device:optimizer[:steps] (default: all below)
+#   OUT       raw-output file (default docs/bench/compare_threads$THREADS.txt)
 #   CARGO_TARGET_DIR as for cargo.
 set -euo pipefail
 
@@ -28,6 +29,11 @@ CASES=${CASES:-"resnet20:flex:sgd:5 lenet:ndarray:adam:300 lenet:flex:adam:300 l
 PYTHON=${PYTHON:-$HOME/.cache/burn-lottery/venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=python3
 "$PYTHON" -c 'import torch' 2>/dev/null || { echo "error: $PYTHON cannot import torch (pip install torch)" >&2; exit 1; }
+
+# Everything printed below also goes to a raw-output file beside BENCHMARKS.md.
+OUT=${OUT:-docs/bench/compare_threads$THREADS.txt}
+mkdir -p "$(dirname "$OUT")"
+exec > >(tee "$OUT")
 
 cargo build --quiet --release --features wgpu --example train_step_throughput
 TARGET=${CARGO_TARGET_DIR:-target}

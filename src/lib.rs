@@ -92,6 +92,7 @@ pub mod imp;
 pub mod io;
 pub mod mask;
 pub mod models;
+pub mod optim_state;
 pub mod params;
 pub mod prune;
 pub mod report;

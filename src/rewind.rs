@@ -147,6 +147,28 @@ impl RewindCheckpoint {
         }
     }
 
+    /// [`RewindCheckpoint::restore_optimizer`] after checking that the
+    /// captured state belongs to `model` (parameter ids, shapes, ranks; see
+    /// [`check_optimizer_state`](crate::optim_state::check_optimizer_state)):
+    /// state that does not fit is a [`RewindError::Mismatch`], not a panic
+    /// inside burn at the first step.
+    pub fn restore_optimizer_for<M: Module>(
+        &self,
+        optimizer: ModuleOptimizer,
+        model: &M,
+    ) -> Result<ModuleOptimizer, RewindError> {
+        if let Some(bytes) = &self.optimizer {
+            crate::optim_state::check_optimizer_state(bytes, model)?;
+        }
+        self.restore_optimizer(optimizer)
+    }
+
+    /// The captured optimizer state (burn's `ModuleOptimizer::into_bytes`),
+    /// if any.
+    pub fn optimizer_bytes(&self) -> Option<&[u8]> {
+        self.optimizer.as_deref()
+    }
+
     /// Serializes the checkpoint: magic, iteration, the model and optimizer
     /// states as burnpack, and a CRC-32 of everything.
     pub fn to_bytes(&self) -> Result<Vec<u8>, RewindError> {

@@ -728,7 +728,9 @@ fn an_output_directory_that_cannot_be_written_is_an_io_error_naming_it() {
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
         expect_store_io(err, &locked);
     } else {
-        eprintln!("permission bits are not enforced for this user (root): case 3 not run");
+        eprintln!(
+            "permission bits are not enforced for root: case 3 runs as nobody in an_unwritable_directory_is_an_io_error_for_an_unprivileged_user"
+        );
     }
 
     // 4. Inside an experiment: level 1's directory cannot be created (a
@@ -1180,6 +1182,316 @@ fn a_checkpoint_holding_another_dtype_is_a_mismatch() {
                 }
             }
             Err(e) => assert!(matches!(e, RewindError::Corrupt { .. }), "{name}: {e}"),
+        }
+    }
+}
+
+// ------------------------- a real full file system, a real unwritable one
+
+/// Whether this process is root (`id -u`).
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Whether a test that needs root may be left out here: not under CI
+/// (`CI=true`), where it must run and fails loudly instead.
+fn root_required(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test} needs root (to mount a file system or change user), and CI runs as root"
+    );
+    eprintln!("{test}: not run (needs root)");
+    true
+}
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t tmpfs failed: {status}");
+        Self { dir }
+    }
+
+    fn resize(&self, bytes: u64) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount failed: {status}");
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Copies the tree `from` into `to` (created).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Pages of 4 KiB the files under `dir` occupy on a tmpfs.
+fn tmpfs_bytes(dir: &Path) -> u64 {
+    snapshot(dir)
+        .values()
+        .map(|b| (b.len() as u64).div_ceil(4096) * 4096)
+        .sum()
+}
+
+#[test]
+fn a_full_file_system_during_a_checkpoint_is_a_typed_error_and_loses_nothing() {
+    if root_required("a_full_file_system_during_a_checkpoint") {
+        return;
+    }
+    // Level 0 finished on an ordinary disk, then moved to a tmpfs with two
+    // pages to spare: level 1's mask and metrics fit, its first checkpoint
+    // (about 20 KB with Adam's moments) does not.
+    let (_out, dir) = interrupted(LEVEL_0_DONE);
+    let used = tmpfs_bytes(&dir);
+    let disk = Tmpfs::mount(used + 2 * 4096);
+    let out = disk.path().join("out");
+    let moved = out.join(dir.file_name().unwrap());
+    copy_tree(&dir, &moved);
+    let before = snapshot(&moved);
+    let err = imp()
+        .run(&out, &ndarray(), &data(), init, &mut Silent)
+        .unwrap_err();
+    match &err {
+        ImpError::Store(StoreError::Io { path, source }) => {
+            assert_eq!(source.raw_os_error(), Some(28), "ENOSPC expected: {err}");
+            assert!(path.starts_with(&moved), "{err}");
+            assert!(
+                path.extension().is_some_and(|e| e == "ckpt"),
+                "the first file that does not fit is a checkpoint: {err}"
+            );
+            assert!(err.to_string().contains(&path.display().to_string()));
+            assert!(err.to_string().contains("No space left on device"), "{err}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Every file recorded before is intact; nothing half written is left.
+    let after = snapshot(&moved);
+    for (name, bytes) in &before {
+        if name != "manifest.json" {
+            assert!(after.get(name) == Some(bytes), "{name} was lost or changed");
+        }
+    }
+    assert!(
+        !after.keys().any(|n| n.contains(".tmp-")),
+        "{:?}",
+        after.keys()
+    );
+    store(&moved).verify_all().unwrap();
+    // With space again, the run completes as an uninterrupted one.
+    disk.resize(64 << 20);
+    let resumed = imp()
+        .run(&out, &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(resumed.trained_levels, 2, "level 0 is not retrained");
+    let (_straight_out, straight) = finished();
+    assert_same_results(&straight, &moved);
+}
+
+const UNPRIVILEGED_CHILD: &str = "BURN_LOTTERY_HOSTILE_UNPRIVILEGED_DIR";
+const UNPRIVILEGED_MARKER: &str = "unprivileged child: refused as expected: ";
+
+/// In the child (user `nobody`): the output root and a finished level's
+/// experiment directory belong to root and are not writable; both runs
+/// fail with a store I/O error naming them, EACCES.
+fn unprivileged_child(root: &Path) {
+    for out in [root.join("locked"), root.join("experiment")] {
+        let err = imp()
+            .run(&out, &ndarray(), &data(), init, &mut Silent)
+            .unwrap_err();
+        match &err {
+            ImpError::Store(StoreError::Io { path, source })
+                if source.raw_os_error() == Some(13) && path.starts_with(&out) =>
+            {
+                println!("{UNPRIVILEGED_MARKER}{err}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_unwritable_directory_is_an_io_error_for_an_unprivileged_user() {
+    if let Some(root) = std::env::var_os(UNPRIVILEGED_CHILD) {
+        unprivileged_child(Path::new(&root));
+        return;
+    }
+    if root_required("an_unwritable_directory_is_an_io_error_for_an_unprivileged_user") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    // `nobody` can read /tmp but not the test binary under /root: a copy.
+    let root = tempfile::tempdir().unwrap();
+    mode(root.path(), 0o755);
+    let exe = root.path().join("tests");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    mode(&exe, 0o755);
+    let locked = root.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    mode(&locked, 0o755);
+    // An experiment interrupted after level 0, readable by all.
+    let (out, dir) = interrupted(LEVEL_0_DONE);
+    let experiment = root.path().join("experiment");
+    copy_tree(out.path(), &experiment);
+    let moved = experiment.join(dir.file_name().unwrap());
+    let before = snapshot(&experiment);
+    let output = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            &test_name("an_unwritable_directory_is_an_io_error_for_an_unprivileged_user"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(UNPRIVILEGED_CHILD, root.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.matches(UNPRIVILEGED_MARKER).count() == 2,
+        "child failed: {}\n{stdout}\n{stderr}",
+        output.status
+    );
+    // Nothing was changed, and the experiment still resumes (as root).
+    assert_unchanged(&before, &snapshot(&experiment));
+    let resumed = imp()
+        .run(&experiment, &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(resumed.trained_levels, 2);
+    let (_straight_out, straight) = finished();
+    assert_same_results(&straight, &moved);
+}
+
+// ------------------------------------- optimizer state that does not fit
+
+/// `bytes` (optimizer state) with the state of parameter `from` passed off
+/// as that of parameter `to` (whose own state is dropped): ids that exist,
+/// shapes that do not fit.
+fn pass_state_off(bytes: &[u8], from: u64, to: u64) -> Vec<u8> {
+    use burn::store::burn_pack::{Reader, Tensor, Writer};
+    let reader = Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
+    let rename = |name: &str| match name.split_once('.') {
+        Some((id, rest)) if id == from.to_string() => format!("{to}.{rest}"),
+        _ => name.to_string(),
+    };
+    let owned_by = |name: &str, id: u64| name.starts_with(&format!("{id}."));
+    let scalars = reader.scalars().clone();
+    let metadata = reader.metadata().clone();
+    let tensors: Vec<Tensor> = reader
+        .into_tensors()
+        .unwrap()
+        .into_iter()
+        .filter_map(|t| {
+            let (name, dtype, shape, id, data) = t.into_parts().unwrap();
+            if owned_by(&name, to) {
+                return None;
+            }
+            let id = if id == Some(from) { Some(to) } else { id };
+            Some(Tensor::new(rename(&name), dtype, shape, id, data))
+        })
+        .collect();
+    let mut writer = Writer::new(tensors);
+    for (key, value) in scalars.iter().filter(|(k, _)| !owned_by(k, to)) {
+        writer = writer.with_scalar(&rename(key), *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    writer.into_bytes().unwrap().to_vec()
+}
+
+#[test]
+fn optimizer_state_that_does_not_fit_the_model_is_a_typed_error_not_a_panic() {
+    use burn::optim::AdamConfig;
+    use burn_lottery::params::float_params;
+    let device = ndarray().autodiff();
+    let step = |model: Mlp, optim: &mut burn::optim::ModuleOptimizer| {
+        let x = burn::tensor::Tensor::<2>::ones([4, 16], &device);
+        let loss = model.forward(x).powf_scalar(2.0).mean();
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        optim.step(0.01, model, grads)
+    };
+    let mut optim = AdamConfig::new().init();
+    let model = step(Mlp::new(&device), &mut optim);
+    let state = optim.into_bytes().unwrap().to_vec();
+    let id = |path: &str| {
+        let params = float_params(&model);
+        params.iter().find(|p| p.path == path).unwrap().id.val()
+    };
+    // 1. The state of another model (ids the model does not have).
+    let mut other = AdamConfig::new().init();
+    let _ = step(Mlp::new(&device), &mut other);
+    // 2. This model's ids with fc1's moments ([16, 32]) given to fc2's weight ([32, 4]).
+    let swapped = pass_state_off(&state, id("fc1.weight"), id("fc2.weight"));
+    for (case, checkpoint) in [
+        (
+            "another model's",
+            RewindCheckpoint::capture(&model, 1)
+                .with_optimizer(&other)
+                .unwrap(),
+        ),
+        ("swapped", {
+            let loaded = AdamConfig::new()
+                .init()
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(swapped))
+                .unwrap();
+            RewindCheckpoint::capture(&model, 1)
+                .with_optimizer(&loaded)
+                .unwrap()
+        }),
+    ] {
+        // The checkpoint is well formed: its checksum holds.
+        let parsed = RewindCheckpoint::from_bytes(&checkpoint.to_bytes().unwrap()).unwrap();
+        let restored = parsed.restore(Mlp::new(&device)).unwrap();
+        match parsed.restore_optimizer_for(AdamConfig::new().init(), &restored) {
+            Err(RewindError::Mismatch(message)) => {
+                assert!(message.contains("optimizer state"), "{case}: {message}")
+            }
+            Err(other) => panic!("{case}: unexpected {other:?}"),
+            Ok(_) => panic!("{case}: the state was accepted"),
         }
     }
 }

@@ -20,6 +20,7 @@ mod masked_training;
 mod methods;
 mod models;
 mod pinned;
+mod power_loss;
 mod prune;
 mod report;
 mod rewind;

@@ -1,95 +1,194 @@
-//! Kill at any moment, resume, same answer.
+//! Killed at any instant, resumed, same answer: optimizer state included.
 //!
-//! A `harness = false` test. Run plainly (as `cargo test` does) it
+//! A `harness = false` test. For each of two small experiments on ndarray
+//! (the synthetic LeNet 64-24-16-10 for 12 iterations per level, and a
+//! ResNet-8 with BatchNorm trained with augmentation for 6; 2 pruning
+//! levels plus the random-pruning control, a progress checkpoint every 3
+//! iterations) it
 //!
-//! 1. runs a small IMP experiment (LeNet 64-24-16-10 on synthetic images,
-//!    ndarray, 3 pruning levels plus the random-pruning control, a progress
-//!    checkpoint every 3 iterations) uninterrupted in a child process;
-//! 2. runs the same experiment again in another directory, killing the child
-//!    with SIGKILL again and again and restarting it until it completes: some
-//!    kills after a random delay, most at a chosen step of a chosen file
-//!    write (temporary file created, written and synced,
-//!    renamed; through [`burn_lottery::io::write_hook`]), so that kills land
-//!    in checkpoint, mask, manifest and summary writes;
-//! 3. compares both directories file by file: masks, metrics, sparsity
-//!    reports, configuration and report byte for byte; checkpoints by their
-//!    iteration and the bits of every tensor (the files hold burn's
-//!    parameter ids, which are random per process); summaries except their
-//!    wall-clock time; the manifests except the records of those files. No
-//!    file may be left over (temporary or progress files), and the killed
-//!    run's manifest must verify.
+//! 1. runs the experiment uninterrupted in a child process;
+//! 2. runs it again in another directory, killing the child with SIGKILL
+//!    after a delay drawn uniformly at random and restarting it until it
+//!    completes. The delays are drawn so that about 12 kills fall on the
+//!    whole run; every kill lands wherever the child is.
+//!    Until every phase has been hit, every other session is instead killed
+//!    at the next entry into a phase not hit yet, so that even a short run
+//!    covers all of them;
+//! 3. compares both directories file by file (see `common::compare`):
+//!    every file a level stores, checkpoints by the bits of every tensor and
+//!    of the optimizer state, and every periodic checkpoint the killed run
+//!    wrote (the state training resumed from, optimizer included) with the
+//!    uninterrupted run's at the same level and iteration.
 //!
-//! Every kill is `Child::kill` (SIGKILL) from the parent: a child that
-//! reaches its kill point inside a write asks for it on stdout and waits.
+//! The child records where it is in a small side file (rewritten in place
+//! at every phase change: start-up (exec, main, opening the experiment up
+//! to the first training step or file written), each training step,
+//! evaluation, each file-system operation and how many bytes of a write are
+//! done, and the work between file operations: capturing checkpoints,
+//! pruning, the report); the parent reads it after each kill and prints
+//! the distribution.
 //!
-//! It prints the kills survived and where they landed. The kill schedule
-//! comes from a seeded generator: `KILL_RESUME_SEED=<n>` replays a schedule
-//! (the seed is printed; the write kills replay exactly, the timed ones only
-//! approximately). With `--child <dir>` the binary is the child: it runs the
-//! experiment into `<dir>` and exits 0 when it is complete.
+//! Each killed run aims at 12 kills; `KILL_RESUME_KILLS=<n>` repeats killed
+//! runs (each in a fresh directory, each compared) until `n` kills in all
+//! (default 12, the CI size; `KILL_RESUME_KILLS=100` is the long mode), `KILL_RESUME_MODEL=lenet|resnet` runs one experiment,
+//! `KILL_RESUME_SEED=<n>` replays a schedule (approximately: the timing of
+//! a kill depends on the machine), `KILL_RESUME_KEEP=1` keeps the
+//! directories. With `--child <model> <dir>` the binary is the child.
 
 mod common;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use burn_lottery::imp::{Controls, Imp, ImpConfig, ImpObserver, RunOptions, Seeds};
+use burn::module::Module;
+use burn::tensor::Device;
+use burn_lottery::data::Augmentation;
+use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
+use burn_lottery::models::{LeNet, ResNet, ResNetConfig};
 use burn_lottery::prune::MagnitudePrunerConfig;
 use common::{data, init, ndarray, tiny_recipe};
 
-/// The experiment both runs perform.
-fn config() -> ImpConfig {
-    ImpConfig {
-        name: "kill".into(),
-        training: tiny_recipe(),
-        pruning: MagnitudePrunerConfig::new(0.2).with_layer_rate("fc3.weight", 0.1),
-        levels: 3,
-        rewind_iteration: 5,
-        seeds: Seeds::all(3),
-        controls: Controls {
-            random_reinit: false,
-            random_prune: true,
-            data_orders: vec![],
-        },
-        ..ImpConfig::default()
+/// The two experiments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    LeNet,
+    ResNet,
+}
+
+impl Model {
+    fn name(self) -> &'static str {
+        match self {
+            Self::LeNet => "lenet",
+            Self::ResNet => "resnet",
+        }
     }
+
+    fn parse(name: &str) -> Option<Self> {
+        [Self::LeNet, Self::ResNet]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+
+    fn config(self) -> ImpConfig {
+        let mut training = tiny_recipe();
+        training.training_iterations = 12;
+        if self == Self::ResNet {
+            training.augment = true;
+            training.batch_size = 8;
+            training.training_iterations = 6;
+        }
+        ImpConfig {
+            name: format!("kill_{}", self.name()),
+            training,
+            pruning: MagnitudePrunerConfig::new(0.2),
+            levels: 2,
+            rewind_iteration: 2,
+            seeds: Seeds::all(3),
+            controls: Controls {
+                random_reinit: false,
+                random_prune: true,
+                data_orders: vec![],
+            },
+            ..ImpConfig::default()
+        }
+    }
+
+    fn data(self) -> ExperimentData {
+        let mut data = data();
+        if self == Self::ResNet {
+            data.augmentation = Some(Augmentation {
+                padding: 1,
+                horizontal_flip: true,
+            });
+        }
+        data
+    }
+}
+
+/// ResNet-8 (16-32-64 channels, BatchNorm) for the 8x8 synthetic images.
+fn resnet(device: &Device, seed: u64) -> ResNet {
+    ResNetConfig::new()
+        .with_depth(8)
+        .with_input_channels(1)
+        .init_seeded(device, seed)
+}
+
+fn lenet(device: &Device, seed: u64) -> LeNet {
+    init(device, seed)
 }
 
 fn options() -> RunOptions {
     RunOptions {
         checkpoint_every: 3,
-        log_every: 5,
+        log_every: 2,
         eval_batch_size: 50,
         ..RunOptions::default()
     }
 }
 
-/// Environment variable: where the child kills itself, either a write event
-/// number (1-based, counting every step of every write of the session) or
-/// `<file name>:<step>` (the first time that step of a write of that file is
-/// reached) or `manifest:<file name>:<step>` (that step of the manifest
-/// write that records the file). Steps: `created`, `synced`, `renamed`.
+/// Environment variable: the side file the child writes its phase to.
+const PHASE_FILE: &str = "KILL_RESUME_PHASE_FILE";
+/// Environment variable: a directory the child copies every checkpoint it
+/// stores to.
+const ARCHIVE: &str = "KILL_RESUME_ARCHIVE";
+/// Environment variable: `<category>` or `<category>@<n>`: the child asks
+/// to be killed at its (n+1)-th entry into a phase of that category.
 const KILL_AT: &str = "KILL_RESUME_AT";
-/// Environment variable: the file the child appends where it killed itself.
-const LANDING_LOG: &str = "KILL_RESUME_LANDINGS";
-/// Environment variable: a file to which the child appends the path of
-/// every file it finishes writing, in order.
-const TRACE: &str = "KILL_RESUME_TRACE";
 /// The line with which the child asks the parent to kill it (SIGKILL) now.
 const KILL_ME: &str = "kill me now";
-/// The line the child prints when the experiment is complete.
-const DONE: &str = "write events:";
-/// The child prints this before each stored file it was told was discarded.
-const DISCARDED: &str = "discarded ";
+/// Bytes of the side file; a phase is padded with spaces to this length.
+const PHASE_BYTES: usize = 160;
+/// The phase the parent writes before it starts a child.
+const EXEC: &str = "exec";
+
+/// The category of a phase, as the report counts it.
+fn category(phase: &str) -> &'static str {
+    let op = phase.split_whitespace().next().unwrap_or("");
+    match op {
+        EXEC => "start-up: exec and load",
+        "main" => "start-up: main",
+        "opening" => "start-up: opening the experiment",
+        "training" => "training step",
+        "evaluation" => "evaluation",
+        "between" => "between file operations",
+        "write" => "file: write (part way)",
+        "create" => "file: create",
+        "sync" => "file: sync",
+        "rename" => "file: rename",
+        "sync_dir" => "file: sync directory",
+        "create_dir" => "file: create directory",
+        "remove" => "file: remove",
+        "read" | "read_dir" | "stat" => "file: read or list",
+        _ => "other",
+    }
+}
+
+/// The categories a CI-sized run must hit.
+const REQUIRED: [&str; 8] = [
+    "start-up: main",
+    "training step",
+    "evaluation",
+    "between file operations",
+    "file: write (part way)",
+    "file: sync",
+    "file: rename",
+    "file: sync directory",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        let Some(dir) = args.get(i + 1) else {
-            eprintln!("--child needs a directory");
+        let (Some(model), Some(dir)) = (
+            args.get(i + 1).and_then(|m| Model::parse(m)),
+            args.get(i + 2),
+        ) else {
+            eprintln!("--child needs a model (lenet, resnet) and a directory");
             return ExitCode::from(2);
         };
-        return child::run(Path::new(dir));
+        return match model {
+            Model::LeNet => child::run(model, Path::new(dir), lenet),
+            Model::ResNet => child::run(model, Path::new(dir), resnet),
+        };
     }
     // libtest's options (--nocapture, --test-threads=N, ...) mean nothing
     // here; a name filter that does not match this test skips it, loudly.
@@ -113,120 +212,61 @@ fn main() -> ExitCode {
     parent::run()
 }
 
-/// The child process: one (possibly resumed) run of the experiment.
+/// The child process: one (possibly resumed) run of the experiment, which
+/// records its phase as it goes.
 mod child {
     use super::*;
-    use burn_lottery::io::write_hook::{self, WritePoint};
-    use std::io::Write;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use burn::tensor::Tensor;
+    use burn_lottery::imp::ImpObserver;
+    use burn_lottery::io::{EntryKind, FileSystem, FsHandle, RealFs, WritableFile};
+    use burn_lottery::task::{Batches, DataOrder, MetricSpec, Metrics, Split, Task, TaskError};
+    use std::io::{self, Write};
+    use std::ops::Range;
+    use std::os::unix::fs::FileExt;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::{Mutex, OnceLock};
 
-    static EVENTS: AtomicU64 = AtomicU64::new(0);
-    /// The kill point, parsed from [`KILL_AT`].
-    static TARGET: OnceLock<Option<Target>> = OnceLock::new();
-    /// The last file written other than the manifest.
-    static LAST_FILE: Mutex<String> = Mutex::new(String::new());
+    static PHASE: OnceLock<Option<std::fs::File>> = OnceLock::new();
+    /// The kill target: category and how many entries to let pass.
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static ENTRIES: AtomicU64 = AtomicU64::new(0);
+    /// The branch and level in progress, for the phase text.
+    static CONTEXT: Mutex<String> = Mutex::new(String::new());
+    static ARCHIVED: AtomicU64 = AtomicU64::new(0);
+    /// Whether the session has started working (its first training step
+    /// or its first file created); before, it is opening the experiment.
+    static WORKING: AtomicBool = AtomicBool::new(false);
 
-    enum Target {
-        Event(u64),
-        File {
-            manifest: bool,
-            name: String,
-            step: String,
-        },
-    }
-
-    fn parse_target(spec: &str) -> Option<Target> {
-        if let Ok(n) = spec.parse() {
-            return Some(Target::Event(n));
+    /// Records `phase` in the side file (in place: the parent reads the
+    /// last one after a kill), and dies there if it is the kill target.
+    fn set_phase(phase: &str) {
+        if phase.starts_with("training") || phase.starts_with("create ") {
+            WORKING.store(true, Ordering::SeqCst);
         }
-        let (manifest, rest) = match spec.strip_prefix("manifest:") {
-            Some(rest) => (true, rest),
-            None => (false, spec),
+        let opening;
+        let phase = if phase.starts_with("between") && !WORKING.load(Ordering::SeqCst) {
+            opening = format!("opening the experiment ({phase})");
+            opening.as_str()
+        } else {
+            phase
         };
-        let (name, step) = rest.rsplit_once(':')?;
-        Some(Target::File {
-            manifest,
-            name: name.to_string(),
-            step: step.to_string(),
-        })
-    }
-
-    /// Reports discarded files on stdout, where the parent collects them.
-    struct ReportDiscards;
-
-    impl ImpObserver for ReportDiscards {
-        fn file_discarded(&mut self, file: &Path, reason: &str) {
-            println!("{DISCARDED}{}: {reason}", file.display());
+        let context = CONTEXT.lock().map(|c| c.clone()).unwrap_or_default();
+        let text = format!("{phase} [{context}]");
+        if let Some(Some(file)) = PHASE.get() {
+            let mut bytes = text.into_bytes();
+            bytes.resize(PHASE_BYTES, b' ');
+            let _ = file.write_at(&bytes, 0);
         }
-    }
-
-    pub fn step_name(point: WritePoint) -> &'static str {
-        match point {
-            WritePoint::TempCreated => "created",
-            WritePoint::TempSynced => "synced",
-            WritePoint::Renamed => "renamed",
-        }
-    }
-
-    fn hook(path: &Path, point: WritePoint) {
-        let n = EVENTS.fetch_add(1, Ordering::SeqCst) + 1;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut last = LAST_FILE.lock().unwrap_or_else(|e| e.into_inner());
-        let is_manifest = name == "manifest.json";
-        let step = step_name(point);
-        let hit = match TARGET.get().and_then(Option::as_ref) {
-            None => false,
-            Some(Target::Event(at)) => n == *at,
-            Some(Target::File {
-                manifest,
-                name: file,
-                step: at,
-            }) => {
-                step == at
-                    && if *manifest {
-                        is_manifest && *last == *file
-                    } else {
-                        name == *file
-                    }
-            }
-        };
-        if hit {
-            let file = if is_manifest {
-                format!("manifest.json (recording {last})")
-            } else {
-                name.clone()
-            };
-            if let Ok(log) = std::env::var(LANDING_LOG)
-                && let Ok(mut f) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-            {
-                let _ = writeln!(f, "{file}\t{step}");
-            }
+        if let Some(Some((target, skip))) = TARGET.get()
+            && category(phase) == target
+            && ENTRIES.fetch_add(1, Ordering::SeqCst) == *skip
+        {
             kill_self();
         }
-        if !is_manifest {
-            *last = name;
-        }
-        if point == WritePoint::Renamed
-            && !is_manifest
-            && let Some(trace) = std::env::var_os(TRACE)
-            && let Ok(mut f) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(trace)
-        {
-            let _ = writeln!(f, "{}", path.display());
-        }
     }
 
-    /// Asks the parent for SIGKILL and waits for it inside the write; it
-    /// does not return.
+    /// Asks the parent for SIGKILL and waits for it; it does not return.
     fn kill_self() -> ! {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{KILL_ME}");
@@ -236,16 +276,212 @@ mod child {
         std::process::abort()
     }
 
-    pub fn run(dir: &Path) -> ExitCode {
-        let target = std::env::var(KILL_AT).ok().map(|spec| {
-            parse_target(&spec).unwrap_or_else(|| panic!("bad {KILL_AT} value {spec:?}"))
+    /// The experiment's task, recording training steps and evaluations.
+    struct PhaseTask(ExperimentData);
+
+    impl<M: Module> Task<M> for PhaseTask
+    where
+        ExperimentData: Task<M>,
+    {
+        type Batch = <ExperimentData as Task<M>>::Batch;
+
+        fn check_model(&self, model: &M, device: &Device) -> Result<(), TaskError> {
+            self.0.check_model(model, device)
+        }
+
+        fn batches<'a>(
+            &'a self,
+            order: &DataOrder,
+            iterations: Range<u64>,
+            device: &'a Device,
+        ) -> Result<Batches<'a, Self::Batch>, TaskError> {
+            self.0.batches(order, iterations, device)
+        }
+
+        fn loss(&self, model: &M, batch: Self::Batch) -> Tensor<1> {
+            set_phase("training step");
+            self.0.loss(model, batch)
+        }
+
+        fn evaluate(
+            &self,
+            model: &M,
+            split: Split,
+            batch_size: usize,
+            device: &Device,
+        ) -> Result<Metrics, TaskError> {
+            set_phase("evaluation");
+            let metrics = self.0.evaluate(model, split, batch_size, device);
+            set_phase("between file operations (after evaluation)");
+            metrics
+        }
+
+        fn metrics(&self) -> MetricSpec {
+            <ExperimentData as Task<M>>::metrics(&self.0)
+        }
+    }
+
+    /// Keeps the phase text's context up to date.
+    struct Context;
+
+    impl ImpObserver for Context {
+        fn level_started(&mut self, condition: &str, level: usize, _d: f64, it: (u64, u64)) {
+            if let Ok(mut c) = CONTEXT.lock() {
+                *c = format!("{condition} level {level} from {}", it.0);
+            }
+        }
+    }
+
+    /// The real file system, recording every operation as the phase.
+    #[derive(Debug)]
+    struct PhaseFs {
+        archive: Option<PathBuf>,
+    }
+
+    /// A path's last three components, for a temporary file those of its
+    /// target (e.g. `random_prune/level_01/progress.ckpt`).
+    fn name(path: &Path) -> String {
+        let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let file = file.unwrap_or_default();
+        let target = if burn_lottery::io::is_temporary_file_name(&file) {
+            file[1..]
+                .rsplit_once(".tmp-")
+                .map_or(file.clone(), |(t, _)| t.into())
+        } else {
+            file
+        };
+        let mut parts: Vec<String> = path
+            .parent()
+            .into_iter()
+            .flat_map(|p| p.components().rev().take(2))
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        parts.reverse();
+        parts.push(target);
+        parts.join("/")
+    }
+
+    fn done<T>(result: io::Result<T>) -> io::Result<T> {
+        set_phase("between file operations");
+        result
+    }
+
+    struct PhaseFile<'a> {
+        inner: Box<dyn WritableFile + 'a>,
+        name: String,
+    }
+
+    impl WritableFile for PhaseFile<'_> {
+        fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+            let total = bytes.len();
+            for (i, chunk) in bytes.chunks(1024).enumerate() {
+                set_phase(&format!("write {} bytes {}/{total}", self.name, i * 1024));
+                self.inner.write_all(chunk)?;
+            }
+            done(Ok(()))
+        }
+
+        fn sync(&mut self) -> io::Result<()> {
+            set_phase(&format!("sync {}", self.name));
+            done(self.inner.sync())
+        }
+    }
+
+    impl PhaseFs {
+        fn archive(&self, path: &Path) {
+            let Some(dir) = &self.archive else { return };
+            if path.extension().is_none_or(|e| e != "ckpt") {
+                return;
+            }
+            let n = ARCHIVED.fetch_add(1, Ordering::SeqCst);
+            let label = name(path).replace('/', "__");
+            let target = dir.join(format!("{}-{n:05}-{label}", std::process::id()));
+            let _ = std::fs::copy(path, target);
+        }
+    }
+
+    impl FileSystem for PhaseFs {
+        fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile + '_>> {
+            set_phase(&format!("create {}", name(path)));
+            let inner = RealFs.create(path)?;
+            set_phase("between file operations");
+            Ok(Box::new(PhaseFile {
+                inner,
+                name: name(path),
+            }))
+        }
+
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            set_phase(&format!("rename {}", name(to)));
+            RealFs.rename(from, to)?;
+            self.archive(to);
+            done(Ok(()))
+        }
+
+        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+            set_phase(&format!("sync_dir {}", name(dir)));
+            done(RealFs.sync_dir(dir))
+        }
+
+        fn create_dir(&self, path: &Path) -> io::Result<()> {
+            set_phase(&format!("create_dir {}", name(path)));
+            done(RealFs.create_dir(path))
+        }
+
+        fn remove_file(&self, path: &Path) -> io::Result<()> {
+            set_phase(&format!("remove {}", name(path)));
+            done(RealFs.remove_file(path))
+        }
+
+        fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+            set_phase(&format!("read {}", name(path)));
+            done(RealFs.read(path))
+        }
+
+        fn read_dir(&self, dir: &Path) -> io::Result<Vec<(String, EntryKind)>> {
+            set_phase(&format!("read_dir {}", name(dir)));
+            done(RealFs.read_dir(dir))
+        }
+
+        fn kind(&self, path: &Path) -> io::Result<Option<EntryKind>> {
+            set_phase(&format!("stat {}", name(path)));
+            done(RealFs.kind(path))
+        }
+    }
+
+    pub fn run<M: Module>(model: Model, dir: &Path, init: fn(&Device, u64) -> M) -> ExitCode
+    where
+        ExperimentData: Task<M>,
+    {
+        let phase_file = std::env::var_os(PHASE_FILE).and_then(|p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .ok()
         });
+        let _ = PHASE.set(phase_file);
+        let target = std::env::var(KILL_AT)
+            .ok()
+            .map(|spec| match spec.rsplit_once('@') {
+                Some((category, n)) => (category.to_string(), n.parse().unwrap_or(0)),
+                None => (spec, 0),
+            });
         let _ = TARGET.set(target);
-        write_hook::install(hook);
-        let imp = Imp::new(config()).with_options(options());
-        match imp.run(dir, &ndarray(), &data(), init, &mut ReportDiscards) {
+        set_phase("main");
+        let fs = PhaseFs {
+            archive: std::env::var_os(ARCHIVE).map(PathBuf::from),
+        };
+        let options = RunOptions {
+            file_system: FsHandle::new(fs),
+            ..options()
+        };
+        let imp = Imp::new(model.config()).with_options(options);
+        let task = PhaseTask(model.data());
+        match imp.run(dir, &ndarray(), &task, init, &mut Context) {
             Ok(_) => {
-                println!("{DONE} {}", EVENTS.load(Ordering::SeqCst));
+                set_phase("done");
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -256,11 +492,11 @@ mod child {
     }
 }
 
-/// The parent: reference run, killed run, comparison.
+/// The parent: reference run, killed run, comparison, report.
 #[cfg(unix)]
 mod parent {
     use super::*;
-    use burn_lottery::imp::store::ExperimentStore;
+    use common::compare::{compare_files, files_on_disk, stored_value};
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
     use std::collections::BTreeMap;
@@ -270,59 +506,110 @@ mod parent {
     use std::process::{Child, Command, ExitStatus, Stdio};
     use std::time::{Duration, Instant};
 
-    /// The kills the requirement asks for, at least.
-    const MIN_KILLS: usize = 20;
-    /// Kills are spaced so that about this many fall on one experiment.
-    const PLANNED_KILLS: u64 = 64;
+    /// Kills aimed at per killed run, and in all by default (the CI size).
+    const DEFAULT_KILLS: u64 = 12;
     /// A run that needs more sessions than this is not converging.
-    const MAX_SESSIONS: usize = 300;
+    const MAX_SESSIONS: usize = 2000;
 
     pub fn run() -> ExitCode {
-        match harness() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("kill_resume FAILED: {message}");
-                ExitCode::FAILURE
+        let models = match std::env::var("KILL_RESUME_MODEL") {
+            Ok(name) => match Model::parse(&name) {
+                Some(model) => vec![model],
+                None => {
+                    eprintln!("KILL_RESUME_MODEL must be lenet or resnet, not {name:?}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            Err(_) => vec![Model::LeNet, Model::ResNet],
+        };
+        for model in models {
+            if let Err(message) = harness(model) {
+                eprintln!("kill_resume ({}) FAILED: {message}", model.name());
+                return ExitCode::FAILURE;
             }
+        }
+        ExitCode::SUCCESS
+    }
+
+    /// Where one experiment's runs live.
+    struct Work {
+        phase: PathBuf,
+        logs: PathBuf,
+    }
+
+    impl Work {
+        fn spawn(
+            &self,
+            model: Model,
+            dir: &Path,
+            log: &Path,
+            archive: &Path,
+            kill_at: Option<&str>,
+        ) -> Result<Child, String> {
+            let mut phase = EXEC.as_bytes().to_vec();
+            phase.resize(PHASE_BYTES, b' ');
+            std::fs::write(&self.phase, phase).map_err(|e| e.to_string())?;
+            let out = std::fs::File::create(log).map_err(|e| e.to_string())?;
+            let err = out.try_clone().map_err(|e| e.to_string())?;
+            let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+            command
+                .arg("--child")
+                .arg(model.name())
+                .arg(dir)
+                .env(PHASE_FILE, &self.phase)
+                .env(ARCHIVE, archive)
+                .env_remove(KILL_AT)
+                .stdin(Stdio::null())
+                .stderr(err);
+            match kill_at {
+                Some(at) => command.env(KILL_AT, at).stdout(Stdio::piped()),
+                None => command.stdout(out),
+            };
+            command.spawn().map_err(|e| e.to_string())
+        }
+
+        fn phase(&self) -> String {
+            std::fs::read_to_string(&self.phase)
+                .unwrap_or_default()
+                .trim_end()
+                .to_string()
         }
     }
 
-    fn spawn(
-        dir: &Path,
-        log: &Path,
-        kill_at: Option<String>,
-        landings: &Path,
-        trace: Option<&Path>,
-    ) -> Child {
-        let out = std::fs::File::create(log).expect("session log");
-        let err = out.try_clone().expect("session log");
-        let mut command = Command::new(std::env::current_exe().expect("own executable"));
-        command
-            .arg("--child")
-            .arg(dir)
-            .env(LANDING_LOG, landings)
-            .env_remove(KILL_AT)
-            .stdin(Stdio::null())
-            .stderr(err);
-        // A child that will ask to be killed talks to the parent.
-        if kill_at.is_some() {
-            command.stdout(Stdio::piped());
+    fn judge(status: ExitStatus, log: &Path) -> Result<bool, String> {
+        if status.success() {
+            Ok(true)
+        } else if status.signal() == Some(9) {
+            Ok(false)
         } else {
-            command.stdout(out);
+            Err(format!(
+                "the child failed ({status}); its output:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            ))
         }
-        command.env_remove(TRACE);
-        if let Some(trace) = trace {
-            command.env(TRACE, trace);
+    }
+
+    /// Waits `delay` (or until the child exits), then SIGKILLs it; returns
+    /// whether it completed.
+    fn kill_after(child: &mut Child, delay: Duration, log: &Path) -> Result<bool, String> {
+        let deadline = Instant::now() + delay;
+        loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                return judge(status, log);
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
-        if let Some(spec) = kill_at {
-            command.env(KILL_AT, spec);
-        }
-        command.spawn().expect("spawn the child")
+        child.kill().map_err(|e| e.to_string())?;
+        let status = child.wait().map_err(|e| e.to_string())?;
+        judge(status, log)
     }
 
     /// Copies the child's stdout to its log until it exits or asks to be
-    /// killed; then kills it (SIGKILL).
-    fn relay_until_kill_request(child: &mut Child, log: &Path) -> Result<(), String> {
+    /// killed; then kills it. Returns whether it completed.
+    fn kill_on_request(child: &mut Child, log: &Path) -> Result<bool, String> {
         let stdout = child
             .stdout
             .take()
@@ -334,393 +621,323 @@ mod parent {
         for line in BufReader::new(stdout).lines() {
             let line = line.map_err(|e| e.to_string())?;
             if line == KILL_ME {
-                return child.kill().map_err(|e| e.to_string());
+                child.kill().map_err(|e| e.to_string())?;
+                break;
             }
             writeln!(copy, "{line}").map_err(|e| e.to_string())?;
         }
-        Ok(())
+        let status = child.wait().map_err(|e| e.to_string())?;
+        judge(status, log)
     }
 
-    /// How a session ended.
-    enum End {
-        Complete,
-        Killed,
+    /// Where the kills of one experiment landed.
+    #[derive(Default)]
+    struct Landings {
+        random: BTreeMap<&'static str, usize>,
+        targeted: BTreeMap<&'static str, usize>,
+        /// Examples of phases inside a write.
+        writes: Vec<String>,
+        sessions: usize,
+        rounds: usize,
     }
 
-    fn judge(status: ExitStatus, log: &Path) -> Result<End, String> {
-        if status.success() {
-            Ok(End::Complete)
-        } else if status.signal() == Some(9) {
-            Ok(End::Killed)
-        } else {
-            Err(format!(
-                "the child failed ({status}); its output:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            ))
+    impl Landings {
+        fn kills(&self) -> usize {
+            self.random.values().sum::<usize>() + self.targeted.values().sum::<usize>()
+        }
+
+        /// The required categories no kill has landed in yet.
+        fn missing(&self) -> Vec<&'static str> {
+            REQUIRED
+                .iter()
+                .copied()
+                .filter(|c| !self.random.contains_key(c) && !self.targeted.contains_key(c))
+                .collect()
+        }
+
+        fn print(&self, seconds: f64) {
+            println!(
+                "  killed runs: {}, {} kills in {} sessions, {seconds:.1} s: {} at a random time, {} at the next entry into a phase not hit yet",
+                self.rounds,
+                self.kills(),
+                self.sessions,
+                self.random.values().sum::<usize>(),
+                self.targeted.values().sum::<usize>()
+            );
+            println!("  where the kills landed (random / targeted):");
+            let all: std::collections::BTreeSet<_> =
+                self.random.keys().chain(self.targeted.keys()).collect();
+            for c in all {
+                println!(
+                    "    {c:<34} {:>4} / {}",
+                    self.random.get(c).unwrap_or(&0),
+                    self.targeted.get(c).unwrap_or(&0)
+                );
+            }
+            for w in self.writes.iter().take(12) {
+                println!("    e.g. {w}");
+            }
         }
     }
 
-    fn harness() -> Result<(), String> {
-        let started = Instant::now();
+    fn env_number(name: &str) -> Option<u64> {
+        std::env::var(name).ok().and_then(|s| s.parse().ok())
+    }
+
+    /// The uninterrupted run into `a`; returns its duration and the time it
+    /// took to start (until its first training step or file written).
+    fn reference_run(
+        model: Model,
+        work: &Work,
+        a: &Path,
+        archive: &Path,
+    ) -> Result<(Duration, Duration), String> {
+        let log = work.logs.join("reference.txt");
+        let t0 = Instant::now();
+        let mut child = work.spawn(model, a, &log, archive, None)?;
+        let mut startup = None;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if startup.is_none() && !category(&work.phase()).starts_with("start-up") {
+                startup = Some(t0.elapsed());
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        };
+        let reference = t0.elapsed();
+        if !judge(status, &log)? {
+            return Err("the reference run was killed".into());
+        }
+        Ok((reference, startup.unwrap_or(reference)))
+    }
+
+    /// The delay window of the random kills: a session killed after d makes
+    /// about d - startup - redo of progress (redo: the steps since the last
+    /// periodic checkpoint, trained again on resume), so a window of
+    /// 2 (startup + redo + rest / kills) spreads DEFAULT_KILLS kills over
+    /// the whole run.
+    fn kill_window(model: Model, reference: Duration, startup: Duration) -> Duration {
+        let rest = reference.saturating_sub(startup);
+        let steps = 5 * model.config().training.training_iterations;
+        let redo = rest.mul_f64(options().checkpoint_every as f64 / steps as f64);
+        2 * (startup + redo + rest / DEFAULT_KILLS as u32)
+    }
+
+    /// One session of the killed run into `b`; returns whether it completed.
+    fn session(
+        model: Model,
+        work: &Work,
+        (b, archive): (&Path, &Path),
+        aim: Option<&str>,
+        delay: Duration,
+        landings: &mut Landings,
+    ) -> Result<bool, String> {
+        landings.sessions += 1;
+        if landings.sessions > MAX_SESSIONS {
+            return Err(format!("no completion in {MAX_SESSIONS} sessions"));
+        }
+        let log = work
+            .logs
+            .join(format!("session-{:04}.txt", landings.sessions));
+        let completed = match aim {
+            // The next entry after the resumed session's start: one that
+            // always comes while the run is not complete.
+            Some(category) => {
+                let mut child =
+                    work.spawn(model, b, &log, archive, Some(&format!("{category}@0")))?;
+                kill_on_request(&mut child, &log)?
+            }
+            None => {
+                let mut child = work.spawn(model, b, &log, archive, None)?;
+                kill_after(&mut child, delay, &log)?
+            }
+        };
+        if !completed {
+            let phase = work.phase();
+            let counts = match aim {
+                Some(_) => &mut landings.targeted,
+                None => &mut landings.random,
+            };
+            *counts.entry(category(&phase)).or_default() += 1;
+            if phase.starts_with("write ") && aim.is_none() {
+                landings.writes.push(phase);
+            }
+        }
+        Ok(completed)
+    }
+
+    /// Kills the experiment in `b` until it completes: every other session
+    /// aimed at a phase not hit yet while there is one, the others after a
+    /// random delay in a window that grows by 2% per kill (so that a run
+    /// slowed down by the machine's load still completes).
+    fn killed_run(
+        model: Model,
+        work: &Work,
+        dirs: (&Path, &Path),
+        mut window: Duration,
+        rng: &mut StdRng,
+        landings: &mut Landings,
+    ) -> Result<(), String> {
+        landings.rounds += 1;
+        loop {
+            let missing = landings.missing();
+            let aim = (landings.sessions.is_multiple_of(2) && !missing.is_empty())
+                .then(|| missing[rng.random_range(0..missing.len())]);
+            let delay = window.mul_f64(rng.random_range(0.0..1.0));
+            if session(model, work, dirs, aim, delay, landings)? {
+                return Ok(());
+            }
+            window = window.mul_f64(1.02);
+        }
+    }
+
+    fn harness(model: Model) -> Result<(), String> {
         let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
-        // KILL_RESUME_KEEP=1 keeps the runs' directories for inspection.
-        let (work, _temp) = if std::env::var_os("KILL_RESUME_KEEP").is_some() {
+        let (root, _temp) = if std::env::var_os("KILL_RESUME_KEEP").is_some() {
             let kept = temp.keep();
             println!("directories kept in {}", kept.display());
             (kept, None)
         } else {
             (temp.path().to_path_buf(), Some(temp))
         };
-        let work = work.as_path();
-        let logs = work.join("logs");
-        std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
-        let landings = work.join("landings.tsv");
-        let trace = work.join("trace.txt");
-        let (a, b) = (work.join("a"), work.join("b"));
-
-        // 1. The uninterrupted reference.
-        let reference_log = logs.join("reference.txt");
-        let t0 = Instant::now();
-        let status = spawn(&a, &reference_log, None, &landings, Some(&trace))
-            .wait()
-            .map_err(|e| e.to_string())?;
-        let reference_time = t0.elapsed();
-        if !matches!(judge(status, &reference_log)?, End::Complete) {
-            return Err("the reference run was killed".into());
+        let work = Work {
+            phase: root.join("phase.txt"),
+            logs: root.join("logs"),
+        };
+        let (a, archive_a) = (root.join("a"), root.join("archive-a"));
+        for dir in [&work.logs, &archive_a] {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
-        let output = std::fs::read_to_string(&reference_log).map_err(|e| e.to_string())?;
-        let events: u64 = output
-            .lines()
-            .find_map(|l| l.strip_prefix(DONE))
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| format!("the reference run did not report its writes:\n{output}"))?;
-        // The experiment's files in the order they were first written.
-        let a_dir = a.join(config().directory_name());
-        let mut order: Vec<String> = Vec::new();
-        for line in std::fs::read_to_string(&trace)
-            .map_err(|e| e.to_string())?
-            .lines()
-        {
-            let relative = Path::new(line)
-                .strip_prefix(&a_dir)
-                .map_err(|_| format!("{line} is outside the experiment"))?
-                .to_string_lossy()
-                .into_owned();
-            if !order.contains(&relative) && a_dir.join(&relative).exists() {
-                order.push(relative);
-            }
-        }
+        println!("kill_resume, {}:", model.name());
+        let (reference, startup) = reference_run(model, &work, &a, &archive_a)?;
+        let window = kill_window(model, reference, startup);
+        let seed = env_number("KILL_RESUME_SEED").unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
         println!(
-            "reference run: {:.1} s, {events} write events ({} writes)",
-            reference_time.as_secs_f64(),
-            events / 3
+            "  reference run {:.2} s (start-up {:.2} s); kill delays uniform in 0..{:.3} s at first; seed {seed} (replay with KILL_RESUME_SEED={seed})",
+            reference.as_secs_f64(),
+            startup.as_secs_f64(),
+            window.as_secs_f64()
         );
-
-        // 2. The same experiment, killed until it completes.
-        let seed = std::env::var("KILL_RESUME_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64)
-            });
-        println!("kill schedule seed: {seed} (replay with KILL_RESUME_SEED={seed})");
+        // Killed runs, each in a fresh directory and compared, until
+        // KILL_RESUME_KILLS kills in all.
+        let wanted = env_number("KILL_RESUME_KILLS").unwrap_or(DEFAULT_KILLS) as usize;
         let mut rng = StdRng::seed_from_u64(seed);
-        let event_window = (2 * events / PLANNED_KILLS).max(2);
-        let time_window = reference_time.as_micros() as u64 * 2 / PLANNED_KILLS;
-        let mut kills = 0usize;
-        let mut timed_kills = 0usize;
-        let mut timed_in_write: BTreeMap<String, usize> = BTreeMap::new();
-        let mut sessions = 0usize;
-        loop {
-            sessions += 1;
-            if sessions > MAX_SESSIONS {
-                return Err(format!(
-                    "the experiment did not complete in {MAX_SESSIONS} sessions ({kills} kills)"
-                ));
-            }
-            let log = logs.join(format!("session-{sessions:03}.txt"));
-            // One kill in four after a random delay, the others at a write.
-            let end = if rng.random_range(0..4) == 0 {
-                let delay = Duration::from_micros(rng.random_range(0..=time_window));
-                let mut child = spawn(&b, &log, None, &landings, None);
-                let deadline = Instant::now() + delay;
-                let exited = loop {
-                    if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                        break Some(status);
-                    }
-                    if Instant::now() >= deadline {
-                        break None;
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                };
-                match exited {
-                    Some(status) => judge(status, &log)?,
-                    None => {
-                        child.kill().map_err(|e| e.to_string())?; // SIGKILL
-                        let status = child.wait().map_err(|e| e.to_string())?;
-                        match judge(status, &log)? {
-                            End::Complete => End::Complete,
-                            End::Killed => {
-                                timed_kills += 1;
-                                // A leftover temporary file: the kill hit a write.
-                                for name in temporary_files(&b) {
-                                    // `.<target>.tmp-<pid>` -> `<target>`
-                                    let target = name[1..]
-                                        .rsplit_once(".tmp-")
-                                        .map_or(name.clone(), |(t, _)| t.to_string());
-                                    *timed_in_write.entry(target).or_default() += 1;
-                                }
-                                End::Killed
-                            }
-                        }
-                    }
-                }
-            } else {
-                // Half of the others at a random write event, half at a
-                // chosen step of a file the run has not recorded yet (or of
-                // the manifest update that records it).
-                let mut candidates = pending_files(&order, &b);
-                // Kills that lag behind the run's progress (a targeted kill
-                // can skip a whole level) are made up for with small steps.
-                let progress = 1.0 - candidates.len() as f64 / order.len() as f64;
-                let behind = (kills as f64) < 2.0 * MIN_KILLS as f64 * progress;
-                // The next file to be written, or the level's next
-                // progress checkpoint or its metrics.
-                candidates.truncate(1);
-                candidates.extend(["progress.ckpt".into(), "progress_metrics.csv".into()]);
-                let at = if behind || rng.random_bool(0.5) {
-                    rng.random_range(1..=event_window).to_string()
-                } else {
-                    let file = &candidates[rng.random_range(0..candidates.len())];
-                    let step = ["created", "synced", "renamed"][rng.random_range(0..3)];
-                    if rng.random_bool(0.5) {
-                        format!("manifest:{file}:{step}")
-                    } else {
-                        format!("{file}:{step}")
-                    }
-                };
-                let mut child = spawn(&b, &log, Some(at), &landings, None);
-                let relayed = relay_until_kill_request(&mut child, &log);
-                if relayed.is_err() {
-                    let _ = child.kill();
-                }
-                let status = child.wait().map_err(|e| e.to_string())?;
-                relayed?;
-                judge(status, &log)?
+        let mut landings = Landings::default();
+        let mut compared = (0, 0);
+        let started = Instant::now();
+        while landings.rounds == 0 || landings.kills() < wanted {
+            let round = landings.rounds + 1;
+            let (b, archive_b) = (
+                root.join(format!("b{round}")),
+                root.join(format!("archive-b{round}")),
+            );
+            std::fs::create_dir_all(&archive_b).map_err(|e| e.to_string())?;
+            killed_run(
+                model,
+                &work,
+                (&b, &archive_b),
+                window,
+                &mut rng,
+                &mut landings,
+            )?;
+            let dir = model.config().directory_name();
+            let same = match model {
+                Model::LeNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
+                    lenet(&ndarray(), 0)
+                })?,
+                Model::ResNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
+                    resnet(&ndarray(), 0)
+                })?,
             };
-            match end {
-                End::Complete => break,
-                End::Killed => kills += 1,
-            }
+            compared = (compared.0 + same.0, compared.1 + same.1);
         }
-        let killed_time = started.elapsed() - reference_time;
-
-        // Where the kills landed.
-        let mut landed: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-        let text = std::fs::read_to_string(&landings).unwrap_or_default();
-        for line in text.lines() {
-            let (file, point) = line.split_once('\t').unwrap_or((line, "?"));
-            *landed
-                .entry(file.to_string())
-                .or_default()
-                .entry(point.to_string())
-                .or_default() += 1;
-        }
-        let mut discarded = 0;
-        for entry in std::fs::read_dir(&logs).map_err(|e| e.to_string())? {
-            let text = std::fs::read_to_string(entry.map_err(|e| e.to_string())?.path())
-                .unwrap_or_default();
-            for line in text.lines().filter(|l| l.starts_with(DISCARDED)) {
-                discarded += 1;
-                println!("  reported: {line}");
-            }
-        }
+        landings.print(started.elapsed().as_secs_f64());
         println!(
-            "killed run: {sessions} sessions, {:.1} s; {} kills inside writes, {timed_kills} after a random delay \
-             ({} of them left a temporary file: {timed_in_write:?}); {discarded} stored files discarded and recomputed",
-            killed_time.as_secs_f64(),
-            text.lines().count(),
-            timed_in_write.values().sum::<usize>(),
+            "  compared {} stored files and {} periodic checkpoints the killed runs resumed from: all identical, optimizer state included",
+            compared.0, compared.1
         );
-        for (file, points) in &landed {
-            println!("  {file}: {points:?}");
-        }
-
-        // 3. Same answer.
-        let compared = compare(&a, &b)?;
-        println!("compared {compared} files of the two runs: identical");
-        println!("kills survived: {kills}");
-        if kills < MIN_KILLS {
-            return Err(format!(
-                "only {kills} kills landed before the experiment completed (at least {MIN_KILLS} required); seed {seed}"
-            ));
+        let missing = landings.missing();
+        if !missing.is_empty() {
+            return Err(format!("no kill landed in {missing:?}; seed {seed}"));
         }
         Ok(())
     }
 
-    /// Relative paths of every file under `dir`.
-    fn files(dir: &Path) -> Vec<PathBuf> {
-        fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(root, &path, out);
-                } else {
-                    out.push(path.strip_prefix(root).unwrap().to_path_buf());
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(dir, dir, &mut out);
-        out.sort();
-        out
-    }
-
-    /// Names of the files of `order` (relative paths, in the order the
-    /// uninterrupted run wrote them) that the manifest under `b` does not
-    /// record yet, in that order.
-    fn pending_files(order: &[String], b: &Path) -> Vec<String> {
-        let manifest = b.join(config().directory_name()).join("manifest.json");
-        let recorded: Vec<String> = std::fs::read(manifest)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .and_then(|v| v["files"].as_object().map(|f| f.keys().cloned().collect()))
-            .unwrap_or_default();
-        order
-            .iter()
-            .filter(|p| !recorded.contains(p))
-            .filter_map(|p| Some(Path::new(p).file_name()?.to_str()?.to_string()))
-            .collect()
-    }
-
-    fn temporary_files(dir: &Path) -> Vec<String> {
-        files(dir)
-            .into_iter()
-            .filter_map(|p| {
-                let name = p.file_name()?.to_str()?.to_string();
-                burn_lottery::io::is_temporary_file_name(&name).then_some(name)
-            })
-            .collect()
-    }
-
-    /// A summary without its wall-clock time (the only run-specific value).
-    fn summary_values(bytes: &[u8], path: &Path) -> Result<serde_json::Value, String> {
-        let mut value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        value
-            .as_object_mut()
-            .ok_or_else(|| format!("{} is not an object", path.display()))?
-            .remove("wall_seconds")
-            .ok_or_else(|| format!("{} has no wall_seconds", path.display()))?;
-        Ok(value)
-    }
-
-    /// The manifest, without the records of summaries and checkpoints
-    /// (their checksums cover the run-specific bytes), keeping their names.
-    fn manifest_values(bytes: &[u8]) -> Result<serde_json::Value, String> {
-        let mut value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("manifest.json: {e}"))?;
-        let files = value["files"]
-            .as_object_mut()
-            .ok_or("manifest.json has no files")?;
-        for (name, record) in files.iter_mut() {
-            if name.ends_with("summary.json") || name.ends_with(".ckpt") {
-                *record = serde_json::Value::Null;
-            }
-        }
-        Ok(value)
-    }
-
-    /// A checkpoint's iteration, whether it holds optimizer state, and the
-    /// bits of every float tensor of the model, by path. The file itself
-    /// differs between processes: burn stores each parameter's `ParamId`,
-    /// which is random per process (and the optimizer state is keyed by it).
-    #[allow(clippy::type_complexity)]
-    fn checkpoint_values(
-        bytes: &[u8],
-        path: &Path,
-    ) -> Result<(u64, bool, BTreeMap<String, Vec<u32>>), String> {
-        let checkpoint = burn_lottery::rewind::RewindCheckpoint::from_bytes(bytes)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let device = ndarray();
-        let model = checkpoint
-            .restore(init(&device, 0))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let values = burn_lottery::params::float_values(&model, |_| true)
-            .into_iter()
-            .map(|(name, v)| (name, v.into_iter().map(f32::to_bits).collect()))
+    /// Compares the experiments under `a` and `b`, and every periodic
+    /// checkpoint of `b`'s archive with `a`'s at the same level and
+    /// iteration; returns how many files and checkpoints were compared.
+    fn compare_all<M: Module>(
+        a: &Path,
+        b: &Path,
+        dir: &str,
+        archive_a: &Path,
+        archive_b: &Path,
+        template: &dyn Fn() -> M,
+    ) -> Result<(usize, usize), String> {
+        let (fa, fb) = (files_on_disk(&a.join(dir)), files_on_disk(&b.join(dir)));
+        let leftovers: Vec<_> = fb
+            .keys()
+            .filter(|k| k.contains("progress") || k.contains(".tmp-"))
             .collect();
-        Ok((
-            checkpoint.iteration(),
-            checkpoint.has_optimizer_state(),
-            values,
-        ))
-    }
-
-    /// Compares the experiments under `a` and `b`; returns the files compared.
-    fn compare(a: &Path, b: &Path) -> Result<usize, String> {
-        let dir_name = config().directory_name();
-        let (a, b) = (a.join(&dir_name), b.join(&dir_name));
-        let (fa, fb) = (files(&a), files(&b));
-        if fa != fb {
-            let only_a: Vec<_> = fa.iter().filter(|p| !fb.contains(p)).collect();
-            let only_b: Vec<_> = fb.iter().filter(|p| !fa.contains(p)).collect();
-            return Err(format!(
-                "the directories hold different files: only uninterrupted {only_a:?}, only killed {only_b:?}"
-            ));
+        if !leftovers.is_empty() {
+            return Err(format!("files left over: {leftovers:?}"));
         }
-        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-        let mut differing = Vec::new();
-        for relative in &fa {
-            let read = |root: &Path| {
-                std::fs::read(root.join(relative))
-                    .map_err(|e| format!("{}: {e}", relative.display()))
-            };
-            let (x, y) = (read(&a)?, read(&b)?);
-            let name = relative.file_name().unwrap().to_string_lossy().into_owned();
-            let same = match name.as_str() {
-                "summary.json" => summary_values(&x, relative)? == summary_values(&y, relative)?,
-                "manifest.json" => manifest_values(&x)? == manifest_values(&y)?,
-                _ if name.ends_with(".ckpt") => {
-                    checkpoint_values(&x, relative)? == checkpoint_values(&y, relative)?
-                }
-                _ => x == y,
-            };
-            if !same {
-                differing.push(relative.display().to_string());
-            }
-            *kinds.entry(name).or_default() += 1;
-        }
-        if !differing.is_empty() {
-            return Err(format!(
-                "files differ between the uninterrupted and the killed run: {}",
-                differing.join(", ")
-            ));
-        }
-        for required in [
-            "mask.bin",
-            "final.ckpt",
-            "metrics.csv",
-            "summary.json",
-            "sparsity.json",
-        ] {
-            if kinds.get(required).copied().unwrap_or(0) < 7 {
+        let files = compare_files(&fa, &fb, template)?;
+        for required in ["mask.bin", "final.ckpt", "metrics.csv", "summary.json"] {
+            let n = fa.keys().filter(|k| k.ends_with(required)).count();
+            if n < 5 {
                 return Err(format!(
-                    "expected 7 trained networks' {required}, found {kinds:?}"
+                    "expected 5 trained networks' {required}, found {n}"
                 ));
             }
         }
-        println!("  files compared by kind: {kinds:?}");
-        // The killed run's manifest matches its files.
-        let store = ExperimentStore::open(&b, &serde_json::to_value(config()).unwrap())
-            .map_err(|e| e.to_string())?;
-        store.verify_all().map_err(|e| e.to_string())?;
-        Ok(fa.len())
+        // Periodic checkpoints by (level directory, iteration).
+        let by_point = |archive: &Path| -> Result<BTreeMap<(String, u64), Vec<u8>>, String> {
+            let mut out = BTreeMap::new();
+            for (name, bytes) in files_on_disk(archive) {
+                let Some((_, label)) = name.split_once('-') else {
+                    continue;
+                };
+                let Some((_, label)) = label.split_once('-') else {
+                    continue;
+                };
+                if !label.ends_with("progress.ckpt") {
+                    continue;
+                }
+                // A copy made while the child was killed may be cut short.
+                let Ok(checkpoint) = burn_lottery::rewind::RewindCheckpoint::from_bytes(&bytes)
+                else {
+                    continue;
+                };
+                out.insert((label.to_string(), checkpoint.iteration()), bytes);
+            }
+            Ok(out)
+        };
+        let (pa, pb): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            (by_point(archive_a)?, by_point(archive_b)?);
+        let mut compared = 0;
+        for (point, bytes) in &pb {
+            let reference = pa
+                .get(point)
+                .ok_or_else(|| format!("the reference has no checkpoint {point:?}"))?;
+            let (x, y) = (
+                stored_value("progress.ckpt", reference, template)?,
+                stored_value("progress.ckpt", bytes, template)?,
+            );
+            if x != y {
+                return Err(format!("the periodic checkpoint {point:?} differs"));
+            }
+            compared += 1;
+        }
+        if compared == 0 {
+            return Err("no periodic checkpoint of the killed run to compare".into());
+        }
+        Ok((files, compared))
     }
 }
 

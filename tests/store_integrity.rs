@@ -377,3 +377,54 @@ fn manifests_with_crc32_records_are_still_verified() {
         other => panic!("unexpected {other}"),
     }
 }
+
+// ------------------------------ one rule for every branch: lost is recomputed
+
+/// A lost file of a control branch, or of a network a stability copy reads
+/// from the experiment (the copy with the experiment's own data order is
+/// the main line's network), is recomputed bit for bit like a lost
+/// main-line file, never an error.
+#[test]
+fn lost_branch_files_and_lost_networks_behind_a_stability_copy_are_recomputed() {
+    use crate::common::compare::{compare_files, files_on_disk};
+    use burn_lottery::imp::{Branch, Condition, Layout};
+    use burn_lottery::stability::{BarrierOptions, StabilityAnalyzer};
+    let (out, report) = finished_experiment();
+    let dir = report.directory.clone();
+    let template = || init(&ndarray(), 0);
+    let reference = files_on_disk(&dir);
+    // 1. A control's checkpoint and its own random mask.
+    let control = Layout::level(&Branch::RandomPrune, 2);
+    // A lost checkpoint has the level retrained; a lost mask is drawn
+    // again from its seed (the level's results stand, as for the main line).
+    for (file, retrained) in [(control.final_checkpoint(), 1), (control.mask(), 0)] {
+        std::fs::remove_file(dir.join(&file)).unwrap();
+        let rerun = imp()
+            .run(out.path(), &ndarray(), &data(), init, &mut Silent)
+            .unwrap();
+        assert_eq!(rerun.trained_levels, retrained, "{file}");
+        compare_files(&reference, &files_on_disk(&dir), &template).unwrap();
+    }
+    // 2. The main line's network at level 1, read by the stability copy
+    //    with the experiment's own data-order seed.
+    let data = data();
+    let device = ndarray();
+    let analyzer = StabilityAnalyzer::new(imp(), out.path(), &data, init, &device).with_options(
+        BarrierOptions {
+            points: 3,
+            eval_batch_size: 50,
+            ..BarrierOptions::default()
+        },
+    );
+    let own_seed = config().seeds.data_order;
+    let copy = analyzer.trained_copy(Condition::Imp, 1, own_seed).unwrap();
+    let main = Layout::level(&Branch::Main, 1);
+    std::fs::remove_file(dir.join(main.final_checkpoint())).unwrap();
+    let again = analyzer.trained_copy(Condition::Imp, 1, own_seed).unwrap();
+    assert_eq!(
+        crate::common::state(&again),
+        crate::common::state(&copy),
+        "recomputed, bit for bit"
+    );
+    compare_files(&reference, &files_on_disk(&dir), &template).unwrap();
+}

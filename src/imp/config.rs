@@ -174,8 +174,17 @@ impl ImpConfig {
         &self,
         root: &std::path::Path,
     ) -> Result<super::store::ExperimentStore, super::store::StoreError> {
+        self.open_store_in(crate::io::FsHandle::default(), root)
+    }
+
+    /// [`ImpConfig::open_store`] on the file system `fs`.
+    pub fn open_store_in(
+        &self,
+        fs: crate::io::FsHandle,
+        root: &std::path::Path,
+    ) -> Result<super::store::ExperimentStore, super::store::StoreError> {
         let current = serde_json::to_value(self).expect("config serializes");
-        super::store::ExperimentStore::open_normalized(root, &current, |stored| {
+        super::store::ExperimentStore::open_in(fs, root, &current, |stored| {
             match serde_json::from_value::<ImpConfig>(stored.clone()) {
                 Ok(parsed) => {
                     let parsed = serde_json::to_value(parsed).expect("config serializes");

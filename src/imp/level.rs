@@ -223,9 +223,10 @@ where
     ) -> Result<Resume<M>, ImpError> {
         let fresh_optimizer = || self.config.training.optimizer.init();
         if let Some((checkpoint, metrics)) = self.stored_progress(files, start)? {
+            let model = checkpoint.restore(self.template())?;
             return Ok(Resume {
-                model: checkpoint.restore(self.template())?,
-                optimizer: checkpoint.restore_optimizer(fresh_optimizer())?,
+                optimizer: checkpoint.restore_optimizer_for(fresh_optimizer(), &model)?,
+                model,
                 first: checkpoint.iteration(),
                 metrics,
             });
@@ -236,7 +237,7 @@ where
                 let rewind = RewindCheckpoint::from_bytes(&self.store.read(Layout::REWIND)?)?;
                 let model = rewind.rewind(self.template(), mask)?;
                 let optimizer = if self.config.restore_optimizer_state {
-                    rewind.restore_optimizer(fresh_optimizer())?
+                    rewind.restore_optimizer_for(fresh_optimizer(), &model)?
                 } else {
                     fresh_optimizer()
                 };
@@ -300,10 +301,14 @@ where
                 &branch.data_order(config),
                 &mut hooks,
             )
-            .map_err(|source| ImpError::Train {
-                condition: branch.name(config),
-                level,
-                source,
+            .map_err(|source| {
+                // A checkpoint that could not be saved stops training with
+                // its own typed error (e.g. the store's, for a full disk).
+                hooks.take_failure().unwrap_or_else(|| ImpError::Train {
+                    condition: branch.name(config),
+                    level,
+                    source,
+                })
             })?;
         let (metrics, last_loss) = hooks.into_metrics();
         Ok((model, metrics, last_loss))

@@ -52,6 +52,9 @@ pub(crate) struct ProgressHooks<'a> {
     total: u64,
     progress_path: String,
     metrics_path: String,
+    /// The typed error behind a checkpoint that could not be saved (the
+    /// training loop only carries its message).
+    failure: Option<super::runner::ImpError>,
 }
 
 impl<'a> ProgressHooks<'a> {
@@ -76,7 +79,21 @@ impl<'a> ProgressHooks<'a> {
             total,
             progress_path: files.progress(),
             metrics_path: files.progress_metrics(),
+            failure: None,
         }
+    }
+
+    /// The typed error that stopped training at a checkpoint, if any.
+    pub(crate) fn take_failure(&mut self) -> Option<super::runner::ImpError> {
+        self.failure.take()
+    }
+
+    /// Keeps `error` as the reason training stops; returns its message.
+    fn fail(&mut self, error: impl Into<super::runner::ImpError>) -> String {
+        let error = error.into();
+        let message = error.to_string();
+        self.failure = Some(error);
+        message
     }
 
     /// The metrics logged and the last training loss read.
@@ -107,23 +124,27 @@ impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
             RewindCheckpoint::capture(model, completed)
                 .with_optimizer(optimizer.optimizer())
                 .and_then(|c| c.to_bytes())
-                .map_err(|e| e.to_string())
         };
         if self.capture_rewind_at == Some(completed) && !self.store.contains(Layout::REWIND) {
-            self.store
-                .write(Layout::REWIND, &capture()?)
-                .map_err(|e| e.to_string())?;
+            let bytes = capture().map_err(|e| self.fail(e))?;
+            if let Err(e) = self.store.write(Layout::REWIND, &bytes) {
+                return Err(self.fail(e));
+            }
         }
         if self.checkpoint_every > 0
             && completed.is_multiple_of(self.checkpoint_every)
             && completed < self.total
         {
-            self.store
+            if let Err(e) = self
+                .store
                 .write(&self.metrics_path, self.metrics.as_bytes())
-                .map_err(|e| e.to_string())?;
-            self.store
-                .write(&self.progress_path, &capture()?)
-                .map_err(|e| e.to_string())?;
+            {
+                return Err(self.fail(e));
+            }
+            let bytes = capture().map_err(|e| self.fail(e))?;
+            if let Err(e) = self.store.write(&self.progress_path, &bytes) {
+                return Err(self.fail(e));
+            }
         }
         if self.observer.should_stop() {
             return Err("stopped by the observer".into());

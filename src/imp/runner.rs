@@ -80,6 +80,10 @@ pub struct RunOptions {
     pub eval_batch_size: usize,
     /// Options of the training loop.
     pub train: TrainOptions,
+    /// The file system the experiment directory is on (the real one by
+    /// default; a crash test puts a simulated one here).
+    #[serde(skip)]
+    pub file_system: crate::io::FsHandle,
 }
 
 impl Default for RunOptions {
@@ -89,6 +93,7 @@ impl Default for RunOptions {
             log_every: 100,
             eval_batch_size: 1000,
             train: TrainOptions::default(),
+            file_system: crate::io::FsHandle::default(),
         }
     }
 }
@@ -203,7 +208,10 @@ impl Imp {
         })?;
         let dense = Mask::dense(&template, &self.config.selector)?;
         drop(template);
-        let store = self.config.open_store(&self.directory(output_root))?;
+        let store = self.config.open_store_in(
+            self.options.file_system.clone(),
+            &self.directory(output_root),
+        )?;
         // The rewind point is shared by every level: check it up front.
         if store.contains(Layout::REWIND) {
             store.read(Layout::REWIND)?;
@@ -305,16 +313,14 @@ impl Imp {
             Layout::REPORT_CSV,
             report::to_csv(&rows, &metric).as_bytes(),
         )?;
-        // The plot is drawn to a temporary file, then stored atomically.
         let directory = store.root().to_path_buf();
-        let plot = directory.join(format!(".report.svg.tmp-{}", std::process::id()));
-        report::plot_metric_vs_weights(&rows, &metric, &self.config.name, &plot)?;
-        let svg = std::fs::read(&plot).map_err(|source| StoreError::Io {
-            path: plot.clone(),
-            source,
-        });
-        let _ = std::fs::remove_file(&plot);
-        store.write(Layout::REPORT_SVG, &svg?)?;
+        let svg = report::metric_vs_weights_svg(
+            &rows,
+            &metric,
+            &self.config.name,
+            &store.path(Layout::REPORT_SVG),
+        )?;
+        store.write(Layout::REPORT_SVG, svg.as_bytes())?;
         Ok(ImpReport {
             directory,
             metric,

@@ -12,14 +12,22 @@
 //! A recorded file that is missing when the experiment is opened is
 //! forgotten, so that deleting a file that fails its checksum has it
 //! recomputed. One process at a time may work on an experiment directory.
+//!
+//! Every operation goes through the store's [`FileSystem`] (the real one
+//! unless [`ExperimentStore::open_in`] is given another), and a file is
+//! recorded only once it is durable: its bytes and its directory entry are
+//! synced, and so is every directory above it up to the experiment's
+//! parent, so that a power cut cannot lose a file the manifest records.
 
-use std::collections::BTreeMap;
-use std::fs;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{checksum, content_hash, is_temporary_file_name, write_atomic};
+use crate::io::{
+    EntryKind, FileSystem, FsHandle, checksum, content_hash, create_dir_all_durable,
+    is_temporary_file_name, parent_dir, write_atomic_in,
+};
 
 const MANIFEST: &str = super::Layout::MANIFEST;
 const CONFIG: &str = super::Layout::CONFIG;
@@ -129,6 +137,9 @@ struct Manifest {
 pub struct ExperimentStore {
     root: PathBuf,
     manifest: Manifest,
+    fs: FsHandle,
+    /// Directories whose entry in their parent this process has synced.
+    durable_dirs: BTreeSet<PathBuf>,
 }
 
 impl ExperimentStore {
@@ -147,16 +158,32 @@ impl ExperimentStore {
         config: &serde_json::Value,
         normalize: impl FnOnce(serde_json::Value) -> serde_json::Value,
     ) -> Result<Self, StoreError> {
+        Self::open_in(FsHandle::default(), root, config, normalize)
+    }
+
+    /// [`ExperimentStore::open_normalized`] on the file system `fs`: every
+    /// file operation of the store goes through it.
+    pub fn open_in(
+        fs: FsHandle,
+        root: impl AsRef<Path>,
+        config: &serde_json::Value,
+        normalize: impl FnOnce(serde_json::Value) -> serde_json::Value,
+    ) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
         };
-        fs::create_dir_all(&root).map_err(io(&root))?;
-        remove_temporary_files(&root)?;
+        let files = fs.fs();
+        create_dir_all_durable(files, &root).map_err(io(&root))?;
+        // The experiment directory may have been made by an interrupted
+        // process that never synced its entry.
+        files.sync_dir(parent_dir(&root)).map_err(io(&root))?;
+        remove_temporary_files(files, &root)?;
         let manifest_path = root.join(MANIFEST);
-        let mut manifest: Manifest = if manifest_path.exists() {
-            let text = fs::read(&manifest_path).map_err(io(&manifest_path))?;
+        let manifest_exists = files.kind(&manifest_path).map_err(io(&manifest_path))?;
+        let mut manifest: Manifest = if manifest_exists.is_some() {
+            let text = files.read(&manifest_path).map_err(io(&manifest_path))?;
             serde_json::from_slice(&text).map_err(|e| StoreError::BadManifest {
                 path: manifest_path.clone(),
                 reason: e.to_string(),
@@ -168,10 +195,17 @@ impl ExperimentStore {
         // recomputed) is forgotten: the run writes it again. The store itself
         // never leaves a record without its file: files are written before
         // they are recorded and forgotten before they are deleted.
-        manifest
-            .files
-            .retain(|relative, _| root.join(relative).is_file());
-        let mut store = Self { root, manifest };
+        manifest.files.retain(|relative, _| {
+            matches!(files.kind(&root.join(relative)), Ok(Some(EntryKind::File)))
+        });
+        let mut durable_dirs = BTreeSet::new();
+        durable_dirs.insert(root.clone());
+        let mut store = Self {
+            root,
+            manifest,
+            fs,
+            durable_dirs,
+        };
         if store.manifest.files.contains_key(CONFIG) {
             let stored: serde_json::Value =
                 serde_json::from_slice(&store.read(CONFIG)?).map_err(|e| {
@@ -214,13 +248,8 @@ impl ExperimentStore {
     /// Writes a file atomically and records its checksum.
     pub fn write(&mut self, relative: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.root.join(relative);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        write_atomic(&path, bytes).map_err(|source| StoreError::Io {
+        self.make_durable_dir(parent_dir(&path))?;
+        write_atomic_in(self.fs.fs(), &path, bytes).map_err(|source| StoreError::Io {
             path: path.clone(),
             source,
         })?;
@@ -238,13 +267,17 @@ impl ExperimentStore {
             .files
             .get(relative)
             .ok_or_else(|| StoreError::NotRecorded { path: path.clone() })?;
-        let bytes = fs::read(&path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => StoreError::NotRecorded { path: path.clone() },
-            _ => StoreError::Io {
-                path: path.clone(),
-                source,
-            },
-        })?;
+        let bytes = self
+            .fs
+            .fs()
+            .read(&path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => StoreError::NotRecorded { path: path.clone() },
+                _ => StoreError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
         let (expected_hash, actual_hash) = record.compare(&bytes);
         if bytes.len() as u64 != record.bytes || expected_hash != actual_hash {
             return Err(StoreError::Checksum {
@@ -264,12 +297,37 @@ impl ExperimentStore {
         if self.manifest.files.remove(relative).is_some() {
             self.save_manifest()?;
         }
-        match fs::remove_file(&path) {
+        match self.fs.fs().remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(StoreError::Io { path, source: e })
             }
             _ => Ok(()),
         }
+    }
+
+    /// The file system the store works on.
+    pub fn file_system(&self) -> &FsHandle {
+        &self.fs
+    }
+
+    /// Creates `dir` (inside the experiment) if needed and makes its entry,
+    /// and every entry above it up to the experiment directory, durable
+    /// (once per process and directory: one made by an interrupted process
+    /// may exist without being durable).
+    fn make_durable_dir(&mut self, dir: &Path) -> Result<(), StoreError> {
+        if self.durable_dirs.contains(dir) || !dir.starts_with(&self.root) {
+            return Ok(());
+        }
+        self.make_durable_dir(parent_dir(dir))?;
+        let files = self.fs.fs();
+        create_dir_all_durable(files, dir)
+            .and_then(|()| files.sync_dir(parent_dir(dir)))
+            .map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        self.durable_dirs.insert(dir.to_path_buf());
+        Ok(())
     }
 
     /// Checks every recorded file; returns the first that fails.
@@ -291,29 +349,23 @@ impl ExperimentStore {
     fn save_manifest(&self) -> Result<(), StoreError> {
         let path = self.root.join(MANIFEST);
         let text = serde_json::to_vec_pretty(&self.manifest).expect("manifest serializes");
-        write_atomic(&path, &text).map_err(|source| StoreError::Io { path, source })
+        write_atomic_in(self.fs.fs(), &path, &text)
+            .map_err(|source| StoreError::Io { path, source })
     }
 }
 
 /// Deletes the temporary files of interrupted writes under `dir`.
-fn remove_temporary_files(dir: &Path) -> Result<(), StoreError> {
+fn remove_temporary_files(fs: &dyn FileSystem, dir: &Path) -> Result<(), StoreError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| StoreError::Io { path, source }
     };
-    for entry in fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let path = entry.path();
-        let kind = entry.file_type().map_err(io(&path))?;
-        if kind.is_dir() {
-            remove_temporary_files(&path)?;
-        } else if kind.is_file()
-            && entry
-                .file_name()
-                .to_str()
-                .is_some_and(is_temporary_file_name)
-        {
-            match fs::remove_file(&path) {
+    for (name, kind) in fs.read_dir(dir).map_err(io(dir))? {
+        let path = dir.join(&name);
+        if kind == EntryKind::Dir {
+            remove_temporary_files(fs, &path)?;
+        } else if kind == EntryKind::File && is_temporary_file_name(&name) {
+            match fs.remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(StoreError::Io { path, source: e });
                 }

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use plot::metric_vs_weights_svg;
 pub(crate) use plot::{Chart, Series, XAxis, line_chart};
 pub use plot::{plot_accuracy_vs_weights, plot_metric_vs_weights};
 pub use progress::Progress;

@@ -238,6 +238,19 @@ fn legend_corner(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> SeriesL
 /// coordinate that cannot be placed (not finite, or a weights fraction
 /// `<= 0`) are left out.
 pub(crate) fn line_chart(series: &Series, chart: &Chart, path: &Path) -> Result<(), ReportError> {
+    let svg = line_chart_svg(series, chart, path)?;
+    crate::io::write_atomic(path, svg.as_bytes()).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// [`line_chart`] as SVG text; `path` names the plot in errors.
+pub(crate) fn line_chart_svg(
+    series: &Series,
+    chart: &Chart,
+    path: &Path,
+) -> Result<String, ReportError> {
     let err = |reason: String| ReportError::Plot {
         path: path.to_path_buf(),
         reason,
@@ -283,7 +296,8 @@ pub(crate) fn line_chart(series: &Series, chart: &Chart, path: &Path) -> Result<
         }
     };
 
-    let root = SVGBackend::new(path, (800, 520)).into_drawing_area();
+    let mut svg = String::new();
+    let root = SVGBackend::with_string(&mut svg, (800, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut ctx = ChartBuilder::on(&root)
         .caption(chart.title, ("sans-serif", 22))
@@ -320,7 +334,10 @@ pub(crate) fn line_chart(series: &Series, chart: &Chart, path: &Path) -> Result<
         .position(legend_corner(&all, (x0, x1), (y0, y1)))
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    root.present().map_err(|e| err(e.to_string()))?;
+    drop(ctx);
+    drop(root);
+    Ok(svg)
 }
 
 /// Plots the test value of `metric` against weights remaining (log axis,
@@ -334,6 +351,20 @@ pub fn plot_metric_vs_weights(
     title: &str,
     path: &Path,
 ) -> Result<(), ReportError> {
+    let svg = metric_vs_weights_svg(rows, metric, title, path)?;
+    crate::io::write_atomic(path, svg.as_bytes()).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// [`plot_metric_vs_weights`] as SVG text; `path` names the plot in errors.
+pub(crate) fn metric_vs_weights_svg(
+    rows: &[ReportRow],
+    metric: &MetricLabel,
+    title: &str,
+    path: &Path,
+) -> Result<String, ReportError> {
     // condition -> level -> (weights remaining, values)
     let mut levels: BTreeMap<&str, BTreeMap<usize, (f64, Vec<f64>)>> = BTreeMap::new();
     for r in rows {
@@ -356,7 +387,7 @@ pub fn plot_metric_vs_weights(
             (condition.to_string(), points)
         })
         .collect();
-    line_chart(
+    line_chart_svg(
         &series,
         &Chart {
             title,

@@ -196,13 +196,15 @@ where
     /// [`ImpConfig`] (settings added since it was written take their defaults).
     fn store(&self) -> Result<ExperimentStore, StabilityError> {
         let directory = self.directory();
-        if !directory.join(Layout::CONFIG).exists() {
+        let fs = self.imp.options().file_system.clone();
+        let config = directory.join(Layout::CONFIG);
+        if !matches!(fs.fs().kind(&config), Ok(Some(_))) {
             return Err(StabilityError::Config(format!(
                 "no IMP experiment at {}; run it first (StabilityAnalyzer::run_experiment)",
                 directory.display()
             )));
         }
-        Ok(self.imp.config().open_store(&directory)?)
+        Ok(self.imp.config().open_store_in(fs, &directory)?)
     }
 
     /// The mask of `condition` at `level` (level 0: the dense mask), from
@@ -262,13 +264,13 @@ where
             observer: &mut progress,
             trained: 0,
         };
-        let trained = match branch.same_network_as(level, self.config()) {
-            Some(same) => same,
-            None => {
-                trainer.train(branch, level, &mask)?;
-                branch
-            }
-        };
+        // A copy that is a trained network of the experiment itself is read
+        // back from it; any of them whose files were lost is recomputed,
+        // like every level.
+        let trained = branch
+            .same_network_as(level, self.config())
+            .unwrap_or(branch);
+        trainer.train(trained, level, &mask)?;
         Ok(trainer.trained_model(&trained, level)?)
     }
 

@@ -1,6 +1,8 @@
 //! Shared test fixtures: a tiny conv net with BatchNorm, and helpers.
 #![allow(dead_code)]
 
+pub mod compare;
+
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};

@@ -1,28 +1,40 @@
-//! Crash-safe file writes.
+//! Crash-safe file writes, and the [`FileSystem`] they go through.
 //!
-//! Every file this crate writes goes through [`write_atomic`]: the bytes go to
-//! a temporary file in the same directory, are flushed to disk, and the file is
-//! renamed over the target. A crash leaves either the old file or the new one,
+//! Every file this crate writes goes through [`write_atomic`] (or
+//! [`write_atomic_in`] on another [`FileSystem`]): the bytes go to a
+//! temporary file in the same directory, are flushed to disk, the file is
+//! renamed over the target and the directory is flushed too. A crash leaves either the old file or the new one,
 //! never half of one; at worst a temporary file stays behind, which
 //! [`is_temporary_file_name`] recognizes so that it can be cleaned up.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+mod fs;
+pub mod power_loss;
+
+use std::io;
 use std::path::Path;
+
+pub use fs::{
+    EntryKind, FileSystem, FsHandle, RealFs, WritableFile, create_dir_all_durable, parent_dir,
+};
 
 /// Marker between a target's name and the writer's process id in the name of
 /// a temporary file: `.<name>.tmp-<pid>`.
 const TEMP_MARKER: &str = ".tmp-";
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename,
+/// fsync of the directory) on the operating system's file system.
 ///
 /// The temporary file is `.<name>.tmp-<pid>` next to `path`; a process killed
 /// mid-write leaves it behind (see [`is_temporary_file_name`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    write_atomic_in(&RealFs, path, bytes)
+}
+
+/// [`write_atomic`] on the file system `fs`. When it returns `Ok`, the new
+/// contents are durable: the file's bytes were synced before the rename,
+/// and the directory after it (an error of either sync is returned).
+pub fn write_atomic_in(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_dir(path);
     let file_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -32,24 +44,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::process::id()
     ));
     let result = (|| {
-        let mut file = File::create(&tmp)?;
-        write_hook::fire(path, write_hook::WritePoint::TempCreated);
+        let mut file = fs.create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        file.sync()?;
         drop(file);
-        write_hook::fire(path, write_hook::WritePoint::TempSynced);
-        fs::rename(&tmp, path)?;
-        write_hook::fire(path, write_hook::WritePoint::Renamed);
-        // Persist the rename itself; not every platform lets a directory be opened.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        fs.rename(&tmp, path)
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs.remove_file(&tmp);
     }
-    result
+    result?;
+    // Persist the rename itself.
+    fs.sync_dir(dir)
 }
 
 /// Whether `name` is the name of a temporary file of [`write_atomic`]
@@ -75,43 +81,6 @@ pub fn checksum(bytes: &[u8]) -> u32 {
 /// nothing.
 pub fn content_hash(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
-}
-
-/// Test hook: lets a crash test observe (and die at) the steps of every
-/// [`write_atomic`]. Not part of the crate's API; a process that installs no
-/// hook pays one atomic load per step.
-#[doc(hidden)]
-pub mod write_hook {
-    use std::path::Path;
-    use std::sync::OnceLock;
-
-    /// A step of [`write_atomic`](super::write_atomic) that has just completed.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum WritePoint {
-        /// The temporary file exists and is still empty.
-        TempCreated,
-        /// The temporary file holds every byte and is synced; not yet renamed.
-        TempSynced,
-        /// The temporary file was renamed over the target.
-        Renamed,
-    }
-
-    /// Called with the target path (not the temporary one) and the step.
-    pub type Hook = fn(&Path, WritePoint);
-
-    static HOOK: OnceLock<Hook> = OnceLock::new();
-
-    /// Installs `hook` for the rest of the process; `false` if one was
-    /// already installed (the first stays).
-    pub fn install(hook: Hook) -> bool {
-        HOOK.set(hook).is_ok()
-    }
-
-    pub(crate) fn fire(path: &Path, point: WritePoint) {
-        if let Some(hook) = HOOK.get() {
-            hook(path, point);
-        }
-    }
 }
 
 #[cfg(test)]
