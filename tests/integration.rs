@@ -8,6 +8,7 @@
 mod common;
 
 mod branches;
+mod concurrency;
 mod data_cifar;
 mod data_idx;
 mod data_loader;
@@ -18,6 +19,7 @@ mod imp;
 mod mask;
 mod masked_training;
 mod models;
+mod multi_device;
 mod pinned;
 mod prune;
 mod report;
@@ -25,5 +27,6 @@ mod rewind;
 mod schedule;
 mod stability;
 mod store_integrity;
+mod sweep;
 mod trainer;
 mod wgpu;
