@@ -72,7 +72,7 @@ enum Command {
         sweep: SweepArgs,
         #[command(flatten)]
         exec: ExecArgs,
-        /// Where the merged report goes (default: <root>/report).
+        /// Where the merged report goes (default: ROOT/report).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Exit with status 3 when a job is missing.
@@ -86,7 +86,7 @@ enum Command {
         sweep: SweepArgs,
         #[command(flatten)]
         exec: ExecArgs,
-        /// Where the report goes (default: <root>/report).
+        /// Where the report goes (default: ROOT/report).
         #[arg(long)]
         out: Option<PathBuf>,
     },

@@ -21,6 +21,17 @@ use crate::task::Task;
 /// [`stability::CSV_HEADER`](crate::stability::CSV_HEADER).
 pub const STABILITY_CSV_HEADER: &str = "seed,copy_a,copy_b";
 
+/// One analyzed pair of stability copies of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StabilityEntry {
+    /// The experiment's seed.
+    pub seed: u64,
+    /// The data-order seeds of the two copies.
+    pub copies: (u64, u64),
+    /// The analysis.
+    pub row: StabilityRow,
+}
+
 /// The merged results of a sweep.
 #[derive(Debug, Clone)]
 pub struct SweepReport {
@@ -31,8 +42,8 @@ pub struct SweepReport {
     /// Controls are named `<control>_rewind<k>` when the sweep has several
     /// rewind points.
     pub rows: Vec<ReportRow>,
-    /// One row per analyzed pair of stability copies: (seed, copy seeds, row).
-    pub stability: Vec<(u64, (u64, u64), StabilityRow)>,
+    /// One row per analyzed pair of stability copies.
+    pub stability: Vec<StabilityEntry>,
     /// Jobs whose network is not finished (by number), and stability pairs
     /// that could not be analyzed for that reason.
     pub missing: Vec<usize>,
@@ -47,7 +58,12 @@ impl SweepReport {
     /// `stability.csv`.
     pub fn stability_csv(&self) -> String {
         let mut out = format!("{STABILITY_CSV_HEADER},{}\n", crate::stability::CSV_HEADER);
-        for (seed, (a, b), row) in &self.stability {
+        for StabilityEntry {
+            seed,
+            copies: (a, b),
+            row,
+        } in &self.stability
+        {
             let line = crate::stability::report::to_csv(std::slice::from_ref(row));
             let line = line.lines().nth(1).unwrap_or_default();
             out.push_str(&format!("{seed},{a},{b},{line}\n"));
@@ -199,7 +215,7 @@ impl Sweep {
         task: &T,
         init: F,
         train: bool,
-    ) -> Result<Vec<(u64, (u64, u64), StabilityRow)>, SweepError>
+    ) -> Result<Vec<StabilityEntry>, SweepError>
     where
         M: Module,
         T: Task<M>,
@@ -224,7 +240,11 @@ impl Sweep {
                             }
                             let result: PairResult =
                                 analyzer.analyze_pair(condition, level, (a, b))?;
-                            out.push((seed, (a, b), result.row()));
+                            out.push(StabilityEntry {
+                                seed,
+                                copies: (a, b),
+                                row: result.row(),
+                            });
                         }
                     }
                 }
@@ -258,7 +278,7 @@ impl Sweep {
     fn finish<M: Module, T: Task<M>>(
         &self,
         rows: Rows,
-        stability: Vec<(u64, (u64, u64), StabilityRow)>,
+        stability: Vec<StabilityEntry>,
         missing: Vec<usize>,
         task: &T,
     ) -> SweepReport {

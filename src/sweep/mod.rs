@@ -30,6 +30,9 @@
 //! The library is generic over the [`Task`](crate::task::Task) and model
 //! initializer (like [`Imp::run`]); the `burn-lottery-sweep` program (cargo
 //! feature `cli`) covers the built-in networks.
+//!
+//! [`Imp::run`]: crate::imp::Imp::run
+//! [`Imp::run_level`]: crate::imp::Imp::run_level
 
 mod job;
 mod merge;
@@ -37,7 +40,7 @@ mod run;
 mod spec;
 
 pub use job::{Job, JobState};
-pub use merge::{STABILITY_CSV_HEADER, SweepReport};
+pub use merge::{STABILITY_CSV_HEADER, StabilityEntry, SweepReport};
 pub use run::Sweep;
 pub use spec::{StabilitySpec, SweepSpec};
 
