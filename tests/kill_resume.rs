@@ -560,7 +560,8 @@ mod parent {
         Ok(())
     }
 
-    /// Relative paths of every file under `dir`.
+    /// Relative paths of every file under `dir`, but the writers' locks
+    /// (`locks/`: a killed writer leaves its holder record behind).
     fn files(dir: &Path) -> Vec<PathBuf> {
         fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -568,6 +569,9 @@ mod parent {
             };
             for entry in entries.flatten() {
                 let path = entry.path();
+                if path.is_dir() && path.file_name() == Some("locks".as_ref()) {
+                    continue;
+                }
                 if path.is_dir() {
                     walk(root, &path, out);
                 } else {

@@ -179,8 +179,12 @@ impl FileLock {
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking first makes the
-        // release independent of when the handle is closed.
+        // The holder record goes first (while the lock is still held, so it
+        // cannot be a successor's); a killed holder leaves it behind, and
+        // the next holder overwrites it. Closing the file releases the lock
+        // too; unlocking makes the release independent of when the handle
+        // is closed.
+        let _ = fs::remove_file(holder_path(&self.path));
         let _ = self.file.unlock();
     }
 }

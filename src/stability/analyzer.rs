@@ -246,7 +246,10 @@ where
         let trained = branch
             .same_network_as(level, self.config())
             .unwrap_or(branch);
-        let finished = store.contains(&Layout::level(&trained, level).summary());
+        let finished = Layout::level(&trained, level)
+            .outputs()
+            .iter()
+            .all(|file| store.contains(file));
         // Only a copy that has to be trained opens the experiment for writing
         // (which checks its configuration and takes the level's lock).
         let mut store = if finished {

@@ -270,7 +270,7 @@ impl Sweep {
             let trained = branch
                 .same_network_as(level, imp.config())
                 .unwrap_or(branch);
-            store.contains(&Layout::level(&trained, level).summary())
+            super::run::level_finished(&store, &trained, level)
         })
     }
 

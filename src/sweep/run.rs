@@ -103,8 +103,8 @@ impl Sweep {
     /// Whether `job`'s level is finished under `root` (read only, no lock).
     pub fn is_finished(&self, root: &Path, job: &Job) -> bool {
         let directory = self.experiments[job.experiment].directory(root);
-        let summary = Layout::level(&job.branch, job.level).summary();
-        ExperimentStore::open_read_only(directory).is_ok_and(|store| store.contains(&summary))
+        ExperimentStore::open_read_only(directory)
+            .is_ok_and(|store| level_finished(&store, &job.branch, job.level))
     }
 
     /// Where every job stands under `root`.
@@ -262,4 +262,12 @@ fn experiment_jobs(spec: &SweepSpec, e: usize, imp: &Imp) -> Vec<(Key, Vec<Key>)
         }
     }
     jobs
+}
+
+/// Whether every file of a finished level (its summary last) is recorded.
+pub(super) fn level_finished(store: &ExperimentStore, branch: &Branch, level: usize) -> bool {
+    Layout::level(branch, level)
+        .outputs()
+        .iter()
+        .all(|file| store.contains(file))
 }
