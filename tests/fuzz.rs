@@ -813,6 +813,8 @@ fn fuzz_experiment_manifest() {
                 | StoreError::Io { .. }
                 | StoreError::ConfigMismatch { .. }),
             ) => prop_assert!(e.to_string().contains("exp"), "{}", e),
+            // Nobody else holds the experiment: a lock error is a bug.
+            Err(e @ StoreError::Locked(_)) => prop_assert!(false, "{}", e),
         }
         Ok(())
     };

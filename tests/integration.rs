@@ -8,6 +8,7 @@
 mod common;
 
 mod branches;
+mod concurrency;
 mod data_cifar;
 mod data_idx;
 mod data_loader;
@@ -19,6 +20,7 @@ mod mask;
 mod masked_training;
 mod methods;
 mod models;
+mod multi_device;
 mod pinned;
 mod power_loss;
 mod prune;
@@ -27,5 +29,6 @@ mod rewind;
 mod schedule;
 mod stability;
 mod store_integrity;
+mod sweep;
 mod trainer;
 mod wgpu;

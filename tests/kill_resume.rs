@@ -447,6 +447,10 @@ mod child {
             set_phase(&format!("stat {}", name(path)));
             done(RealFs.kind(path))
         }
+
+        fn supports_locks(&self) -> bool {
+            RealFs.supports_locks()
+        }
     }
 
     pub fn run<M: Module>(model: Model, dir: &Path, init: fn(&Device, u64) -> M) -> ExitCode

@@ -14,6 +14,7 @@ use super::branch::{Branch, Condition};
 /// branches/stability/imp/data_order_<s>/level_LL/           stability copies
 /// branches/stability/random_prune/data_order_<s>/level_LL/
 /// report.csv  report.svg
+/// locks/                                 OS file locks of writers, with their holders
 /// ```
 ///
 /// Every level directory holds `mask.bin`, `final.ckpt`, `metrics.csv`,
@@ -35,6 +36,15 @@ impl Layout {
     pub const REPORT_CSV: &'static str = "report.csv";
     /// Its plot.
     pub const REPORT_SVG: &'static str = "report.svg";
+    /// The experiment lock, held for the moment of each store update (see
+    /// [`lock`](super::lock)).
+    pub const EXPERIMENT_LOCK: &'static str = "locks/experiment.lock";
+
+    /// The lock of a level directory (e.g. `main/level_03` gives
+    /// `locks/main.level_03.lock`), held by the process that writes it.
+    pub fn level_lock(level_dir: &str) -> String {
+        format!("locks/{}.lock", level_dir.replace('/', "."))
+    }
 
     /// The directory of a branch (its levels are subdirectories).
     pub fn branch_dir(branch: &Branch) -> String {

@@ -69,7 +69,22 @@ where
 
     /// Trains `branch` at `level` under `mask` from its starting point (or
     /// from its last periodic checkpoint), or reads it back when finished.
+    /// The level's lock is held meanwhile (taken here unless the caller
+    /// took it already, and released at the end).
     pub(crate) fn train(
+        &mut self,
+        branch: Branch,
+        level: usize,
+        mask: &Mask,
+    ) -> Result<LevelSummary, ImpError> {
+        let dir = Layout::level(&branch, level).dir().to_string();
+        self.store.lock_level(&dir)?;
+        let result = self.train_locked(branch, level, mask);
+        self.store.unlock_level(&dir);
+        result
+    }
+
+    fn train_locked(
         &mut self,
         branch: Branch,
         level: usize,

@@ -10,6 +10,7 @@ mod branch;
 mod config;
 mod layout;
 mod level;
+pub mod lock;
 mod method;
 mod progress;
 mod retrain;

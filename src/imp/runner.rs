@@ -64,6 +64,9 @@ pub enum ImpError {
     /// Writing the report failed.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// A level that [`Imp::run_level`] builds on is not finished yet.
+    #[error("{} is not finished yet: train it first", .0.display())]
+    NotFinished(PathBuf),
 }
 
 /// Operational settings that do not change results (not part of the
@@ -275,9 +278,62 @@ impl Imp {
         self.report(&mut store, summaries, trained_levels, task.metrics())
     }
 
+    /// Trains one `branch` at one `level` of the experiment under
+    /// `output_root` (or reads it back when finished), as [`Imp::run`] does,
+    /// given that the levels it builds on are finished, possibly by other
+    /// processes: the main line's level `level - 1` for the main line, the
+    /// main line's `level` for a control or data order, and the
+    /// condition's `level` for a [`Branch::Stability`] copy. One that is
+    /// not gives [`ImpError::NotFinished`]. This is one job of a sweep
+    /// ([`crate::sweep`]); several such jobs may run at once on one
+    /// experiment (each level is locked by its writer).
+    pub fn run_level<M, T, F>(
+        &self,
+        output_root: &Path,
+        device: &Device,
+        task: &T,
+        init: F,
+        (branch, level): (Branch, usize),
+        observer: &mut dyn ImpObserver,
+    ) -> Result<LevelSummary, ImpError>
+    where
+        M: Module,
+        T: Task<M>,
+        F: Fn(&Device, u64) -> M,
+    {
+        let device = device.clone().autodiff();
+        let pruner = self.config.pruning.init()?;
+        let (mut store, dense) = self.open(output_root, &device, task, &init)?;
+        let mut trainer = BranchTrainer {
+            config: &self.config,
+            options: &self.options,
+            store: &mut store,
+            device: &device,
+            task,
+            init: &init,
+            observer,
+            trained: 0,
+        };
+        let mask = match branch {
+            Branch::Main if level == 0 => dense,
+            Branch::Main => {
+                let previous = finished_mask(&trainer, &Branch::Main, level - 1, &dense)?;
+                next_mask(&mut trainer, level, &previous, &dense, &pruner)?
+            }
+            Branch::Stability { condition, .. } => {
+                finished_mask(&trainer, &condition.at_level(level).branch(), level, &dense)?
+            }
+            _ => {
+                let main = finished_mask(&trainer, &Branch::Main, level, &dense)?;
+                branch_mask(&mut trainer, &branch, level, &main)?
+            }
+        };
+        trainer.train(branch, level, &mask)
+    }
+
     /// The branches trained at every level, in order: the main line, the
     /// other data orders, then the controls.
-    fn branches(&self) -> Vec<Branch> {
+    pub fn branches(&self) -> Vec<Branch> {
         let controls = &self.config.controls;
         let mut branches = vec![Branch::Main];
         branches.extend(controls.data_orders.iter().map(|&s| Branch::DataOrder(s)));
@@ -331,6 +387,29 @@ impl Imp {
     }
 }
 
+/// The mask of a finished level of `branch` (level 0: `dense`), or
+/// [`ImpError::NotFinished`].
+fn finished_mask<M, T, F>(
+    trainer: &BranchTrainer<'_, T, F>,
+    branch: &Branch,
+    level: usize,
+    dense: &Mask,
+) -> Result<Mask, ImpError>
+where
+    M: Module,
+    T: Task<M>,
+    F: Fn(&Device, u64) -> M,
+{
+    let files = Layout::level(branch, level);
+    if !trainer.store.contains(&files.summary()) {
+        return Err(ImpError::NotFinished(trainer.store.path(files.dir())));
+    }
+    if level == 0 {
+        return Ok(dense.clone());
+    }
+    Ok(Mask::from_bytes(&trainer.store.read(&files.mask())?)?)
+}
+
 /// The mask of a main-line level: stored, or made by the experiment's
 /// [`PruningMethod`]: pruned from the previous level's trained weights (IMP),
 /// from the dense trained weights in one step, or scored at the rewind
@@ -347,7 +426,10 @@ where
     T: Task<M>,
     F: Fn(&Device, u64) -> M,
 {
-    let path = Layout::level(&Branch::Main, level).mask();
+    let files = Layout::level(&Branch::Main, level);
+    // Held until the level is trained (BranchTrainer::train releases it).
+    trainer.store.lock_level(files.dir())?;
+    let path = files.mask();
     if trainer.store.contains(&path) {
         return Ok(Mask::from_bytes(&trainer.store.read(&path)?)?);
     }
@@ -394,7 +476,9 @@ where
     if *branch != Branch::RandomPrune {
         return Ok(main.clone());
     }
-    let path = Layout::level(branch, level).mask();
+    let files = Layout::level(branch, level);
+    trainer.store.lock_level(files.dir())?;
+    let path = files.mask();
     if trainer.store.contains(&path) {
         return Ok(Mask::from_bytes(&trainer.store.read(&path)?)?);
     }

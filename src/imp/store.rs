@@ -11,19 +11,25 @@
 //! [`crate::io::write_atomic`]); opening the experiment deletes such files.
 //! A recorded file that is missing when the experiment is opened is
 //! forgotten, so that deleting a file that fails its checksum has it
-//! recomputed. One process at a time may work on an experiment directory.
+//! recomputed.
 //!
 //! Every operation goes through the store's [`FileSystem`] (the real one
 //! unless [`ExperimentStore::open_in`] is given another), and a file is
 //! recorded only once it is durable: its bytes and its directory entry are
 //! synced, and so is every directory above it up to the experiment's
 //! parent, so that a power cut cannot lose a file the manifest records.
+//!
+//! Several processes may share an experiment directory (see
+//! [`lock`](super::lock)): each store update happens under the experiment
+//! lock and merges into the manifest on disk, and a level is written by the
+//! one process that holds its level lock ([`ExperimentStore::lock_level`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::lock::{FileLock, LockError};
 use crate::io::{
     EntryKind, FileSystem, FsHandle, checksum, content_hash, create_dir_all_durable,
     is_temporary_file_name, parent_dir, write_atomic_in,
@@ -84,6 +90,10 @@ pub enum StoreError {
         /// Dotted names of the settings that differ, with both values.
         differences: Vec<String>,
     },
+    /// Another process writes the same part of the experiment (or a lock
+    /// file cannot be taken).
+    #[error(transparent)]
+    Locked(#[from] LockError),
 }
 
 /// One file's record in the manifest.
@@ -140,6 +150,8 @@ pub struct ExperimentStore {
     fs: FsHandle,
     /// Directories whose entry in their parent this process has synced.
     durable_dirs: BTreeSet<PathBuf>,
+    /// Level locks held by this store, by level directory.
+    level_locks: BTreeMap<String, FileLock>,
 }
 
 impl ExperimentStore {
@@ -179,25 +191,9 @@ impl ExperimentStore {
         // The experiment directory may have been made by an interrupted
         // process that never synced its entry.
         files.sync_dir(parent_dir(&root)).map_err(io(&root))?;
+        let _experiment = lock_experiment(files, &root)?;
         remove_temporary_files(files, &root)?;
-        let manifest_path = root.join(MANIFEST);
-        let manifest_exists = files.kind(&manifest_path).map_err(io(&manifest_path))?;
-        let mut manifest: Manifest = if manifest_exists.is_some() {
-            let text = files.read(&manifest_path).map_err(io(&manifest_path))?;
-            serde_json::from_slice(&text).map_err(|e| StoreError::BadManifest {
-                path: manifest_path.clone(),
-                reason: e.to_string(),
-            })?
-        } else {
-            Manifest::default()
-        };
-        // A recorded file that was deleted (e.g. by a user who wants it
-        // recomputed) is forgotten: the run writes it again. The store itself
-        // never leaves a record without its file: files are written before
-        // they are recorded and forgotten before they are deleted.
-        manifest.files.retain(|relative, _| {
-            matches!(files.kind(&root.join(relative)), Ok(Some(EntryKind::File)))
-        });
+        let manifest = load_manifest(files, &root)?;
         let mut durable_dirs = BTreeSet::new();
         durable_dirs.insert(root.clone());
         let mut store = Self {
@@ -205,6 +201,7 @@ impl ExperimentStore {
             manifest,
             fs,
             durable_dirs,
+            level_locks: BTreeMap::new(),
         };
         if store.manifest.files.contains_key(CONFIG) {
             let stored: serde_json::Value =
@@ -225,7 +222,7 @@ impl ExperimentStore {
             }
         } else {
             let text = serde_json::to_vec_pretty(config).expect("JSON values serialize");
-            store.write(CONFIG, &text)?;
+            store.write_locked(CONFIG, &text)?;
         }
         Ok(store)
     }
@@ -247,16 +244,22 @@ impl ExperimentStore {
 
     /// Writes a file atomically and records its checksum.
     pub fn write(&mut self, relative: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let _experiment = lock_experiment(self.fs.fs(), &self.root)?;
+        self.write_locked(relative, bytes)
+    }
+
+    /// [`write`](Self::write) for a caller that holds the experiment lock.
+    fn write_locked(&mut self, relative: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.root.join(relative);
         self.make_durable_dir(parent_dir(&path))?;
         write_atomic_in(self.fs.fs(), &path, bytes).map_err(|source| StoreError::Io {
             path: path.clone(),
             source,
         })?;
-        self.manifest
-            .files
-            .insert(relative.to_string(), FileRecord::of(bytes));
-        self.save_manifest()
+        let record = FileRecord::of(bytes);
+        self.update_manifest(|m| {
+            m.files.insert(relative.to_string(), record);
+        })
     }
 
     /// Reads a recorded file, verifying its size and checksum.
@@ -294,8 +297,12 @@ impl ExperimentStore {
     /// Removes a file and its record (missing files are fine).
     pub fn remove(&mut self, relative: &str) -> Result<(), StoreError> {
         let path = self.root.join(relative);
-        if self.manifest.files.remove(relative).is_some() {
-            self.save_manifest()?;
+        let _experiment = lock_experiment(self.fs.fs(), &self.root)?;
+        self.refresh()?;
+        if self.manifest.files.contains_key(relative) {
+            self.update_manifest(|m| {
+                m.files.remove(relative);
+            })?;
         }
         match self.fs.fs().remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -346,12 +353,102 @@ impl ExperimentStore {
         Ok(())
     }
 
+    /// Opens an existing experiment for reading only: no lock, no file
+    /// written or deleted (for reports and the analysis of finished levels
+    /// while other processes write the experiment).
+    pub fn open_read_only(root: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_read_only_in(FsHandle::default(), root)
+    }
+
+    /// [`ExperimentStore::open_read_only`] on the file system `fs`.
+    pub fn open_read_only_in(fs: FsHandle, root: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let root = root.as_ref().to_path_buf();
+        let config = root.join(CONFIG);
+        if !matches!(fs.fs().kind(&config), Ok(Some(EntryKind::File))) {
+            return Err(StoreError::NotRecorded { path: config });
+        }
+        let manifest = load_manifest(fs.fs(), &root)?;
+        Ok(Self {
+            root,
+            manifest,
+            fs,
+            durable_dirs: BTreeSet::new(),
+            level_locks: BTreeMap::new(),
+        })
+    }
+
+    /// Reads the manifest again from disk, to see the files other processes
+    /// recorded since this store read it.
+    pub fn refresh(&mut self) -> Result<(), StoreError> {
+        self.manifest = load_manifest(self.fs.fs(), &self.root)?;
+        Ok(())
+    }
+
+    /// Takes the lock of the level directory `level_dir` (e.g.
+    /// `main/level_03`) for this store, unless it holds it already, then
+    /// [`refresh`](Self::refresh)es the manifest. Another process holding it
+    /// gives [`StoreError::Locked`] naming that process.
+    pub fn lock_level(&mut self, level_dir: &str) -> Result<(), StoreError> {
+        if self.fs.fs().supports_locks() && !self.level_locks.contains_key(level_dir) {
+            let path = self.root.join(super::Layout::level_lock(level_dir));
+            let lock = FileLock::try_acquire(&path)?;
+            self.level_locks.insert(level_dir.to_string(), lock);
+        }
+        self.refresh()
+    }
+
+    /// Releases the lock of `level_dir` if this store holds it.
+    pub fn unlock_level(&mut self, level_dir: &str) {
+        self.level_locks.remove(level_dir);
+    }
+
+    /// Re-reads the manifest on disk, applies `change` and writes it back,
+    /// keeping the records of other processes. The caller holds the
+    /// experiment lock.
+    fn update_manifest(&mut self, change: impl FnOnce(&mut Manifest)) -> Result<(), StoreError> {
+        self.refresh()?;
+        change(&mut self.manifest);
+        self.save_manifest()
+    }
+
     fn save_manifest(&self) -> Result<(), StoreError> {
         let path = self.root.join(MANIFEST);
         let text = serde_json::to_vec_pretty(&self.manifest).expect("manifest serializes");
         write_atomic_in(self.fs.fs(), &path, &text)
             .map_err(|source| StoreError::Io { path, source })
     }
+}
+
+/// Takes the experiment lock of the experiment at `root` (waiting), on a
+/// file system with OS locks ([`FileSystem::supports_locks`]; a simulated
+/// one serves a single process and takes none).
+fn lock_experiment(fs: &dyn FileSystem, root: &Path) -> Result<Option<FileLock>, StoreError> {
+    if !fs.supports_locks() {
+        return Ok(None);
+    }
+    Ok(Some(FileLock::acquire(
+        &root.join(super::Layout::EXPERIMENT_LOCK),
+    )?))
+}
+
+/// The manifest on disk (empty when there is none yet), without the records
+/// of files that were deleted: a user who deletes a file has it recomputed.
+/// The store itself never leaves a record without its file: files are
+/// written before they are recorded and forgotten before they are deleted.
+fn load_manifest(fs: &dyn FileSystem, root: &Path) -> Result<Manifest, StoreError> {
+    let path = root.join(MANIFEST);
+    let mut manifest: Manifest = match fs.read(&path) {
+        Ok(text) => serde_json::from_slice(&text).map_err(|e| StoreError::BadManifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    manifest
+        .files
+        .retain(|relative, _| matches!(fs.kind(&root.join(relative)), Ok(Some(EntryKind::File))));
+    Ok(manifest)
 }
 
 /// Deletes the temporary files of interrupted writes under `dir`.

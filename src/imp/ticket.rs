@@ -38,7 +38,9 @@ impl Imp {
         F: Fn(&Device, u64) -> M,
     {
         let config = self.config();
-        let store = config.open_store(&self.directory(output_root))?;
+        // Read only, without a lock: other processes may be training the
+        // experiment's later levels.
+        let store = super::store::ExperimentStore::open_read_only(self.directory(output_root))?;
         let mask = Mask::from_bytes(&store.read(&Layout::level(&Branch::Main, level).mask())?)?;
         let rewind = RewindCheckpoint::from_bytes(&store.read(Layout::REWIND)?)?;
         let model = rewind

@@ -52,6 +52,13 @@ pub trait FileSystem: fmt::Debug + Send + Sync {
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<(String, EntryKind)>>;
     /// What is at `path` (`None`: nothing), following symbolic links.
     fn kind(&self, path: &Path) -> io::Result<Option<EntryKind>>;
+    /// Whether the store may take OS file locks ([`crate::imp::lock`]) at
+    /// this file system's paths so that several processes can share an
+    /// experiment: true for the real file system; a simulated one serves a
+    /// single process and takes none.
+    fn supports_locks(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's file system ([`std::fs`]).
@@ -81,6 +88,10 @@ fn kind_of(file_type: fs::FileType) -> EntryKind {
 }
 
 impl FileSystem for RealFs {
+    fn supports_locks(&self) -> bool {
+        true
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile + '_>> {
         Ok(Box::new(RealFile(File::create(path)?)))
     }

@@ -15,8 +15,9 @@
 //! is the dense network in every condition: the random-pruning condition
 //! shares the main line's level-0 copies.
 //!
-//! Do not run an analyzer on an experiment that an IMP run is writing at the
-//! same time: both would rewrite its manifest.
+//! Reading finished levels takes no lock (see [`crate::imp::lock`]), so an
+//! analysis can run while other processes write the experiment; a copy
+//! that has to be trained takes its level's lock like any IMP level.
 
 use std::path::{Path, PathBuf};
 
@@ -192,8 +193,8 @@ where
         )?)
     }
 
-    /// Opens the experiment's store, which must exist and hold the same
-    /// [`ImpConfig`] (settings added since it was written take their defaults).
+    /// Opens the experiment's store for reading (no lock, nothing written);
+    /// it must exist.
     fn store(&self) -> Result<ExperimentStore, StabilityError> {
         let directory = self.directory();
         let fs = self.imp.options().file_system.clone();
@@ -204,7 +205,7 @@ where
                 directory.display()
             )));
         }
-        Ok(self.imp.config().open_store_in(fs, &directory)?)
+        Ok(ExperimentStore::open_read_only_in(fs, &directory)?)
     }
 
     /// The mask of `condition` at `level` (level 0: the dense mask), from
@@ -242,8 +243,23 @@ where
     ) -> Result<M, StabilityError> {
         let condition = condition.at_level(level);
         let branch = Branch::Stability { condition, seed };
-        let mut store = self.store()?;
+        let store = self.store()?;
         let mask = Self::stored_mask(&store, condition, level)?;
+        let trained = branch
+            .same_network_as(level, self.config())
+            .unwrap_or(branch);
+        let finished = Layout::level(&trained, level)
+            .outputs()
+            .iter()
+            .all(|file| store.contains(file));
+        // Only a copy that has to be trained opens the experiment for writing
+        // (which checks its configuration and takes the level's lock).
+        let mut store = if finished {
+            store
+        } else {
+            let fs = self.imp.options().file_system.clone();
+            self.imp.config().open_store_in(fs, &self.directory())?
+        };
         let options = RunOptions {
             train: self.train_options.clone(),
             eval_batch_size: self.options.eval_batch_size,
@@ -264,13 +280,9 @@ where
             observer: &mut progress,
             trained: 0,
         };
-        // A copy that is a trained network of the experiment itself is read
-        // back from it; any of them whose files were lost is recomputed,
-        // like every level.
-        let trained = branch
-            .same_network_as(level, self.config())
-            .unwrap_or(branch);
-        trainer.train(trained, level, &mask)?;
+        if !finished {
+            trainer.train(trained, level, &mask)?;
+        }
         Ok(trainer.trained_model(&trained, level)?)
     }
 

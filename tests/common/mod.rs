@@ -184,11 +184,15 @@ pub fn sparse_mask<M: Module>(model: &M) -> Mask {
 }
 
 /// Every file under `dir` (path relative to `dir` -> bytes); empty when
-/// `dir` does not exist.
+/// `dir` does not exist. The writers' locks (`locks/` of an experiment:
+/// which process writes what, not results) are left out.
 pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            if path.is_dir() && path.file_name() == Some("locks".as_ref()) {
+                continue;
+            }
             if path.is_dir() {
                 walk(root, &path, out);
             } else {
