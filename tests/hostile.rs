@@ -1277,12 +1277,13 @@ fn a_full_file_system_during_a_checkpoint_is_a_typed_error_and_loses_nothing() {
     if root_required("a_full_file_system_during_a_checkpoint") {
         return;
     }
-    // Level 0 finished on an ordinary disk, then moved to a tmpfs with two
-    // pages to spare: level 1's mask and metrics fit, its first checkpoint
-    // (about 20 KB with Adam's moments) does not.
+    // Level 0 finished on an ordinary disk, then moved to a tmpfs with
+    // three pages to spare: level 1's lock holder record, its mask and its
+    // metrics fit, its first checkpoint (about 20 KB with Adam's moments)
+    // does not.
     let (_out, dir) = interrupted(LEVEL_0_DONE);
     let used = tmpfs_bytes(&dir);
-    let disk = Tmpfs::mount(used + 2 * 4096);
+    let disk = Tmpfs::mount(used + 3 * 4096);
     let out = disk.path().join("out");
     let moved = out.join(dir.file_name().unwrap());
     copy_tree(&dir, &moved);

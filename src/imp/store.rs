@@ -90,10 +90,21 @@ pub enum StoreError {
         /// Dotted names of the settings that differ, with both values.
         differences: Vec<String>,
     },
-    /// Another process writes the same part of the experiment (or a lock
-    /// file cannot be taken).
+    /// Another process writes the same part of the experiment.
     #[error(transparent)]
-    Locked(#[from] LockError),
+    Locked(LockError),
+}
+
+impl From<LockError> for StoreError {
+    /// A lock held by another process is [`StoreError::Locked`]; a lock file
+    /// that cannot be created or locked (an unwritable or full directory) is
+    /// the I/O error it is, naming the lock file.
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Io { path, source } => Self::Io { path, source },
+            held => Self::Locked(held),
+        }
+    }
 }
 
 /// One file's record in the manifest.
