@@ -97,6 +97,7 @@ pub mod prune;
 pub mod report;
 pub mod rewind;
 pub mod seed;
+pub mod sparse;
 pub mod stability;
 pub mod task;
 pub mod train;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mask::ParamSelector;
 use crate::prune::MagnitudePrunerConfig;
+use crate::sparse::SparseTraining;
 use crate::train::recipe::TrainingRecipe;
 
 /// Independent seeds for each random stream of an experiment.
@@ -91,6 +92,9 @@ pub struct ImpConfig {
     pub seeds: Seeds,
     /// Control branches trained at every level >= 1.
     pub controls: Controls,
+    /// Train sparse levels on the sparse path (default off; see
+    /// [`SparseTraining`]).
+    pub sparse_training: SparseTraining,
 }
 
 impl Default for ImpConfig {
@@ -106,6 +110,7 @@ impl Default for ImpConfig {
             restore_optimizer_state: false,
             seeds: Seeds::default(),
             controls: Controls::default(),
+            sparse_training: SparseTraining::default(),
         }
     }
 }

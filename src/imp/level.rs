@@ -287,6 +287,7 @@ where
         );
         let model = Trainer::new(&config.training, self.task, self.device)
             .with_options(self.options.train.clone())
+            .with_sparse(&config.sparse_training, mask)
             .train(
                 model,
                 &mut optimizer,

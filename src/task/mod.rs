@@ -146,4 +146,13 @@ pub trait Task<M: Module> {
     /// Which metric is reported (tables, CSV, plots) and which one is
     /// error-like (the instability analysis takes its barrier).
     fn metrics(&self) -> MetricSpec;
+
+    /// A batch's inputs (row-major, one flattened example per row) and
+    /// class labels on the host, for the sparse training path
+    /// ([`crate::sparse`]), which also checks that its loss is this task's.
+    /// The default, `None`, keeps the task on the dense path.
+    fn host_batch(&self, batch: &Self::Batch) -> Option<(Vec<f32>, Vec<i64>)> {
+        let _ = batch;
+        None
+    }
 }
