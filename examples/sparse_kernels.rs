@@ -11,7 +11,7 @@
 //!   the device (skipped where its `[batch, kept]` product exceeds 64 M floats).
 //!
 //! Prints one `ROW` line per shape, density, method and product with the
-//! median time per call over the rounds and the median of the per-round
+//! median CPU time per call (all threads) over the rounds and the median of the per-round
 //! ratios dense / method (above 1: faster than dense).
 //!
 //! ```sh
@@ -19,8 +19,6 @@
 //! ```
 
 mod common;
-
-use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_lottery::device::device_by_name;
@@ -127,6 +125,9 @@ fn main() {
 }
 
 /// Times every method and product of one shape at one density; prints rows.
+// `times` is indexed by method and product; the product index also picks the
+// operation, so a range loop reads best.
+#[allow(clippy::needless_range_loop)]
 fn bench_shape(shape: &Shape, density: f64, rounds: usize, device: &Device) {
     let mut rng = StdRng::seed_from_u64(7);
     let (n, di, dout) = (shape.batch, shape.d_in, shape.d_out);
@@ -215,13 +216,25 @@ fn bench_shape(shape: &Shape, density: f64, rounds: usize, device: &Device) {
     }
 }
 
-/// Microseconds per call of `f`, over `reps` calls.
+/// CPU microseconds (all threads of the process) per call of `f`, over
+/// `reps` calls: on a shared machine, preemption inflates wall time but not
+/// CPU time.
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
+    let start = cpu_ns();
     for _ in 0..reps {
         f();
     }
-    start.elapsed().as_secs_f64() * 1e6 / reps as f64
+    (cpu_ns() - start) as f64 / 1e3 / reps as f64
+}
+
+/// Nanoseconds this process's threads have run, from
+/// `/proc/self/task/*/schedstat` (Linux).
+fn cpu_ns() -> u64 {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("Linux /proc");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

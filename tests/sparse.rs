@@ -133,7 +133,7 @@ fn sparse_logits_match_dense_masked_logits() {
     let mut sparse = SparseMlp::from_module(&dense, &mask).unwrap();
     let (images, labels) = batch(0);
     let (x, _) = upload(&images, &labels, &device);
-    let expected: Vec<f32> = dense.forward(x).into_data().to_vec().unwrap();
+    let expected: Vec<f32> = dense.forward(x).into_data().try_to_vec().unwrap();
     let logits = sparse.forward(&images, 20);
     assert_eq!(logits.len(), expected.len());
     for (a, b) in logits.iter().zip(&expected) {
@@ -200,7 +200,7 @@ fn gather_scatter_matches_dense(device: &Device) {
             xt.clone().matmul(wt.clone() * t(&m, [d_in, d_out]))
         };
         let grads = (y.clone() * t(&c, [n, d_out])).sum().backward();
-        let host = |v: Tensor<2>| -> Vec<f32> { v.into_data().to_vec().unwrap() };
+        let host = |v: Tensor<2>| -> Vec<f32> { v.into_data().try_to_vec().unwrap() };
         (
             host(y.without_autodiff()),
             host(xt.grad(&grads).unwrap()),
@@ -330,7 +330,7 @@ fn check_sparse_ticket(root: &Path, report: &ImpReport, level: usize) {
     assert_eq!(ticket.kept_weights(), mask.kept_count());
     let (images, labels) = batch(1);
     let (x, _) = upload(&images, &labels, &device);
-    let expected: Vec<f32> = dense.forward(x).into_data().to_vec().unwrap();
+    let expected: Vec<f32> = dense.forward(x).into_data().try_to_vec().unwrap();
     for (a, b) in ticket.forward(&images, 20).iter().zip(&expected) {
         assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
     }

@@ -270,9 +270,10 @@ fn chunks<const W: usize>(
 fn weight_grad_body(s: &SparseWeight, x_t: &[f32], dy_t: &[f32], batch: usize, grad: &mut [f32]) {
     for j in 0..s.d_out {
         let dy = &dy_t[j * batch..(j + 1) * batch];
-        for k in s.out_ptr[j]..s.out_ptr[j + 1] {
-            let i = s.out_idx[k] as usize;
-            grad[k] = dot(&x_t[i * batch..(i + 1) * batch], dy);
+        let range = s.out_ptr[j]..s.out_ptr[j + 1];
+        for (g, &i) in grad[range.clone()].iter_mut().zip(&s.out_idx[range]) {
+            let i = i as usize;
+            *g = dot(&x_t[i * batch..(i + 1) * batch], dy);
         }
     }
 }
@@ -295,8 +296,13 @@ fn transpose_index(
     let mut in_idx = vec![0u32; out_idx.len()];
     let mut in_pos = vec![0u32; out_idx.len()];
     for j in 0..out_ptr.len() - 1 {
-        for k in out_ptr[j]..out_ptr[j + 1] {
-            let i = out_idx[k] as usize;
+        for (k, &i) in out_idx
+            .iter()
+            .enumerate()
+            .take(out_ptr[j + 1])
+            .skip(out_ptr[j])
+        {
+            let i = i as usize;
             in_idx[next[i]] = j as u32;
             in_pos[next[i]] = k as u32;
             next[i] += 1;

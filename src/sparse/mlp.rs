@@ -62,7 +62,7 @@ impl SparseMlp {
     /// parameters: the training path checks it on a batch.
     pub fn from_module<M: Module>(model: &M, mask: &Mask) -> Result<Self, SparseError> {
         let params = float_params(model);
-        if params.is_empty() || params.len() % 2 != 0 {
+        if params.is_empty() || !params.len().is_multiple_of(2) {
             return Err(SparseError::NotAnMlp(format!(
                 "{} float tensors",
                 params.len()

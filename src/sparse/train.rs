@@ -16,7 +16,7 @@ use crate::train::trainer::{TrainError, TrainObserver};
 
 /// The density below which the sparse path trains LeNet-300-100 faster than
 /// burn's dense masked step (flex, batch 60; BENCHMARKS.md, "Sparsity").
-pub const DEFAULT_BELOW_DENSITY: f64 = 0.6;
+pub const DEFAULT_BELOW_DENSITY: f64 = 0.3;
 
 /// Whether masked levels train on the sparse path (an [`ImpConfig`]
 /// setting: it enters the experiment's hash only when enabled, so stored
