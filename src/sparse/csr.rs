@@ -365,7 +365,13 @@ mod tests {
 
     #[test]
     fn kernels_match_dense_products_on_masked_weights() {
-        let (n, d_in, d_out) = (5, 7, 4);
+        // Batch 1 (gather), 5 (single columns), 45 (chunks of 32, 8 and 1).
+        for n in [1, 5, 45] {
+            check_kernels(n, 7, 4);
+        }
+    }
+
+    fn check_kernels(n: usize, d_in: usize, d_out: usize) {
         let w: Vec<f32> = (0..d_in * d_out).map(|k| (k as f32 * 0.37).sin()).collect();
         let kept: Vec<bool> = (0..d_in * d_out).map(|k| k % 3 != 1).collect();
         let masked: Vec<f32> = w
