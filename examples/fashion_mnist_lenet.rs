@@ -20,6 +20,7 @@ use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions};
 use burn_lottery::models::LeNetConfig;
 use burn_lottery::report::{self, MetricLabel, Progress, ReportRow, Table};
+use burn_lottery::sparse::SparseTraining;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -62,6 +63,10 @@ struct Args {
     /// A smoke run: 3 levels of 300 iterations.
     #[arg(long)]
     quick: bool,
+    /// Train sparse levels on the sparse path (burn_lottery::sparse; its
+    /// own experiment directories, results equal to rounding).
+    #[arg(long)]
+    sparse: bool,
 }
 
 fn main() {
@@ -91,6 +96,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             let config = ImpConfig {
                 levels: args.levels,
                 controls: Controls::random(controls),
+                sparse_training: if args.sparse {
+                    SparseTraining::on()
+                } else {
+                    SparseTraining::default()
+                },
                 ..ImpConfig::lenet_fashion_mnist(args.iterations, rewind, seed)
             };
             let imp = Imp::new(config).with_options(RunOptions {

@@ -25,6 +25,8 @@
 //! * [`models`], [`data`]: the paper's networks and datasets (image
 //!   classification is the [`ExperimentData`](data::ExperimentData) task).
 //! * [`report`]: tables, CSV, plots, progress output.
+//! * [`sparse`]: masked `Linear` chains (LeNet) that train and infer over
+//!   their kept weights only, faster below about 30% density (off by default).
 //! * [`alloc`]: an opt-in malloc setting that makes CPU training faster.
 //!
 //! The crate never names a concrete backend: everything that creates
@@ -99,6 +101,7 @@ pub mod prune;
 pub mod report;
 pub mod rewind;
 pub mod seed;
+pub mod sparse;
 pub mod stability;
 pub mod sweep;
 pub mod task;

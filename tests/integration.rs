@@ -27,6 +27,7 @@ mod prune;
 mod report;
 mod rewind;
 mod schedule;
+mod sparse;
 mod stability;
 mod store_integrity;
 mod sweep;

@@ -8,6 +8,7 @@ use super::method::PruningMethod;
 use super::retrain::Retrain;
 use crate::mask::ParamSelector;
 use crate::prune::MagnitudePrunerConfig;
+use crate::sparse::SparseTraining;
 use crate::train::recipe::TrainingRecipe;
 
 /// Independent seeds for each random stream of an experiment.
@@ -100,6 +101,9 @@ pub struct ImpConfig {
     /// Where each level's mask comes from (default: iterative magnitude
     /// pruning; see [`PruningMethod`]).
     pub method: PruningMethod,
+    /// Train sparse levels on the sparse path (default off; see
+    /// [`SparseTraining`]).
+    pub sparse_training: SparseTraining,
 }
 
 impl Default for ImpConfig {
@@ -117,6 +121,7 @@ impl Default for ImpConfig {
             controls: Controls::default(),
             retrain: Retrain::default(),
             method: PruningMethod::default(),
+            sparse_training: SparseTraining::default(),
         }
     }
 }

@@ -309,6 +309,7 @@ where
         let model = Trainer::new(&config.training, self.task, self.device)
             .with_options(self.options.train.clone())
             .with_fixed_learning_rate(branch.fixed_learning_rate(level, config))
+            .with_sparse(&config.sparse_training, mask)
             .train(
                 model,
                 &mut optimizer,

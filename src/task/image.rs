@@ -84,4 +84,10 @@ impl<M: Classifier> Task<M> for ExperimentData {
         let [c, h, w] = self.train.image_shape();
         Ok(model.forward(Tensor::<4>::ones([1, c, h, w], device)).sum())
     }
+
+    fn host_batch(&self, batch: &TensorBatch) -> Option<(Vec<f32>, Vec<i64>)> {
+        let images = batch.images.to_data().convert::<f32>().try_to_vec().ok()?;
+        let labels = batch.labels.to_data().convert::<i64>().try_to_vec().ok()?;
+        Some((images, labels))
+    }
 }

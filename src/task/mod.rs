@@ -157,4 +157,13 @@ pub trait Task<M: Module> {
             "this task defines no SynFlow objective (an all-ones input of its shape)".into(),
         ))
     }
+
+    /// A batch's inputs (row-major, one flattened example per row) and
+    /// class labels on the host, for the sparse training path
+    /// ([`crate::sparse`]), which also checks that its loss is this task's.
+    /// The default, `None`, keeps the task on the dense path.
+    fn host_batch(&self, batch: &Self::Batch) -> Option<(Vec<f32>, Vec<i64>)> {
+        let _ = batch;
+        None
+    }
 }

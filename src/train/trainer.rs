@@ -18,7 +18,9 @@ use super::iteration::Iteration;
 use super::masked::MaskedOptimizer;
 use super::recipe::{RecipeError, TrainingRecipe};
 use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
+use crate::mask::Mask;
 use crate::models::{Classifier, accuracy_count, cross_entropy};
+use crate::sparse::{SparseTraining, train_sparse};
 use crate::task::{DataOrder, Task, TaskError};
 
 /// Errors of training and evaluation.
@@ -118,6 +120,7 @@ pub struct Trainer<'a, T> {
     device: &'a Device,
     options: TrainOptions,
     fixed_learning_rate: Option<f64>,
+    sparse: Option<(&'a SparseTraining, &'a Mask)>,
 }
 
 impl<'a, T> Trainer<'a, T> {
@@ -130,7 +133,15 @@ impl<'a, T> Trainer<'a, T> {
             device,
             options: TrainOptions::default(),
             fixed_learning_rate: None,
+            sparse: None,
         }
+    }
+
+    /// Lets a range train on the sparse path ([`crate::sparse`]) when
+    /// `settings` apply to `mask` (the mask the optimizer enforces).
+    pub fn with_sparse(mut self, settings: &'a SparseTraining, mask: &'a Mask) -> Self {
+        self.sparse = Some((settings, mask));
+        self
     }
 
     /// Sets the loop options.
@@ -195,6 +206,25 @@ impl<'a, T> Trainer<'a, T> {
     {
         self.check(order, &range)?;
         let (recipe, task) = (self.recipe, self.task);
+        // The sparse path follows the recipe's schedule: a fixed rate
+        // (fine-tuning) trains densely.
+        if let Some((settings, mask)) = self.sparse
+            && self.fixed_learning_rate.is_none()
+            && settings.applies_to(mask)
+            && optimizer.optimizer().to_record().is_empty()
+            && let Some(trained) = train_sparse(
+                recipe,
+                task,
+                self.device,
+                &model,
+                mask,
+                range.clone(),
+                order,
+                observer,
+            )?
+        {
+            return Ok(trained);
+        }
         let loss_every = self.options.loss_every.max(1);
         let batches = task.batches(order, range.clone(), self.device)?;
         for (iteration, batch) in range.clone().zip(batches) {

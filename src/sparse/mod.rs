@@ -1,0 +1,35 @@
+//! Real speed from sparsity: masked layers that skip their pruned weights.
+//!
+//! A ticket at 7% density does 7% of the dense multiply-adds in its masked
+//! layers; burn has no sparse tensors, so the crate brings two ways to skip
+//! the rest (measured against each other in BENCHMARKS.md, "Sparsity"):
+//!
+//! * [`SparseWeight`]: the kept entries of a weight, indexed by output and by
+//!   input, with host kernels for the forward product, the input gradient
+//!   and the weight gradient at the kept entries (CPU only);
+//! * [`GatherScatter`]: the same product from burn's differentiable
+//!   operations (gather, multiply, scatter-add), on every backend.
+
+mod csr;
+mod gather;
+mod mlp;
+pub mod optim;
+mod ticket;
+mod train;
+
+pub use csr::{SparseWeight, transpose};
+pub use gather::GatherScatter;
+pub use mlp::SparseMlp;
+pub(crate) use train::train_sparse;
+pub use train::{DEFAULT_BELOW_DENSITY, LOSS_CHECK_TOLERANCE, SparseTraining};
+
+/// Errors of the sparse layers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SparseError {
+    /// Shapes or lengths that do not fit together.
+    #[error("sparse layer shape: {0}")]
+    Shape(String),
+    /// The model is not a chain of linear layers the sparse path can run.
+    #[error("not a multilayer perceptron: {0}")]
+    NotAnMlp(String),
+}
