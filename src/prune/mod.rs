@@ -116,25 +116,7 @@ pub fn validate_fraction(name: &str, value: f64) -> Result<(), PruneError> {
 
 /// Checks that `weights` covers `current` with matching sizes and finite values.
 fn check_weights(weights: &Weights, current: &Mask) -> Result<(), PruneError> {
-    for (path, layer) in current.layers() {
-        let values = weights
-            .get(path)
-            .ok_or_else(|| PruneError::MissingWeights {
-                path: path.to_string(),
-            })?;
-        if values.len() != layer.total_count() {
-            return Err(PruneError::WeightCount {
-                path: path.to_string(),
-                expected: layer.total_count(),
-                actual: values.len(),
-            });
-        }
-        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(PruneError::NonFiniteWeight {
-                path: path.to_string(),
-                index,
-            });
-        }
-    }
-    Ok(())
+    select::check_covers(weights, current, |path, index| {
+        PruneError::NonFiniteWeight { path, index }
+    })
 }

@@ -28,8 +28,21 @@ fn ordered_bits(score: f32) -> u32 {
 
 /// Checks that `scores` covers every layer of `mask` with finite values.
 pub(crate) fn check_scores(scores: &Scores, mask: &Mask) -> Result<(), PruneError> {
+    check_covers(scores, mask, |path, index| PruneError::NonFiniteScore {
+        path,
+        index,
+    })
+}
+
+/// Checks that `values` has one finite value per weight of every layer of
+/// `mask`; a non-finite one is reported by `non_finite(path, index)`.
+pub(crate) fn check_covers(
+    values: &Scores,
+    mask: &Mask,
+    non_finite: fn(String, usize) -> PruneError,
+) -> Result<(), PruneError> {
     for (path, layer) in mask.layers() {
-        let values = scores.get(path).ok_or_else(|| PruneError::MissingWeights {
+        let values = values.get(path).ok_or_else(|| PruneError::MissingWeights {
             path: path.to_string(),
         })?;
         if values.len() != layer.total_count() {
@@ -40,10 +53,7 @@ pub(crate) fn check_scores(scores: &Scores, mask: &Mask) -> Result<(), PruneErro
             });
         }
         if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(PruneError::NonFiniteScore {
-                path: path.to_string(),
-                index,
-            });
+            return Err(non_finite(path.to_string(), index));
         }
     }
     Ok(())
