@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::{PruneError, Weights};
 use crate::mask::Mask;
 use crate::params::{
-    PathMapper, PathVisitor, is_running_stat_path, map_with_paths, visit_with_paths,
+    PathMapper, PathVisitor, float_values, is_running_stat_path, map_with_paths, visit_with_paths,
 };
 use crate::task::{DataOrder, Task};
 
@@ -147,6 +147,26 @@ impl PathMapper for Absolute {
         }
         rewrite(param, Tensor::abs)
     }
+}
+
+/// `|w ⊙ g|` for every masked weight `w` of `model` and its gradient `g`
+/// (SNIP's connection sensitivity; SynFlow's synaptic saliency).
+pub(crate) fn weight_times_gradient<M: Module>(
+    model: &M,
+    mask: &Mask,
+    gradient: &Weights,
+) -> Weights {
+    float_values(model, |path| mask.contains(path))
+        .into_iter()
+        .map(|(path, w)| {
+            let scores = w
+                .iter()
+                .zip(&gradient[&path])
+                .map(|(w, g)| (w * g).abs())
+                .collect();
+            (path, scores)
+        })
+        .collect()
 }
 
 /// `model` with every trainable parameter (biases included) replaced by its

@@ -7,10 +7,9 @@ use std::ops::Range;
 use burn::module::Module;
 use burn::tensor::Device;
 
-use super::gradients::mean_gradient;
+use super::gradients::{mean_gradient, weight_times_gradient};
 use super::{PruneError, Scores};
 use crate::mask::Mask;
-use crate::params::float_values;
 use crate::task::{DataOrder, Task};
 
 /// SNIP scores `|g * w|` of the weights `mask` covers, `g` the mean gradient
@@ -25,16 +24,5 @@ pub fn snip_scores<M: Module, T: Task<M>>(
     device: &Device,
 ) -> Result<Scores, PruneError> {
     let gradient = mean_gradient(model, mask, task, order, iterations, device)?;
-    let weights = float_values(model, |path| mask.contains(path));
-    Ok(weights
-        .into_iter()
-        .map(|(path, w)| {
-            let scores = w
-                .iter()
-                .zip(&gradient[&path])
-                .map(|(w, g)| (w * g).abs())
-                .collect();
-            (path, scores)
-        })
-        .collect())
+    Ok(weight_times_gradient(model, mask, &gradient))
 }

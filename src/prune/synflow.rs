@@ -14,11 +14,10 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 
 use super::density::DensityRule;
-use super::gradients::{absolute, gradients};
+use super::gradients::{absolute, gradients, weight_times_gradient};
 use super::select::keep_top;
 use super::{PruneError, Scores};
 use crate::mask::Mask;
-use crate::params::float_values;
 use crate::task::TaskError;
 
 /// One round of SynFlow scores for the weights `mask` keeps (pruned ones
@@ -35,18 +34,7 @@ pub fn synflow_scores<M: Module>(
     let linear = mask.apply(absolute(model.clone()))?;
     let flow = objective(&linear)?;
     let gradient = gradients(&linear, flow, mask);
-    let weights = float_values(&linear, |path| mask.contains(path));
-    Ok(weights
-        .into_iter()
-        .map(|(path, w)| {
-            let scores = w
-                .iter()
-                .zip(&gradient[&path])
-                .map(|(w, g)| (w * g).abs())
-                .collect();
-            (path, scores)
-        })
-        .collect())
+    Ok(weight_times_gradient(&linear, mask, &gradient))
 }
 
 /// SynFlow's iterative pruning of `dense` to `kept` weights over `rounds`
