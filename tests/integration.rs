@@ -28,6 +28,7 @@ mod report;
 mod rewind;
 mod schedule;
 mod sparse;
+mod sparse_resnet;
 mod stability;
 mod store_integrity;
 mod sweep;

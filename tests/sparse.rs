@@ -27,7 +27,7 @@ const WEIGHT_TOLERANCE: f32 = 1e-5;
 const LOSS_TOLERANCE: f32 = 1e-5;
 
 /// Keeps about `percent`% of every weight of `model`, in a fixed pattern.
-fn pattern_mask<M: Module>(model: &M, percent: usize) -> Mask {
+pub(crate) fn pattern_mask<M: Module>(model: &M, percent: usize) -> Mask {
     let dense = Mask::dense(model, &ParamSelector::default()).unwrap();
     Mask::from_layers(dense.layers().map(|(p, l)| {
         let kept = (0..l.total_count())

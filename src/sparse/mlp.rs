@@ -250,7 +250,12 @@ impl SparseMlp {
 
 /// Mean cross-entropy of feature-major `logits` `[classes, batch]`; writes
 /// its gradient (softmax minus one-hot, over the batch size) into `grad`.
-fn softmax_cross_entropy(logits: &[f32], labels: &[i64], classes: usize, grad: &mut [f32]) -> f32 {
+pub(super) fn softmax_cross_entropy(
+    logits: &[f32],
+    labels: &[i64],
+    classes: usize,
+    grad: &mut [f32],
+) -> f32 {
     let batch = labels.len();
     let mut loss = 0.0f64;
     for (n, &label) in labels.iter().enumerate() {
@@ -311,8 +316,8 @@ fn layer_from_values(
 
 /// Replaces float parameters by path with host values, keeping ids, devices
 /// and gradient requirements.
-struct ValueWriter {
-    values: BTreeMap<String, Vec<f32>>,
+pub(super) struct ValueWriter {
+    pub(super) values: BTreeMap<String, Vec<f32>>,
 }
 
 impl PathMapper for ValueWriter {

@@ -7,19 +7,27 @@
 //! * [`SparseWeight`]: the kept entries of a weight, indexed by output and by
 //!   input, with host kernels for the forward product, the input gradient
 //!   and the weight gradient at the kept entries (CPU only);
+//! * [`SparseConv`]: the kept entries of a convolution, with direct host
+//!   kernels on channel-major feature maps (CPU only);
 //! * [`GatherScatter`]: the same product from burn's differentiable
 //!   operations (gather, multiply, scatter-add), on every backend.
 
+mod batch_norm;
+mod conv;
 mod csr;
 mod gather;
 mod mlp;
 pub mod optim;
+mod resnet;
 mod ticket;
 mod train;
 
+pub use batch_norm::NormSettings;
+pub use conv::{Planes, SparseConv};
 pub use csr::{SparseWeight, transpose};
 pub use gather::GatherScatter;
 pub use mlp::SparseMlp;
+pub use resnet::SparseResNet;
 pub(crate) use train::train_sparse;
 pub use train::{DEFAULT_BELOW_DENSITY, LOSS_CHECK_TOLERANCE, SparseTraining};
 
@@ -32,4 +40,7 @@ pub enum SparseError {
     /// The model is not a chain of linear layers the sparse path can run.
     #[error("not a multilayer perceptron: {0}")]
     NotAnMlp(String),
+    /// The model is not a CIFAR ResNet the sparse path can run.
+    #[error("not a CIFAR ResNet: {0}")]
+    NotAResNet(String),
 }

@@ -1,0 +1,174 @@
+//! BatchNorm over channel-major planes on the host, with burn 0.22's
+//! arithmetic (`burn-nn`'s `BatchNorm`): biased batch variance for both the
+//! normalization and the running statistics, running statistics updated as
+//! `running · (1 − momentum) + batch · momentum`.
+
+use rayon::prelude::*;
+
+use super::optim::{SlotState, step};
+use crate::train::recipe::OptimizerConfig;
+
+/// burn's `BatchNormConfig` defaults: `epsilon` 1e-5, `momentum` 0.1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormSettings {
+    /// Added to the variance before its square root.
+    pub epsilon: f64,
+    /// Weight of the batch statistics in the running statistics.
+    pub momentum: f64,
+}
+
+impl Default for NormSettings {
+    fn default() -> Self {
+        Self {
+            epsilon: 1e-5,
+            momentum: 0.1,
+        }
+    }
+}
+
+/// One BatchNorm layer: parameters, running statistics, optimizer state,
+/// and the batch statistics of the last training forward pass.
+#[derive(Debug, Clone)]
+pub(super) struct Norm {
+    pub(super) gamma: Vec<f32>,
+    pub(super) beta: Vec<f32>,
+    pub(super) running_mean: Vec<f32>,
+    pub(super) running_var: Vec<f32>,
+    gamma_state: SlotState,
+    beta_state: SlotState,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    dgamma: Vec<f32>,
+    dbeta: Vec<f32>,
+}
+
+impl Norm {
+    pub(super) fn new(gamma: Vec<f32>, beta: Vec<f32>, mean: Vec<f32>, var: Vec<f32>) -> Self {
+        Self {
+            gamma,
+            beta,
+            running_mean: mean,
+            running_var: var,
+            gamma_state: SlotState::default(),
+            beta_state: SlotState::default(),
+            mean: Vec::new(),
+            inv_std: Vec::new(),
+            dgamma: Vec::new(),
+            dbeta: Vec::new(),
+        }
+    }
+
+    pub(super) fn channels(&self) -> usize {
+        self.gamma.len()
+    }
+
+    /// Normalizes `z` (`[channels, plane]`) into `y` with the batch's
+    /// statistics, keeping them for the backward pass; updates the running
+    /// statistics when `update_running`.
+    pub(super) fn forward_train(
+        &mut self,
+        settings: NormSettings,
+        z: &[f32],
+        y: &mut [f32],
+        update_running: bool,
+    ) {
+        let plane = z.len() / self.channels();
+        let stats: Vec<(f32, f32)> = z
+            .par_chunks(plane)
+            .map(|c| {
+                let mean = (c.iter().map(|&v| f64::from(v)).sum::<f64>() / plane as f64) as f32;
+                let var = c
+                    .iter()
+                    .map(|&v| f64::from((v - mean) * (v - mean)))
+                    .sum::<f64>()
+                    / plane as f64;
+                (mean, var as f32)
+            })
+            .collect();
+        self.mean = stats.iter().map(|s| s.0).collect();
+        let eps = settings.epsilon as f32;
+        self.inv_std = stats.iter().map(|s| 1.0 / (s.1 + eps).sqrt()).collect();
+        if update_running {
+            let m = settings.momentum as f32;
+            for (c, &(mean, var)) in stats.iter().enumerate() {
+                self.running_mean[c] = self.running_mean[c] * (1.0 - m) + mean * m;
+                self.running_var[c] = self.running_var[c] * (1.0 - m) + var * m;
+            }
+        }
+        self.apply(z, y, &self.mean, &self.inv_std);
+    }
+
+    /// Normalizes `z` into `y` with the running statistics (inference).
+    pub(super) fn forward_eval(&self, settings: NormSettings, z: &[f32], y: &mut [f32]) {
+        let eps = settings.epsilon as f32;
+        let inv_std: Vec<f32> = self
+            .running_var
+            .iter()
+            .map(|v| 1.0 / (v + eps).sqrt())
+            .collect();
+        self.apply(z, y, &self.running_mean, &inv_std);
+    }
+
+    fn apply(&self, z: &[f32], y: &mut [f32], mean: &[f32], inv_std: &[f32]) {
+        let plane = z.len() / self.channels();
+        y.par_chunks_mut(plane)
+            .zip(z.par_chunks(plane))
+            .enumerate()
+            .for_each(|(c, (y, z))| {
+                let scale = self.gamma[c] * inv_std[c];
+                let shift = self.beta[c] - mean[c] * scale;
+                for (y, z) in y.iter_mut().zip(z) {
+                    *y = z * scale + shift;
+                }
+            });
+    }
+
+    /// The gradient of the input `z` of the last training forward pass into
+    /// `dz`, given the gradient `dy` of its output; keeps the gradients of
+    /// `gamma` and `beta` for [`Norm::step`].
+    pub(super) fn backward(&mut self, z: &[f32], dy: &[f32], dz: &mut [f32]) {
+        let plane = z.len() / self.channels();
+        let grads: Vec<(f32, f32)> = dz
+            .par_chunks_mut(plane)
+            .zip(z.par_chunks(plane).zip(dy.par_chunks(plane)))
+            .enumerate()
+            .map(|(c, (dz, (z, dy)))| {
+                let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
+                let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
+                for (&z, &dy) in z.iter().zip(dy) {
+                    sum_dy += f64::from(dy);
+                    sum_dy_xhat += f64::from(dy * ((z - mean) * inv_std));
+                }
+                let (dbeta, dgamma) = (sum_dy as f32, sum_dy_xhat as f32);
+                let scale = self.gamma[c] * inv_std;
+                let (mean_dy, mean_dy_xhat) = (dbeta / plane as f32, dgamma / plane as f32);
+                for ((dz, &z), &dy) in dz.iter_mut().zip(z).zip(dy) {
+                    let xhat = (z - mean) * inv_std;
+                    *dz = scale * (dy - mean_dy - xhat * mean_dy_xhat);
+                }
+                (dgamma, dbeta)
+            })
+            .collect();
+        self.dgamma = grads.iter().map(|g| g.0).collect();
+        self.dbeta = grads.iter().map(|g| g.1).collect();
+    }
+
+    /// One optimizer step of `gamma` and `beta` with the gradients of the
+    /// last [`Norm::backward`].
+    pub(super) fn step(&mut self, optimizer: &OptimizerConfig, lr: f64) {
+        step(
+            optimizer,
+            lr,
+            &mut self.gamma,
+            &mut self.dgamma,
+            &mut self.gamma_state,
+        );
+        step(
+            optimizer,
+            lr,
+            &mut self.beta,
+            &mut self.dbeta,
+            &mut self.beta_state,
+        );
+    }
+}

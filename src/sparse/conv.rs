@@ -1,0 +1,609 @@
+//! A masked 2-d convolution stored by its kept weights only, computed
+//! directly on channel-major activations (no im2col).
+//!
+//! The weight is a burn `Conv2d` weight, `[c_out, c_in, k_h, k_w]`, no
+//! groups, no dilation. Activations are held **channel-major**,
+//! `[channels, batch, height, width]` row-major: one channel of the whole
+//! batch is one contiguous plane. A kept weight `(o, i, a, b)` then adds
+//! `w · x[i]`, shifted by `(a, b)` and strided, into `y[o]`: one
+//! multiply-add per output position, run over contiguous image rows that the
+//! compiler vectorizes. The three products of a training step each cost
+//! `kept × batch × h_out × w_out` multiply-adds:
+//!
+//! * forward, `y[o] = Σ_{kept (i, a, b)} w · shift(x[i])` (grouped by output
+//!   channel, one output image held in cache while every entry adds in);
+//! * input gradient, `dx[i] = Σ_{kept (o, a, b)} w · unshift(dy[o])`
+//!   (grouped by input channel);
+//! * weight gradient at the kept entries only, `g = Σ shift(x[i]) · dy[o]`.
+//!
+//! Output channels (forward, weight gradient) and input channels (input
+//! gradient) run in parallel on rayon's pool.
+
+use rayon::prelude::*;
+
+use super::SparseError;
+
+/// Spatial size of a batch of feature maps: `batch` images of `height` x
+/// `width` (per channel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planes {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Rows of each image.
+    pub height: usize,
+    /// Columns of each image.
+    pub width: usize,
+}
+
+impl Planes {
+    /// Floats in one channel's plane (`batch × height × width`).
+    pub fn len(&self) -> usize {
+        self.batch * self.height * self.width
+    }
+
+    /// Whether the planes hold no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn image(&self) -> usize {
+        self.height * self.width
+    }
+}
+
+/// One kept weight's position in the kernel and its channel on the other
+/// side (input channel when grouped by output, and the reverse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tap {
+    channel: u32,
+    row: u16,
+    col: u16,
+}
+
+/// The kept weights of a `[c_out, c_in, k_h, k_w]` convolution with a
+/// stride and zero padding (the same on both axes' sides), indexed by output
+/// channel and by input channel. Values are stored once, in output order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseConv {
+    shape: [usize; 4],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    /// Entries of output channel `o` are `out_ptr[o]..out_ptr[o + 1]`.
+    out_ptr: Vec<usize>,
+    out_taps: Vec<Tap>,
+    values: Vec<f32>,
+    /// Entries of input channel `i` are `in_ptr[i]..in_ptr[i + 1]`.
+    in_ptr: Vec<usize>,
+    in_taps: Vec<Tap>,
+    /// Position in `values` of each entry, in input order.
+    in_pos: Vec<u32>,
+}
+
+impl SparseConv {
+    /// Keeps the entries of the row-major `[c_out, c_in, k_h, k_w]`
+    /// `weights` that `kept` flags.
+    pub fn from_dense(
+        shape: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        weights: &[f32],
+        kept: &[bool],
+    ) -> Result<Self, SparseError> {
+        let [c_out, c_in, k_h, k_w] = shape;
+        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if n.is_none_or(|n| weights.len() != n || kept.len() != n) {
+            return Err(SparseError::Shape(format!(
+                "a {shape:?} convolution weight does not fit {} values and {} flags",
+                weights.len(),
+                kept.len()
+            )));
+        }
+        if stride.contains(&0) || c_in > u32::MAX as usize || k_h.max(k_w) > u16::MAX as usize {
+            return Err(SparseError::Shape(format!(
+                "convolution {shape:?} with stride {stride:?}"
+            )));
+        }
+        let mut out_ptr = vec![0];
+        let (mut out_taps, mut values) = (Vec::new(), Vec::new());
+        for o in 0..c_out {
+            for i in 0..c_in {
+                for row in 0..k_h {
+                    for col in 0..k_w {
+                        let k = ((o * c_in + i) * k_h + row) * k_w + col;
+                        if kept[k] {
+                            let tap = Tap {
+                                channel: i as u32,
+                                row: row as u16,
+                                col: col as u16,
+                            };
+                            out_taps.push(tap);
+                            values.push(weights[k]);
+                        }
+                    }
+                }
+            }
+            out_ptr.push(out_taps.len());
+        }
+        let (in_ptr, in_taps, in_pos) = by_input(c_in, &out_ptr, &out_taps);
+        Ok(Self {
+            shape,
+            stride,
+            padding,
+            out_ptr,
+            out_taps,
+            values,
+            in_ptr,
+            in_taps,
+            in_pos,
+        })
+    }
+
+    /// The dense weight's shape, `[c_out, c_in, k_h, k_w]`.
+    pub fn shape(&self) -> [usize; 4] {
+        self.shape
+    }
+
+    /// Number of kept entries.
+    pub fn nnz(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The kept values, in output order (the order of
+    /// [`SparseConv::weight_grad`]'s result).
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+
+    /// The kept values, mutable (an optimizer updates them in place).
+    pub fn values_mut(&mut self) -> &mut [f32] {
+        &mut self.values
+    }
+
+    /// The row-major dense weight, zero where pruned.
+    pub fn to_dense(&self) -> Vec<f32> {
+        let [c_out, c_in, k_h, k_w] = self.shape;
+        let mut dense = vec![0.0; c_out * c_in * k_h * k_w];
+        for o in 0..c_out {
+            for k in self.out_ptr[o]..self.out_ptr[o + 1] {
+                let t = self.out_taps[k];
+                let at = ((o * c_in + t.channel as usize) * k_h + t.row as usize) * k_w;
+                dense[at + t.col as usize] = self.values[k];
+            }
+        }
+        dense
+    }
+
+    /// The output planes for input planes `input`.
+    pub fn output_planes(&self, input: Planes) -> Planes {
+        let out = |size: usize, k: usize, axis: usize| {
+            (size + 2 * self.padding[axis]).saturating_sub(k) / self.stride[axis] + 1
+        };
+        Planes {
+            batch: input.batch,
+            height: out(input.height, self.shape[2], 0),
+            width: out(input.width, self.shape[3], 1),
+        }
+    }
+
+    fn check(&self, input: Planes, x: &[f32], y: &[f32]) {
+        let output = self.output_planes(input);
+        assert_eq!(x.len(), self.shape[1] * input.len(), "x is [c_in, planes]");
+        assert_eq!(
+            y.len(),
+            self.shape[0] * output.len(),
+            "y is [c_out, planes]"
+        );
+    }
+
+    /// Forward product into `y` (`[c_out, batch, h_out, w_out]`) from `x`
+    /// (`[c_in, batch, h, w]`, sized by `input`).
+    pub fn forward(&self, x: &[f32], input: Planes, y: &mut [f32]) {
+        self.check(input, x, y);
+        let geometry = Geometry::new(self, input);
+        let plane = geometry.output.len();
+        y.par_chunks_mut(plane).enumerate().for_each(|(o, y_o)| {
+            y_o.fill(0.0);
+            let range = self.out_ptr[o]..self.out_ptr[o + 1];
+            let taps = self.out_taps[range.clone()].iter().zip(&self.values[range]);
+            geometry.accumulate(taps, x, y_o, Direction::Forward);
+        });
+    }
+
+    /// Input gradient into `dx` (`[c_in, batch, h, w]`) from `dy`
+    /// (`[c_out, batch, h_out, w_out]`).
+    pub fn input_grad(&self, dy: &[f32], input: Planes, dx: &mut [f32]) {
+        self.check(input, dx, dy);
+        let geometry = Geometry::new(self, input);
+        dx.par_chunks_mut(input.len())
+            .enumerate()
+            .for_each(|(i, dx_i)| {
+                dx_i.fill(0.0);
+                let range = self.in_ptr[i]..self.in_ptr[i + 1];
+                let values = self.in_pos[range.clone()]
+                    .iter()
+                    .map(|&k| &self.values[k as usize]);
+                let taps = self.in_taps[range].iter().zip(values);
+                geometry.accumulate(taps, dy, dx_i, Direction::Backward);
+            });
+    }
+
+    /// Weight gradient at the kept entries, in [`SparseConv::values`] order.
+    pub fn weight_grad(&self, x: &[f32], dy: &[f32], input: Planes, grad: &mut [f32]) {
+        self.check(input, x, dy);
+        assert_eq!(grad.len(), self.nnz(), "one gradient per kept entry");
+        let geometry = Geometry::new(self, input);
+        let plane = geometry.output.len();
+        let mut per_output = Vec::with_capacity(self.shape[0]);
+        let mut rest = grad;
+        for o in 0..self.shape[0] {
+            let (head, tail) = rest.split_at_mut(self.out_ptr[o + 1] - self.out_ptr[o]);
+            per_output.push((o, head));
+            rest = tail;
+        }
+        per_output.into_par_iter().for_each(|(o, g)| {
+            let taps = &self.out_taps[self.out_ptr[o]..self.out_ptr[o + 1]];
+            geometry.weight_grad(taps, x, &dy[o * plane..(o + 1) * plane], g);
+        });
+    }
+}
+
+/// Which way a kernel runs: input to output, or output gradient to input
+/// gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Forward,
+    Backward,
+}
+
+/// The index arithmetic of one convolution on one input size.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    input: Planes,
+    output: Planes,
+    stride: [usize; 2],
+    padding: [usize; 2],
+}
+
+/// Output positions `lo..hi` along one axis whose input `o * stride + k -
+/// pad` lies in `0..size`.
+fn valid(out: usize, size: usize, k: usize, stride: usize, pad: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(k).div_ceil(stride);
+    let hi = if size + pad > k {
+        ((size + pad - k - 1) / stride + 1).min(out)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+impl Geometry {
+    fn new(conv: &SparseConv, input: Planes) -> Self {
+        Self {
+            input,
+            output: conv.output_planes(input),
+            stride: conv.stride,
+            padding: conv.padding,
+        }
+    }
+
+    /// Adds every tap into one channel's plane `target`: in the forward
+    /// direction from `source` input planes into an output plane, backward
+    /// from output-gradient planes into an input-gradient plane.
+    fn accumulate<'a>(
+        &self,
+        taps: impl Iterator<Item = (&'a Tap, &'a f32)> + Clone,
+        source: &[f32],
+        target: &mut [f32],
+        direction: Direction,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            unsafe { accumulate_avx2(self, taps, source, target, direction) };
+            return;
+        }
+        accumulate_body(self, taps, source, target, direction);
+    }
+
+    fn weight_grad(&self, taps: &[Tap], x: &[f32], dy_o: &[f32], grad: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            unsafe { weight_grad_avx2(self, taps, x, dy_o, grad) };
+            return;
+        }
+        weight_grad_body(self, taps, x, dy_o, grad);
+    }
+
+    /// The valid output rows and columns of a tap, and the input offset of
+    /// output (0, 0) (may be negative: only valid positions are read).
+    fn window(&self, tap: &Tap) -> ((usize, usize), (usize, usize)) {
+        let rows = valid(
+            self.output.height,
+            self.input.height,
+            tap.row as usize,
+            self.stride[0],
+            self.padding[0],
+        );
+        let cols = valid(
+            self.output.width,
+            self.input.width,
+            tap.col as usize,
+            self.stride[1],
+            self.padding[1],
+        );
+        (rows, cols)
+    }
+}
+
+// The kernels compiled for AVX2 where the CPU has it: the same code as the
+// portable bodies (no fused multiply-add), so results are identical.
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn accumulate_avx2<'a>(
+    g: &Geometry,
+    taps: impl Iterator<Item = (&'a Tap, &'a f32)> + Clone,
+    source: &[f32],
+    target: &mut [f32],
+    direction: Direction,
+) {
+    accumulate_body(g, taps, source, target, direction);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn weight_grad_avx2(g: &Geometry, taps: &[Tap], x: &[f32], dy_o: &[f32], grad: &mut [f32]) {
+    weight_grad_body(g, taps, x, dy_o, grad);
+}
+
+/// Image by image (the target image stays in cache while every tap adds
+/// into it), row by row.
+#[inline(always)]
+fn accumulate_body<'a>(
+    g: &Geometry,
+    taps: impl Iterator<Item = (&'a Tap, &'a f32)> + Clone,
+    source: &[f32],
+    target: &mut [f32],
+    direction: Direction,
+) {
+    let (in_image, out_image) = (g.input.image(), g.output.image());
+    let (in_w, out_w) = (g.input.width, g.output.width);
+    let [s_h, s_w] = g.stride;
+    let (source_image, target_image) = match direction {
+        Direction::Forward => (in_image, out_image),
+        Direction::Backward => (out_image, in_image),
+    };
+    let source_plane = g.input.batch * source_image;
+    for n in 0..g.input.batch {
+        let t = &mut target[n * target_image..(n + 1) * target_image];
+        for (tap, &w) in taps.clone() {
+            let s_at = tap.channel as usize * source_plane + n * source_image;
+            let s = &source[s_at..s_at + source_image];
+            let ((r_lo, r_hi), (c_lo, c_hi)) = g.window(tap);
+            let len = c_hi - c_lo;
+            for r in r_lo..r_hi {
+                let in_row = (r * s_h + tap.row as usize - g.padding[0]) * in_w;
+                let in_col = c_lo * s_w + tap.col as usize - g.padding[1];
+                let out_at = r * out_w + c_lo;
+                match (direction, s_w) {
+                    (Direction::Forward, 1) => {
+                        axpy(w, &s[in_row + in_col..][..len], &mut t[out_at..][..len])
+                    }
+                    (Direction::Backward, 1) => {
+                        axpy(w, &s[out_at..][..len], &mut t[in_row + in_col..][..len])
+                    }
+                    (Direction::Forward, _) => {
+                        for c in 0..len {
+                            t[out_at + c] += w * s[in_row + in_col + c * s_w];
+                        }
+                    }
+                    (Direction::Backward, _) => {
+                        for c in 0..len {
+                            t[in_row + in_col + c * s_w] += w * s[out_at + c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn axpy(w: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += w * x;
+    }
+}
+
+#[inline(always)]
+fn weight_grad_body(g: &Geometry, taps: &[Tap], x: &[f32], dy_o: &[f32], grad: &mut [f32]) {
+    let (in_image, out_image) = (g.input.image(), g.output.image());
+    let (in_w, out_w) = (g.input.width, g.output.width);
+    let [s_h, s_w] = g.stride;
+    let in_plane = g.input.len();
+    grad.fill(0.0);
+    for n in 0..g.input.batch {
+        let dy = &dy_o[n * out_image..(n + 1) * out_image];
+        for (tap, sum) in taps.iter().zip(grad.iter_mut()) {
+            let x_at = tap.channel as usize * in_plane + n * in_image;
+            let x = &x[x_at..x_at + in_image];
+            let ((r_lo, r_hi), (c_lo, c_hi)) = g.window(tap);
+            let len = c_hi - c_lo;
+            let mut acc = 0.0f32;
+            for r in r_lo..r_hi {
+                let in_row = (r * s_h + tap.row as usize - g.padding[0]) * in_w;
+                let in_col = c_lo * s_w + tap.col as usize - g.padding[1];
+                let dy_row = &dy[r * out_w + c_lo..][..len];
+                if s_w == 1 {
+                    acc += super::csr::dot(&x[in_row + in_col..][..len], dy_row);
+                } else {
+                    acc += (0..len)
+                        .map(|c| x[in_row + in_col + c * s_w] * dy_row[c])
+                        .sum::<f32>();
+                }
+            }
+            *sum += acc;
+        }
+    }
+}
+
+/// The by-input index of the by-output taps.
+fn by_input(c_in: usize, out_ptr: &[usize], out_taps: &[Tap]) -> (Vec<usize>, Vec<Tap>, Vec<u32>) {
+    let mut in_ptr = vec![0usize; c_in + 1];
+    for tap in out_taps {
+        in_ptr[tap.channel as usize + 1] += 1;
+    }
+    for i in 0..c_in {
+        in_ptr[i + 1] += in_ptr[i];
+    }
+    let mut next = in_ptr.clone();
+    let mut in_taps = vec![
+        Tap {
+            channel: 0,
+            row: 0,
+            col: 0
+        };
+        out_taps.len()
+    ];
+    let mut in_pos = vec![0u32; out_taps.len()];
+    for o in 0..out_ptr.len() - 1 {
+        for (k, &tap) in out_taps
+            .iter()
+            .enumerate()
+            .take(out_ptr[o + 1])
+            .skip(out_ptr[o])
+        {
+            let slot = &mut next[tap.channel as usize];
+            in_taps[*slot] = Tap {
+                channel: o as u32,
+                ..tap
+            };
+            in_pos[*slot] = k as u32;
+            *slot += 1;
+        }
+    }
+    (in_ptr, in_taps, in_pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct dense convolution, for reference.
+    fn dense_conv(conv: &SparseConv, x: &[f32], input: Planes) -> Vec<f32> {
+        let [c_out, c_in, k_h, k_w] = conv.shape;
+        let w = conv.to_dense();
+        let out = conv.output_planes(input);
+        let mut y = vec![0.0; c_out * out.len()];
+        for o in 0..c_out {
+            for n in 0..input.batch {
+                for r in 0..out.height {
+                    for c in 0..out.width {
+                        let mut sum = 0.0;
+                        for i in 0..c_in {
+                            for a in 0..k_h {
+                                for b in 0..k_w {
+                                    let ir = (r * conv.stride[0] + a) as isize
+                                        - conv.padding[0] as isize;
+                                    let ic = (c * conv.stride[1] + b) as isize
+                                        - conv.padding[1] as isize;
+                                    if ir < 0
+                                        || ic < 0
+                                        || ir >= input.height as isize
+                                        || ic >= input.width as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((i * input.batch + n) * input.height
+                                        + ir as usize)
+                                        * input.width
+                                        + ic as usize];
+                                    sum += w[((o * c_in + i) * k_h + a) * k_w + b] * xv;
+                                }
+                            }
+                        }
+                        y[((o * input.batch + n) * out.height + r) * out.width + c] = sum;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|k| {
+                ((k as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn products_match_the_dense_convolution_and_its_gradients() {
+        for (stride, padding, k) in [(1, 1, 3), (2, 1, 3), (2, 0, 1), (1, 0, 3)] {
+            let shape = [5, 3, k, k];
+            let n = shape.iter().product();
+            let kept: Vec<bool> = (0..n).map(|i| i % 3 != 1).collect();
+            let conv =
+                SparseConv::from_dense(shape, [stride; 2], [padding; 2], &values(n, 7), &kept)
+                    .unwrap();
+            let input = Planes {
+                batch: 2,
+                height: 7,
+                width: 6,
+            };
+            let x = values(3 * input.len(), 11);
+            let out = conv.output_planes(input);
+            let mut y = vec![0.0; 5 * out.len()];
+            conv.forward(&x, input, &mut y);
+            let expected = dense_conv(&conv, &x, input);
+            for (a, b) in y.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-4, "forward {a} vs {b} (stride {stride})");
+            }
+            // Gradients through the scalar Σ y ⊙ r, against finite sums of
+            // the dense convolution (which is linear in x and in w).
+            let r = values(y.len(), 3);
+            let mut dx = vec![0.0; x.len()];
+            conv.input_grad(&r, input, &mut dx);
+            let mut g = vec![0.0; conv.nnz()];
+            conv.weight_grad(&x, &r, input, &mut g);
+            let loss = |conv: &SparseConv, x: &[f32]| -> f32 {
+                dense_conv(conv, x, input)
+                    .iter()
+                    .zip(&r)
+                    .map(|(a, b)| a * b)
+                    .sum()
+            };
+            for probe in [0, 17, x.len() - 1] {
+                let mut unit = vec![0.0; x.len()];
+                unit[probe] = 1.0;
+                let expected = loss(&conv, &unit);
+                assert!(
+                    (dx[probe] - expected).abs() < 1e-4,
+                    "dx[{probe}] {} vs {expected}",
+                    dx[probe]
+                );
+            }
+            for probe in [0, conv.nnz() / 2, conv.nnz() - 1] {
+                let mut unit = conv.clone();
+                unit.values.fill(0.0);
+                unit.values[probe] = 1.0;
+                let expected = loss(&unit, &x);
+                assert!(
+                    (g[probe] - expected).abs() < 1e-3,
+                    "g[{probe}] {} vs {expected}",
+                    g[probe]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_errors() {
+        let err = SparseConv::from_dense([2, 2, 3, 3], [1, 1], [1, 1], &[0.0; 5], &[true; 5]);
+        assert!(matches!(err, Err(SparseError::Shape(_))));
+        let err = SparseConv::from_dense([1, 1, 1, 1], [0, 1], [0, 0], &[0.0], &[true]);
+        assert!(matches!(err, Err(SparseError::Shape(_))));
+    }
+}

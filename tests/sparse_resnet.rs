@@ -1,0 +1,233 @@
+//! The sparse host ResNet against burn's dense masked ResNet: training steps
+//! (SGD with momentum and weight decay, BatchNorm with batch statistics),
+//! inference logits (running statistics), the trainer's switch, and models
+//! that are not ResNets.
+//!
+//! Tolerance: the host kernels sum in another order than burn's
+//! convolutions and BatchNorm, and BatchNorm divides by small standard
+//! deviations, so after 8 steps parameters and running statistics may
+//! differ by `TOLERANCE` (absolute); pruned weights must be exactly zero.
+
+use std::collections::BTreeMap;
+
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn_lottery::mask::Mask;
+use burn_lottery::models::{ResNet, ResNetConfig, cross_entropy};
+use burn_lottery::sparse::{NormSettings, SparseError, SparseResNet, SparseTraining};
+use burn_lottery::task::DataOrder;
+use burn_lottery::train::masked::MaskedOptimizer;
+use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
+use burn_lottery::train::trainer::{TrainObserver, Trainer};
+
+use crate::common::{data, ndarray, state};
+use crate::sparse::pattern_mask;
+
+const TOLERANCE: f32 = 1e-4;
+const BATCH: usize = 6;
+
+/// ResNet-8 for `channels`-channel images.
+fn resnet(device: &Device, channels: usize, seed: u64) -> ResNet {
+    ResNetConfig::new()
+        .with_depth(8)
+        .with_input_channels(channels)
+        .init_seeded(device, seed)
+}
+
+/// A deterministic batch of 6 RGB 8x8 images and labels.
+fn batch(step: usize) -> (Vec<f32>, Vec<i64>) {
+    let images = (0..BATCH * 3 * 64)
+        .map(|i| (((i + 17 * step) * 7919) % 255) as f32 / 127.5 - 1.0)
+        .collect();
+    let labels = (0..BATCH).map(|i| ((3 * i + step) % 10) as i64).collect();
+    (images, labels)
+}
+
+fn upload(images: &[f32], labels: &[i64], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    (
+        Tensor::from_data(TensorData::new(images.to_vec(), [BATCH, 3, 8, 8]), device),
+        Tensor::from_data(TensorData::new(labels.to_vec(), [BATCH]), device),
+    )
+}
+
+fn sgd() -> OptimizerConfig {
+    OptimizerConfig::Sgd {
+        learning_rate: 0.1,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        nesterov: false,
+    }
+}
+
+/// Every float tensor within [`TOLERANCE`]; pruned weights exactly zero in
+/// both.
+fn check_close(
+    dense: &BTreeMap<String, Vec<f32>>,
+    sparse: &BTreeMap<String, Vec<f32>>,
+    mask: &Mask,
+) {
+    assert_eq!(
+        dense.keys().collect::<Vec<_>>(),
+        sparse.keys().collect::<Vec<_>>()
+    );
+    for (path, values) in dense {
+        let max = values
+            .iter()
+            .zip(&sparse[path])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(max <= TOLERANCE, "{path}: differs by {max}");
+        if let Some(layer) = mask.layer(path) {
+            for ((&kept, x), y) in layer.kept().iter().zip(values).zip(&sparse[path]) {
+                assert!(
+                    kept || (*x == 0.0 && *y == 0.0),
+                    "{path}: a pruned weight moved"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sparse_resnet_steps_match_dense_masked_steps() {
+    let device = ndarray().autodiff();
+    let model = resnet(&device, 3, 3);
+    let mask = pattern_mask(&model, 26);
+    let optimizer = sgd();
+    let mut masked = MaskedOptimizer::new(optimizer.init(), &mask, &device);
+    let mut dense = masked.prepare(model);
+    let mut sparse = SparseResNet::from_module(&dense, &mask, NormSettings::default()).unwrap();
+    assert_eq!(sparse.kept_weights(), mask.kept_count());
+    let lr = optimizer.learning_rate();
+    for step in 0..8 {
+        let (images, labels) = batch(step);
+        let (x, y) = upload(&images, &labels, &device);
+        let loss = cross_entropy(dense.forward(x), y);
+        let dense_loss: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &dense);
+        dense = masked.step(lr, dense, grads);
+        let sparse_loss = sparse.train_step(&images, &labels, &optimizer, lr).unwrap();
+        assert!(
+            (dense_loss - sparse_loss).abs() <= 1e-4 * dense_loss.abs(),
+            "step {step}: loss {dense_loss} dense vs {sparse_loss} sparse"
+        );
+    }
+    // Running statistics are shared between clones of a module: read the
+    // dense values before writing the sparse ones into a clone.
+    let expected = state(&dense);
+    let trained = sparse.write_into(dense.clone());
+    check_close(&expected, &state(&trained), &mask);
+}
+
+#[test]
+fn sparse_resnet_logits_match_dense_masked_logits() {
+    let device = ndarray();
+    let mask = pattern_mask(&resnet(&device, 3, 5), 11);
+    let dense = mask.apply(resnet(&device, 3, 5)).unwrap();
+    let mut sparse = SparseResNet::from_module(&dense, &mask, NormSettings::default()).unwrap();
+    // Train a little so the running statistics are not the initial 0 and 1.
+    for step in 0..3 {
+        let (images, labels) = batch(step);
+        sparse.train_step(&images, &labels, &sgd(), 0.05).unwrap();
+    }
+    let dense = sparse.write_into(dense);
+    let (images, labels) = batch(7);
+    let (x, _) = upload(&images, &labels, &device);
+    let expected: Vec<f32> = dense.forward(x).into_data().try_to_vec().unwrap();
+    let logits = sparse.forward(&images, BATCH).unwrap();
+    assert_eq!(logits.len(), expected.len());
+    for (a, b) in logits.iter().zip(&expected) {
+        assert!((a - b).abs() <= TOLERANCE, "{a} vs {b}");
+    }
+    // One example at a time gives the same logits (inference statistics).
+    let one = sparse.forward(&images[192..384], 1).unwrap();
+    for (a, b) in one.iter().zip(&expected[10..20]) {
+        assert!((a - b).abs() <= TOLERANCE, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn what_is_not_a_resnet_is_refused_with_the_reason() {
+    let device = ndarray();
+    let lenet = crate::common::init(&device, 0);
+    let mask = pattern_mask(&lenet, 50);
+    let err = SparseResNet::from_module(&lenet, &mask, NormSettings::default()).unwrap_err();
+    assert!(
+        matches!(err, SparseError::NotAResNet(ref m) if m.contains("conv.weight")),
+        "{err}"
+    );
+    let model = resnet(&device, 3, 0);
+    let good = pattern_mask(&model, 50);
+    let bad = Mask::from_layers(good.layers().map(|(p, l)| {
+        let shape = if p == "blocks.1.conv2.weight" {
+            vec![32, 32, 1, 9]
+        } else {
+            l.shape().to_vec()
+        };
+        let layer = burn_lottery::mask::LayerMask::from_kept(p, shape, l.kept().to_vec());
+        (p.to_string(), layer.unwrap())
+    }));
+    let err = SparseResNet::from_module(&model, &bad, NormSettings::default()).unwrap_err();
+    assert!(
+        matches!(err, SparseError::Shape(ref m) if m.contains("blocks.1.conv2.weight")),
+        "{err}"
+    );
+    let mut sparse = SparseResNet::from_module(&model, &good, NormSettings::default()).unwrap();
+    // Images that are not square RGB images of the batch, and labels past
+    // the classes, are errors, not panics.
+    let (images, labels) = batch(0);
+    assert!(matches!(
+        sparse.forward(&images[1..], BATCH),
+        Err(SparseError::Shape(_))
+    ));
+    assert!(matches!(
+        sparse.loss(&images, &[0, 1, 2, 3, 4, 10]),
+        Err(SparseError::Shape(_))
+    ));
+    assert!(sparse.loss(&images, &labels).is_ok());
+}
+
+/// Counts the trainer's checkpoint calls (every step on the dense path,
+/// none on the sparse path).
+#[derive(Default)]
+struct Checkpoints(u64);
+
+impl TrainObserver<ResNet> for Checkpoints {
+    fn checkpoint(&mut self, _: u64, _: &ResNet, _: &MaskedOptimizer) -> Result<(), String> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn the_trainer_trains_a_sparse_resnet_below_the_configured_density() {
+    let device = ndarray().autodiff();
+    let task = data();
+    let recipe = TrainingRecipe {
+        optimizer: sgd(),
+        training_iterations: 6,
+        ..crate::common::tiny_recipe()
+    };
+    let order = DataOrder {
+        batch_size: recipe.batch_size,
+        order_seed: 0,
+        augment_seed: None,
+    };
+    let mask = pattern_mask(&resnet(&device, 1, 0), 20);
+    let run = |settings: &SparseTraining| {
+        let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+        // A fresh model each run: clones share BatchNorm running statistics.
+        let model = optimizer.prepare(resnet(&device, 1, 0));
+        let mut calls = Checkpoints::default();
+        let trained = Trainer::new(&recipe, &task, &device)
+            .with_sparse(settings, &mask)
+            .train(model, &mut optimizer, 0..6, &order, &mut calls)
+            .unwrap();
+        (state(&trained), calls.0)
+    };
+    let (dense, checkpoints) = run(&SparseTraining::default());
+    assert_eq!(checkpoints, 6, "off by default: the dense path");
+    let (sparse, checkpoints) = run(&SparseTraining::on());
+    assert_eq!(checkpoints, 0, "density 0.2 is below 0.3: the sparse path");
+    check_close(&dense, &sparse, &mask);
+}
