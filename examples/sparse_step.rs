@@ -1,6 +1,8 @@
-//! LeNet-300-100 at the densities IMP visits: one training step (batch 60,
-//! Adam 1.2e-3) and inference (batch 1 and 64), burn's dense masked model
-//! versus [`SparseMlp`], alternately in one run (dense, sparse, dense, ...).
+//! LeNet-300-100 or ResNet-20 at the densities IMP visits: one training
+//! step (LeNet: batch 60, Adam 1.2e-3; ResNet-20: batch 128, SGD 0.1 with
+//! momentum 0.9 and weight decay 1e-4) and inference (batch 1 and 64),
+//! burn's dense masked model versus the host sparse form ([`SparseMlp`],
+//! [`SparseResNet`]), alternately in one run (dense, sparse, dense, ...).
 //!
 //! The mask is the global-magnitude mask of the seeded initial weights (as
 //! `train_step_throughput --mask`). Prints one `STEP` / `INFER` line per
@@ -10,22 +12,30 @@
 //!
 //! ```sh
 //! cargo run --release --features wgpu --example sparse_step -- --rounds 7
+//! cargo run --release --features wgpu --example sparse_step -- --model resnet20 \
+//!     --rounds 5 --steps 2 --densities 7
 //! ```
+//!
+//! Each line also gives wall-clock medians (`dense_wall_us`, `sparse_wall_us`).
 
 mod common;
 
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use burn_lottery::device::device_by_name;
-use burn_lottery::mask::MaskedParams;
-use burn_lottery::models::{LeNet, LeNetConfig, cross_entropy};
-use burn_lottery::sparse::SparseMlp;
+use burn_lottery::mask::{Mask, MaskedParams};
+use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig, cross_entropy};
+use burn_lottery::sparse::{NormSettings, SparseError, SparseMlp, SparseResNet};
 use burn_lottery::train::recipe::OptimizerConfig;
 use clap::Parser;
-use common::{load_average, magnitude_mask, synthetic_batch};
+use common::{ModelKind, OptimizerKind, load_average, magnitude_mask, synthetic_batch};
 
 #[derive(Parser, Debug)]
 struct Args {
+    /// Network.
+    #[arg(long, value_enum, default_value = "lenet")]
+    model: ModelKind,
     /// Device of the dense model.
     #[arg(long, default_value = "flex")]
     device: String,
@@ -46,41 +56,111 @@ fn main() {
     let device = device_by_name(&args.device).expect("unknown device");
     println!("# sparse_step {:?} load {}", args, load_average());
     for &density in &args.densities {
-        step_ratio(density / 100.0, &args, &device);
-        for batch in [1, 64] {
-            inference_ratio(density / 100.0, batch, &args, &device);
+        match args.model {
+            ModelKind::Lenet => {
+                let init = |d: &Device| LeNetConfig::lenet_300_100().init_seeded(d, 0);
+                run_density(density / 100.0, &args, &device, init, Sparse::mlp);
+            }
+            ModelKind::Resnet20 => {
+                let init = |d: &Device| ResNetConfig::resnet20().init_seeded(d, 0);
+                run_density(density / 100.0, &args, &device, init, Sparse::resnet);
+            }
         }
     }
     println!("# done, load {}", load_average());
 }
 
-/// Median of the per-round ratios and times.
-fn report(kind: &str, density: f64, dense: &[f64], sparse: &[f64], unit: &str) {
-    let ratios: Vec<f64> = dense.iter().zip(sparse).map(|(d, s)| d / s).collect();
+/// The host sparse form of either network.
+enum Sparse {
+    Mlp(SparseMlp),
+    ResNet(Box<SparseResNet>),
+}
+
+impl Sparse {
+    fn mlp<M: Module>(model: &M, mask: &Mask) -> Self {
+        Self::Mlp(SparseMlp::from_module(model, mask).expect("mask fits"))
+    }
+
+    fn resnet<M: Module>(model: &M, mask: &Mask) -> Self {
+        let net = SparseResNet::from_module(model, mask, NormSettings::default());
+        Self::ResNet(Box::new(net.expect("mask fits")))
+    }
+
+    fn train_step(
+        &mut self,
+        images: &[f32],
+        labels: &[i64],
+        optimizer: &OptimizerConfig,
+        lr: f64,
+    ) -> Result<f32, SparseError> {
+        match self {
+            Self::Mlp(m) => m.train_step(images, labels, optimizer, lr),
+            Self::ResNet(r) => r.train_step(images, labels, optimizer, lr),
+        }
+    }
+
+    fn forward(&mut self, images: &[f32], batch: usize) -> Vec<f32> {
+        match self {
+            Self::Mlp(m) => m.forward(images, batch),
+            Self::ResNet(r) => r.forward(images, batch).expect("square images"),
+        }
+    }
+}
+
+/// The step and both inference batch sizes at one density.
+fn run_density<M: Classifier>(
+    density: f64,
+    args: &Args,
+    device: &Device,
+    init: impl Fn(&Device) -> M,
+    sparse: fn(&M, &Mask) -> Sparse,
+) {
+    step_ratio(density, args, device, &init, sparse);
+    for batch in [1, 64] {
+        inference_ratio(density, batch, args, device, &init, sparse);
+    }
+}
+
+/// Median of the per-round ratios and times (CPU, then wall-clock).
+fn report(kind: &str, density: f64, dense: &[(f64, f64)], sparse: &[(f64, f64)], unit: &str) {
+    let cpu = |v: &[(f64, f64)]| v.iter().map(|t| t.0).collect::<Vec<_>>();
+    let wall = |v: &[(f64, f64)]| v.iter().map(|t| t.1).collect::<Vec<_>>();
+    let ratios: Vec<f64> = dense.iter().zip(sparse).map(|(d, s)| d.0 / s.0).collect();
     println!(
-        "{kind} density={:.0}% dense_{unit}={:.1} sparse_{unit}={:.1} ratio={:.2} ratios={:?}",
+        "{kind} density={:.0}% dense_{unit}={:.1} sparse_{unit}={:.1} ratio={:.2} ratios={:?} dense_wall_{unit}={:.1} sparse_wall_{unit}={:.1}",
         density * 100.0,
-        median(dense.to_vec()),
-        median(sparse.to_vec()),
+        median(cpu(dense)),
+        median(cpu(sparse)),
         median(ratios.clone()),
         ratios
             .iter()
             .map(|r| (r * 100.0).round() / 100.0)
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        median(wall(dense)),
+        median(wall(sparse)),
     );
 }
 
-fn step_ratio(density: f64, args: &Args, device: &Device) {
+fn step_ratio<M: Classifier>(
+    density: f64,
+    args: &Args,
+    device: &Device,
+    init: &impl Fn(&Device) -> M,
+    sparse_form: fn(&M, &Mask) -> Sparse,
+) {
     let device = device.clone().autodiff();
-    let model = LeNetConfig::lenet_300_100().init_seeded(&device, 0);
+    let model = init(&device);
     let mask = magnitude_mask(&model, 1.0 - density);
-    let optimizer = OptimizerConfig::adam(1.2e-3);
+    let (optimizer, batch) = match args.model {
+        ModelKind::Lenet => (OptimizerKind::Adam.config(), 60),
+        ModelKind::Resnet20 => (OptimizerKind::Sgd.config(), 128),
+    };
     let lr = optimizer.learning_rate();
     let masks = MaskedParams::new(&mask, &device);
     let mut dense = masks.apply_to_weights(model);
-    let mut sparse = SparseMlp::from_module(&dense, &mask).expect("mask fits");
+    let mut sparse = sparse_form(&dense, &mask);
     let mut optim = optimizer.init();
-    let (images, labels) = synthetic_batch(&device, 60, [1, 28, 28]);
+    let (images, labels) = synthetic_batch(&device, batch, args.model.image_shape());
     let host_images: Vec<f32> = images.to_data().try_to_vec().expect("f32 images");
     let host_labels: Vec<i64> = labels
         .to_data()
@@ -104,24 +184,31 @@ fn step_ratio(density: f64, args: &Args, device: &Device) {
             assert!(loss.is_finite());
         }));
         forward_us.push(time(args.steps, || {
-            std::hint::black_box(sparse.forward(&host_images, 60));
+            std::hint::black_box(sparse.forward(&host_images, batch));
         }));
     }
     report("STEP", density, &dense_us, &sparse_us, "us");
     println!(
         "SPLIT density={:.0}% sparse_step_us={:.1} sparse_forward_us={:.1}",
         density * 100.0,
-        median(sparse_us),
-        median(forward_us)
+        median(sparse_us.iter().map(|t| t.0).collect()),
+        median(forward_us.iter().map(|t| t.0).collect())
     );
 }
 
-fn inference_ratio(density: f64, batch: usize, args: &Args, device: &Device) {
-    let model: LeNet = LeNetConfig::lenet_300_100().init_seeded(device, 0);
+fn inference_ratio<M: Classifier>(
+    density: f64,
+    batch: usize,
+    args: &Args,
+    device: &Device,
+    init: &impl Fn(&Device) -> M,
+    sparse_form: fn(&M, &Mask) -> Sparse,
+) {
+    let model = init(device);
     let mask = magnitude_mask(&model, 1.0 - density);
     let dense = MaskedParams::new(&mask, device).apply_to_weights(model);
-    let mut sparse = SparseMlp::from_module(&dense, &mask).expect("mask fits");
-    let (images, _) = synthetic_batch(device, batch, [1, 28, 28]);
+    let mut sparse = sparse_form(&dense, &mask);
+    let (images, _) = synthetic_batch(device, batch, args.model.image_shape());
     let host_images: Vec<f32> = images.to_data().try_to_vec().expect("f32 images");
     let calls = args.steps * if batch == 1 { 100 } else { 4 };
     let (mut dense_us, mut sparse_us) = (Vec::new(), Vec::new());
@@ -147,15 +234,19 @@ fn inference_ratio(density: f64, batch: usize, args: &Args, device: &Device) {
     );
 }
 
-/// CPU microseconds (all threads of the process) per call of `f`, over
-/// `reps` calls: on a shared machine, preemption inflates wall time but not
-/// CPU time.
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    let start = cpu_ns();
+/// CPU microseconds (all threads of the process) and wall-clock
+/// microseconds per call of `f`, over `reps` calls: on a shared machine,
+/// preemption inflates wall time but not CPU time.
+fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let (start, wall) = (cpu_ns(), std::time::Instant::now());
     for _ in 0..reps {
         f();
     }
-    (cpu_ns() - start) as f64 / 1e3 / reps as f64
+    let per_call = |us: f64| us / reps as f64;
+    (
+        per_call((cpu_ns() - start) as f64 / 1e3),
+        per_call(wall.elapsed().as_secs_f64() * 1e6),
+    )
 }
 
 /// Nanoseconds this process's threads have run, from

@@ -22,6 +22,7 @@
 use rayon::prelude::*;
 
 use super::SparseError;
+use super::conv_kernels::{self as kernels, Source, Strided, correlate, scatter_strided};
 
 /// Spatial size of a batch of feature maps: `batch` images of `height` x
 /// `width` (per channel).
@@ -45,10 +46,6 @@ impl Planes {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    fn image(&self) -> usize {
-        self.height * self.width
-    }
 }
 
 /// One kept weight's position in the kernel and its channel on the other
@@ -66,8 +63,8 @@ struct Tap {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparseConv {
     shape: [usize; 4],
-    stride: [usize; 2],
-    padding: [usize; 2],
+    stride: usize,
+    padding: usize,
     /// Entries of output channel `o` are `out_ptr[o]..out_ptr[o + 1]`.
     out_ptr: Vec<usize>,
     out_taps: Vec<Tap>,
@@ -81,11 +78,12 @@ pub struct SparseConv {
 
 impl SparseConv {
     /// Keeps the entries of the row-major `[c_out, c_in, k_h, k_w]`
-    /// `weights` that `kept` flags.
+    /// `weights` that `kept` flags; `stride` and zero `padding` are the same
+    /// along both axes.
     pub fn from_dense(
         shape: [usize; 4],
-        stride: [usize; 2],
-        padding: [usize; 2],
+        stride: usize,
+        padding: usize,
         weights: &[f32],
         kept: &[bool],
     ) -> Result<Self, SparseError> {
@@ -98,9 +96,9 @@ impl SparseConv {
                 kept.len()
             )));
         }
-        if stride.contains(&0) || c_in > u32::MAX as usize || k_h.max(k_w) > u16::MAX as usize {
+        if stride == 0 || c_in > u32::MAX as usize || k_h.max(k_w) > u16::MAX as usize {
             return Err(SparseError::Shape(format!(
-                "convolution {shape:?} with stride {stride:?}"
+                "convolution {shape:?} with stride {stride}"
             )));
         }
         let mut out_ptr = vec![0];
@@ -175,13 +173,12 @@ impl SparseConv {
 
     /// The output planes for input planes `input`.
     pub fn output_planes(&self, input: Planes) -> Planes {
-        let out = |size: usize, k: usize, axis: usize| {
-            (size + 2 * self.padding[axis]).saturating_sub(k) / self.stride[axis] + 1
-        };
+        let out =
+            |size: usize, k: usize| (size + 2 * self.padding).saturating_sub(k) / self.stride + 1;
         Planes {
             batch: input.batch,
-            height: out(input.height, self.shape[2], 0),
-            width: out(input.width, self.shape[3], 1),
+            height: out(input.height, self.shape[2]),
+            width: out(input.width, self.shape[3]),
         }
     }
 
@@ -198,41 +195,120 @@ impl SparseConv {
     /// Forward product into `y` (`[c_out, batch, h_out, w_out]`) from `x`
     /// (`[c_in, batch, h, w]`, sized by `input`).
     pub fn forward(&self, x: &[f32], input: Planes, y: &mut [f32]) {
-        self.check(input, x, y);
-        let geometry = Geometry::new(self, input);
-        let plane = geometry.output.len();
-        y.par_chunks_mut(plane).enumerate().for_each(|(o, y_o)| {
-            y_o.fill(0.0);
-            let range = self.out_ptr[o]..self.out_ptr[o + 1];
-            let taps = self.out_taps[range.clone()].iter().zip(&self.values[range]);
-            geometry.accumulate(taps, x, y_o, Direction::Forward);
-        });
+        let mut source = Source::default();
+        self.fill_source(&mut source, x, input);
+        self.forward_source(&source, input, y);
+    }
+
+    /// The padded, phase-split copy of the input `x` that
+    /// [`SparseConv::forward_source`] and [`SparseConv::weight_grad_source`]
+    /// read.
+    pub(super) fn fill_source(&self, source: &mut Source, x: &[f32], input: Planes) {
+        assert_eq!(x.len(), self.shape[1] * input.len(), "x is [c_in, planes]");
+        source.fill(x, self.shape[1], input, self.padding, self.stride);
+    }
+
+    /// [`SparseConv::forward`] from the input's [`Source`].
+    pub(super) fn forward_source(&self, source: &Source, input: Planes, y: &mut [f32]) {
+        assert_eq!(
+            y.len(),
+            self.shape[0] * self.output_planes(input).len(),
+            "y is [c_out, planes]"
+        );
+        let taps: Vec<(usize, f32)> = self
+            .out_taps
+            .iter()
+            .zip(&self.values)
+            .map(|(t, &w)| {
+                (
+                    source.offset(t.channel as usize, t.row as usize, t.col as usize),
+                    w,
+                )
+            })
+            .collect();
+        correlate(source, &self.out_ptr, &taps, self.output_planes(input), y);
     }
 
     /// Input gradient into `dx` (`[c_in, batch, h, w]`) from `dy`
     /// (`[c_out, batch, h_out, w_out]`).
     pub fn input_grad(&self, dy: &[f32], input: Planes, dx: &mut [f32]) {
+        self.input_grad_with(&mut Source::default(), dy, input, dx);
+    }
+
+    /// [`SparseConv::input_grad`] with a reusable buffer for the padded
+    /// output gradient.
+    pub(super) fn input_grad_with(
+        &self,
+        scratch: &mut Source,
+        dy: &[f32],
+        input: Planes,
+        dx: &mut [f32],
+    ) {
         self.check(input, dx, dy);
-        let geometry = Geometry::new(self, input);
+        let [c_out, _, k_h, k_w] = self.shape;
+        let output = self.output_planes(input);
+        if self.stride == 1 && k_h == k_w && self.padding < k_h {
+            // The correlation of the output gradient, padded by k - 1 - p,
+            // with the flipped kernel.
+            scratch.fill(dy, c_out, output, k_h - 1 - self.padding, 1);
+            let taps: Vec<(usize, f32)> = self
+                .in_taps
+                .iter()
+                .zip(&self.in_pos)
+                .map(|(t, &k)| {
+                    let (row, col) = (k_h - 1 - t.row as usize, k_w - 1 - t.col as usize);
+                    (
+                        scratch.offset(t.channel as usize, row, col),
+                        self.values[k as usize],
+                    )
+                })
+                .collect();
+            return correlate(scratch, &self.in_ptr, &taps, input, dx);
+        }
+        let geometry = Strided {
+            input,
+            output,
+            stride: [self.stride; 2],
+            padding: [self.padding; 2],
+        };
         dx.par_chunks_mut(input.len())
             .enumerate()
             .for_each(|(i, dx_i)| {
-                dx_i.fill(0.0);
                 let range = self.in_ptr[i]..self.in_ptr[i + 1];
-                let values = self.in_pos[range.clone()]
+                let taps = self.in_taps[range.clone()]
                     .iter()
-                    .map(|&k| &self.values[k as usize]);
-                let taps = self.in_taps[range].iter().zip(values);
-                geometry.accumulate(taps, dy, dx_i, Direction::Backward);
+                    .zip(&self.in_pos[range])
+                    .map(|(t, &k)| {
+                        let tap = (t.channel as usize, t.row as usize, t.col as usize);
+                        (tap, self.values[k as usize])
+                    });
+                scatter_strided(&geometry, taps, dy, dx_i);
             });
     }
 
     /// Weight gradient at the kept entries, in [`SparseConv::values`] order.
     pub fn weight_grad(&self, x: &[f32], dy: &[f32], input: Planes, grad: &mut [f32]) {
-        self.check(input, x, dy);
+        let mut source = Source::default();
+        self.fill_source(&mut source, x, input);
+        self.weight_grad_source(&source, dy, input, grad);
+    }
+
+    /// [`SparseConv::weight_grad`] from the input's [`Source`].
+    pub(super) fn weight_grad_source(
+        &self,
+        source: &Source,
+        dy: &[f32],
+        input: Planes,
+        grad: &mut [f32],
+    ) {
+        let output = self.output_planes(input);
+        assert_eq!(
+            dy.len(),
+            self.shape[0] * output.len(),
+            "dy is [c_out, planes]"
+        );
         assert_eq!(grad.len(), self.nnz(), "one gradient per kept entry");
-        let geometry = Geometry::new(self, input);
-        let plane = geometry.output.len();
+        let plane = output.len();
         let mut per_output = Vec::with_capacity(self.shape[0]);
         let mut rest = grad;
         for o in 0..self.shape[0] {
@@ -241,210 +317,17 @@ impl SparseConv {
             rest = tail;
         }
         per_output.into_par_iter().for_each(|(o, g)| {
-            let taps = &self.out_taps[self.out_ptr[o]..self.out_ptr[o + 1]];
-            geometry.weight_grad(taps, x, &dy[o * plane..(o + 1) * plane], g);
+            let taps: Vec<(usize, f32)> = self.out_taps[self.out_ptr[o]..self.out_ptr[o + 1]]
+                .iter()
+                .map(|t| {
+                    (
+                        source.offset(t.channel as usize, t.row as usize, t.col as usize),
+                        0.0,
+                    )
+                })
+                .collect();
+            kernels::weight_grad(source, &taps, &dy[o * plane..(o + 1) * plane], output, g);
         });
-    }
-}
-
-/// Which way a kernel runs: input to output, or output gradient to input
-/// gradient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Forward,
-    Backward,
-}
-
-/// The index arithmetic of one convolution on one input size.
-#[derive(Debug, Clone, Copy)]
-struct Geometry {
-    input: Planes,
-    output: Planes,
-    stride: [usize; 2],
-    padding: [usize; 2],
-}
-
-/// Output positions `lo..hi` along one axis whose input `o * stride + k -
-/// pad` lies in `0..size`.
-fn valid(out: usize, size: usize, k: usize, stride: usize, pad: usize) -> (usize, usize) {
-    let lo = pad.saturating_sub(k).div_ceil(stride);
-    let hi = if size + pad > k {
-        ((size + pad - k - 1) / stride + 1).min(out)
-    } else {
-        0
-    };
-    (lo, hi.max(lo))
-}
-
-impl Geometry {
-    fn new(conv: &SparseConv, input: Planes) -> Self {
-        Self {
-            input,
-            output: conv.output_planes(input),
-            stride: conv.stride,
-            padding: conv.padding,
-        }
-    }
-
-    /// Adds every tap into one channel's plane `target`: in the forward
-    /// direction from `source` input planes into an output plane, backward
-    /// from output-gradient planes into an input-gradient plane.
-    fn accumulate<'a>(
-        &self,
-        taps: impl Iterator<Item = (&'a Tap, &'a f32)> + Clone,
-        source: &[f32],
-        target: &mut [f32],
-        direction: Direction,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked above).
-            unsafe { accumulate_avx2(self, taps, source, target, direction) };
-            return;
-        }
-        accumulate_body(self, taps, source, target, direction);
-    }
-
-    fn weight_grad(&self, taps: &[Tap], x: &[f32], dy_o: &[f32], grad: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked above).
-            unsafe { weight_grad_avx2(self, taps, x, dy_o, grad) };
-            return;
-        }
-        weight_grad_body(self, taps, x, dy_o, grad);
-    }
-
-    /// The valid output rows and columns of a tap, and the input offset of
-    /// output (0, 0) (may be negative: only valid positions are read).
-    fn window(&self, tap: &Tap) -> ((usize, usize), (usize, usize)) {
-        let rows = valid(
-            self.output.height,
-            self.input.height,
-            tap.row as usize,
-            self.stride[0],
-            self.padding[0],
-        );
-        let cols = valid(
-            self.output.width,
-            self.input.width,
-            tap.col as usize,
-            self.stride[1],
-            self.padding[1],
-        );
-        (rows, cols)
-    }
-}
-
-// The kernels compiled for AVX2 where the CPU has it: the same code as the
-// portable bodies (no fused multiply-add), so results are identical.
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn accumulate_avx2<'a>(
-    g: &Geometry,
-    taps: impl Iterator<Item = (&'a Tap, &'a f32)> + Clone,
-    source: &[f32],
-    target: &mut [f32],
-    direction: Direction,
-) {
-    accumulate_body(g, taps, source, target, direction);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn weight_grad_avx2(g: &Geometry, taps: &[Tap], x: &[f32], dy_o: &[f32], grad: &mut [f32]) {
-    weight_grad_body(g, taps, x, dy_o, grad);
-}
-
-/// Image by image (the target image stays in cache while every tap adds
-/// into it), row by row.
-#[inline(always)]
-fn accumulate_body<'a>(
-    g: &Geometry,
-    taps: impl Iterator<Item = (&'a Tap, &'a f32)> + Clone,
-    source: &[f32],
-    target: &mut [f32],
-    direction: Direction,
-) {
-    let (in_image, out_image) = (g.input.image(), g.output.image());
-    let (in_w, out_w) = (g.input.width, g.output.width);
-    let [s_h, s_w] = g.stride;
-    let (source_image, target_image) = match direction {
-        Direction::Forward => (in_image, out_image),
-        Direction::Backward => (out_image, in_image),
-    };
-    let source_plane = g.input.batch * source_image;
-    for n in 0..g.input.batch {
-        let t = &mut target[n * target_image..(n + 1) * target_image];
-        for (tap, &w) in taps.clone() {
-            let s_at = tap.channel as usize * source_plane + n * source_image;
-            let s = &source[s_at..s_at + source_image];
-            let ((r_lo, r_hi), (c_lo, c_hi)) = g.window(tap);
-            let len = c_hi - c_lo;
-            for r in r_lo..r_hi {
-                let in_row = (r * s_h + tap.row as usize - g.padding[0]) * in_w;
-                let in_col = c_lo * s_w + tap.col as usize - g.padding[1];
-                let out_at = r * out_w + c_lo;
-                match (direction, s_w) {
-                    (Direction::Forward, 1) => {
-                        axpy(w, &s[in_row + in_col..][..len], &mut t[out_at..][..len])
-                    }
-                    (Direction::Backward, 1) => {
-                        axpy(w, &s[out_at..][..len], &mut t[in_row + in_col..][..len])
-                    }
-                    (Direction::Forward, _) => {
-                        for c in 0..len {
-                            t[out_at + c] += w * s[in_row + in_col + c * s_w];
-                        }
-                    }
-                    (Direction::Backward, _) => {
-                        for c in 0..len {
-                            t[in_row + in_col + c * s_w] += w * s[out_at + c];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn axpy(w: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += w * x;
-    }
-}
-
-#[inline(always)]
-fn weight_grad_body(g: &Geometry, taps: &[Tap], x: &[f32], dy_o: &[f32], grad: &mut [f32]) {
-    let (in_image, out_image) = (g.input.image(), g.output.image());
-    let (in_w, out_w) = (g.input.width, g.output.width);
-    let [s_h, s_w] = g.stride;
-    let in_plane = g.input.len();
-    grad.fill(0.0);
-    for n in 0..g.input.batch {
-        let dy = &dy_o[n * out_image..(n + 1) * out_image];
-        for (tap, sum) in taps.iter().zip(grad.iter_mut()) {
-            let x_at = tap.channel as usize * in_plane + n * in_image;
-            let x = &x[x_at..x_at + in_image];
-            let ((r_lo, r_hi), (c_lo, c_hi)) = g.window(tap);
-            let len = c_hi - c_lo;
-            let mut acc = 0.0f32;
-            for r in r_lo..r_hi {
-                let in_row = (r * s_h + tap.row as usize - g.padding[0]) * in_w;
-                let in_col = c_lo * s_w + tap.col as usize - g.padding[1];
-                let dy_row = &dy[r * out_w + c_lo..][..len];
-                if s_w == 1 {
-                    acc += super::csr::dot(&x[in_row + in_col..][..len], dy_row);
-                } else {
-                    acc += (0..len)
-                        .map(|c| x[in_row + in_col + c * s_w] * dy_row[c])
-                        .sum::<f32>();
-                }
-            }
-            *sum += acc;
-        }
     }
 }
 
@@ -504,10 +387,8 @@ mod tests {
                         for i in 0..c_in {
                             for a in 0..k_h {
                                 for b in 0..k_w {
-                                    let ir = (r * conv.stride[0] + a) as isize
-                                        - conv.padding[0] as isize;
-                                    let ic = (c * conv.stride[1] + b) as isize
-                                        - conv.padding[1] as isize;
+                                    let ir = (r * conv.stride + a) as isize - conv.padding as isize;
+                                    let ic = (c * conv.stride + b) as isize - conv.padding as isize;
                                     if ir < 0
                                         || ic < 0
                                         || ir >= input.height as isize
@@ -546,8 +427,7 @@ mod tests {
             let n = shape.iter().product();
             let kept: Vec<bool> = (0..n).map(|i| i % 3 != 1).collect();
             let conv =
-                SparseConv::from_dense(shape, [stride; 2], [padding; 2], &values(n, 7), &kept)
-                    .unwrap();
+                SparseConv::from_dense(shape, stride, padding, &values(n, 7), &kept).unwrap();
             let input = Planes {
                 batch: 2,
                 height: 7,
@@ -601,9 +481,9 @@ mod tests {
 
     #[test]
     fn shapes_that_do_not_fit_are_errors() {
-        let err = SparseConv::from_dense([2, 2, 3, 3], [1, 1], [1, 1], &[0.0; 5], &[true; 5]);
+        let err = SparseConv::from_dense([2, 2, 3, 3], 1, 1, &[0.0; 5], &[true; 5]);
         assert!(matches!(err, Err(SparseError::Shape(_))));
-        let err = SparseConv::from_dense([1, 1, 1, 1], [0, 1], [0, 0], &[0.0], &[true]);
+        let err = SparseConv::from_dense([1, 1, 1, 1], 0, 0, &[0.0], &[true]);
         assert!(matches!(err, Err(SparseError::Shape(_))));
     }
 }

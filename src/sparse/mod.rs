@@ -14,6 +14,7 @@
 
 mod batch_norm;
 mod conv;
+mod conv_kernels;
 mod csr;
 mod gather;
 mod mlp;

@@ -17,6 +17,7 @@ use burn::module::Module;
 use super::SparseError;
 use super::batch_norm::{Norm, NormSettings};
 use super::conv::{Planes, SparseConv};
+use super::conv_kernels::Source;
 use super::csr::{SparseWeight, transpose};
 use super::mlp::{ValueWriter, softmax_cross_entropy};
 use super::optim::{SlotState, step};
@@ -37,6 +38,8 @@ struct ConvNorm {
     norm: Norm,
     /// Input planes of the last forward pass.
     input: Planes,
+    /// Its input, padded and phase-split (read again by the weight gradient).
+    source: Source,
     /// Convolution output (BatchNorm input).
     z: Vec<f32>,
     /// BatchNorm output (after ReLU where the network applies one).
@@ -83,6 +86,8 @@ struct Scratch {
     grad_short: Vec<f32>,
     dz: Vec<f32>,
     weight_grad: Vec<f32>,
+    /// The padded output gradient of a convolution's input gradient.
+    padded_grad: Source,
 }
 
 /// How the forward pass normalizes.
@@ -381,7 +386,8 @@ impl ConvNorm {
         self.input = input;
         self.z.resize(len, 0.0);
         self.y.resize(len, 0.0);
-        self.conv.forward(x, input, &mut self.z);
+        self.conv.fill_source(&mut self.source, x, input);
+        self.conv.forward_source(&self.source, input, &mut self.z);
         match mode {
             Mode::Train { update_running } => {
                 self.norm
@@ -411,10 +417,11 @@ impl ConvNorm {
         self.norm.backward(&self.z, dy, &mut s.dz);
         s.weight_grad.resize(self.conv.nnz(), 0.0);
         self.conv
-            .weight_grad(x, &s.dz, self.input, &mut s.weight_grad);
+            .weight_grad_source(&self.source, &s.dz, self.input, &mut s.weight_grad);
         if let Some(dx) = dx {
             dx.resize(x.len(), 0.0);
-            self.conv.input_grad(&s.dz, self.input, dx);
+            self.conv
+                .input_grad_with(&mut s.padded_grad, &s.dz, self.input, dx);
         }
         step(
             optimizer,
@@ -560,7 +567,7 @@ impl Reader<'_> {
         }
         let kept = self.kept(&weight_path, &shape)?;
         let padding = shape[2] / 2;
-        let sparse = SparseConv::from_dense(shape, [stride; 2], [padding; 2], &weights, &kept)?;
+        let sparse = SparseConv::from_dense(shape, stride, padding, &weights, &kept)?;
         let mut norm_tensor = |name: &str| -> Result<Vec<f32>, SparseError> {
             let (s, v) = self.take(&format!("{norm}.{name}"))?;
             if s != [shape[0]] {
@@ -585,6 +592,7 @@ impl Reader<'_> {
                 height: 0,
                 width: 0,
             },
+            source: Source::default(),
             z: Vec::new(),
             y: Vec::new(),
         })

@@ -1,0 +1,286 @@
+//! The host kernels of [`SparseConv`](super::SparseConv).
+//!
+//! The input of a convolution is first copied into a [`Source`]: zero-padded
+//! and, for a stride `s`, split into `s` column phases (phase `q` holds the
+//! padded columns `q, q + s, q + 2s, ...`). Then every kept weight of every
+//! output position reads a contiguous run of one source row, with no bounds
+//! to check: output row `(n, r)` of channel `o` is
+//!
+//! `y[o, n, r, c] = Σ_{kept (i, a, b)} w · source[offset(i, a, b) + base(n, r) + c]`
+//!
+//! and each run of 32, 16 or 8 columns is summed in registers over all the
+//! channel's kept weights before it is stored once ([`correlate`]). The
+//! input gradient of a stride-1 convolution is the same correlation of the
+//! padded output gradient with the flipped kernel; the weight gradient at
+//! each kept entry is a dot product of the same source runs with the output
+//! gradient ([`weight_grad`]). Only the input gradient of a strided
+//! convolution scatters ([`scatter_strided`]).
+
+use rayon::prelude::*;
+
+use super::conv::Planes;
+
+/// A zero-padded, column-phase-split copy of channel-major planes (see the
+/// module docs).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Source {
+    pub(super) data: Vec<f32>,
+    channels: usize,
+    pub(super) batch: usize,
+    rows: usize,
+    /// Columns of one phase.
+    pub(super) cols: usize,
+    pub(super) stride: usize,
+}
+
+impl Source {
+    pub(super) fn image(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    fn plane(&self) -> usize {
+        self.batch * self.image()
+    }
+
+    fn phase(&self) -> usize {
+        self.channels * self.plane()
+    }
+
+    /// Copies `x` (`[channels, planes]`) with `pad` zero rows and columns on
+    /// every side, split into `stride` column phases.
+    pub(super) fn fill(
+        &mut self,
+        x: &[f32],
+        channels: usize,
+        planes: Planes,
+        pad: usize,
+        stride: usize,
+    ) {
+        self.channels = channels;
+        self.batch = planes.batch;
+        self.rows = planes.height + 2 * pad;
+        self.cols = (planes.width + 2 * pad).div_ceil(stride);
+        self.stride = stride;
+        self.data.clear();
+        self.data.resize(stride * self.phase(), 0.0);
+        let (width, image, phase) = (planes.width, planes.height * planes.width, self.phase());
+        for (plane_index, image_in) in x.chunks_exact(image).enumerate() {
+            let at = plane_index * self.image() + pad * self.cols;
+            for (h, row) in image_in.chunks_exact(width).enumerate() {
+                let row_at = at + h * self.cols;
+                if stride == 1 {
+                    self.data[row_at + pad..][..width].copy_from_slice(row);
+                    continue;
+                }
+                for (w, &v) in row.iter().enumerate() {
+                    let column = w + pad;
+                    let q = column % stride;
+                    self.data[q * phase + row_at + column / stride] = v;
+                }
+            }
+        }
+    }
+
+    /// Offset of kernel tap `(row, col)` on `channel` (output position
+    /// `(0, 0)` of image 0).
+    pub(super) fn offset(&self, channel: usize, row: usize, col: usize) -> usize {
+        (col % self.stride) * self.phase()
+            + channel * self.plane()
+            + row * self.cols
+            + col / self.stride
+    }
+
+    /// Offset of output row `r` of image `n`.
+    fn base(&self, n: usize, r: usize) -> usize {
+        n * self.image() + r * self.stride * self.cols
+    }
+}
+
+/// `target[t]` (planes `out`) = the correlation of `source` with target
+/// channel `t`'s taps `taps[ptr[t]..ptr[t + 1]]` (`(offset, weight)`).
+pub(super) fn correlate(
+    source: &Source,
+    ptr: &[usize],
+    taps: &[(usize, f32)],
+    out: Planes,
+    target: &mut [f32],
+) {
+    target
+        .par_chunks_mut(out.len())
+        .enumerate()
+        .for_each(|(t, plane)| {
+            let taps = &taps[ptr[t]..ptr[t + 1]];
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked above).
+                unsafe { correlate_avx2(source, taps, out, plane) };
+                return;
+            }
+            correlate_body(source, taps, out, plane);
+        });
+}
+
+// The kernels compiled for AVX2 where the CPU has it: the same code as the
+// portable bodies (no fused multiply-add), so results are identical.
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn correlate_avx2(source: &Source, taps: &[(usize, f32)], out: Planes, plane: &mut [f32]) {
+    correlate_body(source, taps, out, plane);
+}
+
+#[inline(always)]
+fn correlate_body(source: &Source, taps: &[(usize, f32)], out: Planes, plane: &mut [f32]) {
+    for (index, row) in plane.chunks_exact_mut(out.width).enumerate() {
+        let base = source.base(index / out.height, index % out.height);
+        let mut start = 0;
+        start = blocks::<32>(taps, &source.data, base, row, start);
+        start = blocks::<8>(taps, &source.data, base, row, start);
+        blocks::<1>(taps, &source.data, base, row, start);
+    }
+}
+
+/// Sums whole blocks of `W` columns of `row` from `start`, each held in
+/// registers over all taps; returns where it stopped.
+#[inline(always)]
+fn blocks<const W: usize>(
+    taps: &[(usize, f32)],
+    data: &[f32],
+    base: usize,
+    row: &mut [f32],
+    mut start: usize,
+) -> usize {
+    while start + W <= row.len() {
+        let mut acc = [0.0f32; W];
+        for &(offset, w) in taps {
+            let x: &[f32; W] = data[offset + base + start..][..W]
+                .try_into()
+                .expect("W floats");
+            for l in 0..W {
+                acc[l] += w * x[l];
+            }
+        }
+        row[start..start + W].copy_from_slice(&acc);
+        start += W;
+    }
+    start
+}
+
+/// The gradient of each tap `(offset, _)` of one output channel: the dot
+/// product of its source runs with that channel's output gradient `dy`
+/// (planes `out`).
+pub(super) fn weight_grad(
+    source: &Source,
+    taps: &[(usize, f32)],
+    dy: &[f32],
+    out: Planes,
+    grad: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        unsafe { weight_grad_avx2(source, taps, dy, out, grad) };
+        return;
+    }
+    weight_grad_body(source, taps, dy, out, grad);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn weight_grad_avx2(
+    source: &Source,
+    taps: &[(usize, f32)],
+    dy: &[f32],
+    out: Planes,
+    grad: &mut [f32],
+) {
+    weight_grad_body(source, taps, dy, out, grad);
+}
+
+/// Image by image (its output gradient stays in cache), eight lanes per tap.
+#[inline(always)]
+fn weight_grad_body(
+    source: &Source,
+    taps: &[(usize, f32)],
+    dy: &[f32],
+    out: Planes,
+    grad: &mut [f32],
+) {
+    let mut lanes = vec![[0.0f32; 8]; taps.len()];
+    let mut tails = vec![0.0f32; taps.len()];
+    let image = out.height * out.width;
+    for (n, dy_n) in dy.chunks_exact(image).enumerate() {
+        for ((&(offset, _), lane), tail) in taps.iter().zip(&mut lanes).zip(&mut tails) {
+            for (r, dy_row) in dy_n.chunks_exact(out.width).enumerate() {
+                let x = &source.data[offset + source.base(n, r)..][..out.width];
+                let (xc, dc) = (x.chunks_exact(8), dy_row.chunks_exact(8));
+                *tail += xc
+                    .remainder()
+                    .iter()
+                    .zip(dc.remainder())
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>();
+                for (a, b) in xc.zip(dc) {
+                    for l in 0..8 {
+                        lane[l] += a[l] * b[l];
+                    }
+                }
+            }
+        }
+    }
+    for ((g, lane), tail) in grad.iter_mut().zip(&lanes).zip(&tails) {
+        *g = lane.iter().sum::<f32>() + tail;
+    }
+}
+
+/// The geometry of a strided convolution's input gradient.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Strided {
+    pub(super) input: Planes,
+    pub(super) output: Planes,
+    pub(super) stride: [usize; 2],
+    pub(super) padding: [usize; 2],
+}
+
+/// Output positions `lo..hi` along one axis whose input `o * stride + k -
+/// pad` lies in `0..size`.
+fn valid(out: usize, size: usize, k: usize, stride: usize, pad: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(k).div_ceil(stride);
+    let hi = if size + pad > k {
+        ((size + pad - k - 1) / stride + 1).min(out)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Adds `w · dy[o]` into input channel `i`'s gradient plane `dx_i` at the
+/// positions tap `(o, a, b)` read, for every tap `(o, a, b, w)` of `i`.
+pub(super) fn scatter_strided(
+    g: &Strided,
+    taps: impl Iterator<Item = ((usize, usize, usize), f32)>,
+    dy: &[f32],
+    dx_i: &mut [f32],
+) {
+    let (in_image, out_image) = (
+        g.input.height * g.input.width,
+        g.output.height * g.output.width,
+    );
+    let (in_w, out_w) = (g.input.width, g.output.width);
+    let [s_h, s_w] = g.stride;
+    dx_i.fill(0.0);
+    for ((o, a, b), w) in taps {
+        let (r_lo, r_hi) = valid(g.output.height, g.input.height, a, s_h, g.padding[0]);
+        let (c_lo, c_hi) = valid(g.output.width, g.input.width, b, s_w, g.padding[1]);
+        for n in 0..g.input.batch {
+            let dy_n = &dy[(o * g.input.batch + n) * out_image..][..out_image];
+            let dx_n = &mut dx_i[n * in_image..][..in_image];
+            for r in r_lo..r_hi {
+                let in_row = (r * s_h + a - g.padding[0]) * in_w;
+                for c in c_lo..c_hi {
+                    dx_n[in_row + c * s_w + b - g.padding[1]] += w * dy_n[r * out_w + c];
+                }
+            }
+        }
+    }
+}
