@@ -73,14 +73,7 @@ impl Norm {
         update_running: bool,
     ) {
         let plane = z.len() / self.channels();
-        let stats: Vec<(f32, f32)> = z
-            .par_chunks(plane)
-            .map(|c| {
-                let mean = (sum_lanes(c, c, |v, _| v) / plane as f64) as f32;
-                let var = sum_lanes(c, c, |v, _| (v - mean) * (v - mean)) / plane as f64;
-                (mean, var as f32)
-            })
-            .collect();
+        let stats: Vec<(f32, f32)> = z.par_chunks(plane).map(kernels::stats).collect();
         self.mean = stats.iter().map(|s| s.0).collect();
         let eps = settings.epsilon as f32;
         self.inv_std = stats.iter().map(|s| 1.0 / (s.1 + eps).sqrt()).collect();
@@ -112,10 +105,7 @@ impl Norm {
             .enumerate()
             .for_each(|(c, (y, z))| {
                 let scale = self.gamma[c] * inv_std[c];
-                let shift = self.beta[c] - mean[c] * scale;
-                for (y, z) in y.iter_mut().zip(z) {
-                    *y = z * scale + shift;
-                }
+                kernels::affine(z, y, scale, self.beta[c] - mean[c] * scale);
             });
     }
 
@@ -129,16 +119,8 @@ impl Norm {
             .zip(z.par_chunks(plane).zip(dy.par_chunks(plane)))
             .enumerate()
             .map(|(c, (dz, (z, dy)))| {
-                let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
-                let dbeta = sum_lanes(dy, dy, |dy, _| dy) as f32;
-                let dgamma = sum_lanes(z, dy, |z, dy| dy * ((z - mean) * inv_std)) as f32;
-                let scale = self.gamma[c] * inv_std;
-                let (mean_dy, mean_dy_xhat) = (dbeta / plane as f32, dgamma / plane as f32);
-                for ((dz, &z), &dy) in dz.iter_mut().zip(z).zip(dy) {
-                    let xhat = (z - mean) * inv_std;
-                    *dz = scale * (dy - mean_dy - xhat * mean_dy_xhat);
-                }
-                (dgamma, dbeta)
+                let stats = [self.mean[c], self.inv_std[c], self.gamma[c]];
+                kernels::backward(z, dy, dz, stats)
             })
             .collect();
         self.dgamma = grads.iter().map(|g| g.0).collect();
@@ -165,21 +147,79 @@ impl Norm {
     }
 }
 
-/// `Σ f(a_k, b_k)`, accumulated in eight f64 lanes (vectorizable, and
-/// accurate over the hundreds of thousands of values of a channel).
-fn sum_lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(&x, &y)| f64::from(f(x, y)))
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            lanes[l] += f64::from(f(x[l], y[l]));
-        }
+/// The per-channel loops, compiled for AVX2 where the CPU has it (the same
+/// code as the portable bodies, so the same results).
+mod kernels {
+    /// Runs `$body` (an expression over the arguments) as an inlined body,
+    /// through an AVX2-compiled copy when the CPU supports it.
+    macro_rules! avx2_dispatch {
+        ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+            pub(super) fn $name($($arg: $ty),*) -> $ret {
+                #[inline(always)]
+                fn body($($arg: $ty),*) -> $ret $body
+                #[cfg(target_arch = "x86_64")]
+                if std::is_x86_feature_detected!("avx2") {
+                    #[target_feature(enable = "avx2")]
+                    fn avx2($($arg: $ty),*) -> $ret {
+                        body($($arg),*)
+                    }
+                    // SAFETY: the CPU supports AVX2 (checked above).
+                    return unsafe { avx2($($arg),*) };
+                }
+                body($($arg),*)
+            }
+        };
     }
-    lanes.iter().sum::<f64>() + tail
+
+    avx2_dispatch!(stats(c: &[f32]) -> (f32, f32) {
+        let n = c.len() as f64;
+        let mean = (super::sum_lanes(c, c, |v, _| v) / n) as f32;
+        let var = super::sum_lanes(c, c, |v, _| (v - mean) * (v - mean)) / n;
+        (mean, var as f32)
+    });
+
+    avx2_dispatch!(affine(z: &[f32], y: &mut [f32], scale: f32, shift: f32) -> () {
+        for (y, z) in y.iter_mut().zip(z) {
+            *y = z * scale + shift;
+        }
+    });
+
+    avx2_dispatch!(backward(z: &[f32], dy: &[f32], dz: &mut [f32], stats: [f32; 3]) -> (f32, f32) {
+        let [mean, inv_std, gamma] = stats;
+        let dbeta = super::sum_lanes(dy, dy, |dy, _| dy) as f32;
+        let dgamma = super::sum_lanes(z, dy, |z, dy| dy * ((z - mean) * inv_std)) as f32;
+        let scale = gamma * inv_std;
+        let n = z.len() as f32;
+        let (mean_dy, mean_dy_xhat) = (dbeta / n, dgamma / n);
+        for ((dz, &z), &dy) in dz.iter_mut().zip(z).zip(dy) {
+            let xhat = (z - mean) * inv_std;
+            *dz = scale * (dy - mean_dy - xhat * mean_dy_xhat);
+        }
+        (dgamma, dbeta)
+    });
+}
+
+/// `Σ f(a_k, b_k)`: eight f32 lanes within blocks of 1,024 values, the
+/// block sums added in f64 (vectorizable, and accurate over the hundreds
+/// of thousands of values of a channel).
+#[inline(always)]
+fn sum_lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut total = 0.0f64;
+    for (a, b) in a.chunks(1024).zip(b.chunks(1024)) {
+        let mut lanes = [0.0f32; 8];
+        let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = ac
+            .remainder()
+            .iter()
+            .zip(bc.remainder())
+            .map(|(&x, &y)| f(x, y))
+            .sum();
+        for (x, y) in ac.zip(bc) {
+            for l in 0..8 {
+                lanes[l] += f(x[l], y[l]);
+            }
+        }
+        total += f64::from(lanes.iter().sum::<f32>() + tail);
+    }
+    total
 }

@@ -247,10 +247,18 @@ impl SparseConv {
         self.check(input, dx, dy);
         let [c_out, _, k_h, k_w] = self.shape;
         let output = self.output_planes(input);
-        if self.stride == 1 && k_h == k_w && self.padding < k_h {
-            // The correlation of the output gradient, padded by k - 1 - p,
-            // with the flipped kernel.
-            scratch.fill(dy, c_out, output, k_h - 1 - self.padding, 1);
+        let (s, dilated) = (self.stride, self.stride * output.height);
+        // The correlation's output size, d + k - 1 - 2p, must be the input's.
+        let fits = |size: usize, d: usize| d + k_h - 1 == size + 2 * self.padding;
+        if k_h == k_w
+            && self.padding < k_h
+            && fits(input.height, dilated)
+            && fits(input.width, s * output.width)
+        {
+            // The correlation of the output gradient, spread out by the
+            // stride (zeros between), padded by k - 1 - p, with the flipped
+            // kernel.
+            scratch.fill_spread(dy, c_out, output, k_h - 1 - self.padding, s);
             let taps: Vec<(usize, f32)> = self
                 .in_taps
                 .iter()
@@ -420,61 +428,65 @@ mod tests {
             .collect()
     }
 
+    /// Forward, input gradient and weight gradient of `conv` on `input`
+    /// against the dense reference; every gradient entry is checked through
+    /// the scalar `Σ y ⊙ r` (linear in `x` and in `w`).
+    fn check_products(conv: &SparseConv, input: Planes) {
+        let x = values(conv.shape[1] * input.len(), 11);
+        let out = conv.output_planes(input);
+        let mut y = vec![0.0; conv.shape[0] * out.len()];
+        conv.forward(&x, input, &mut y);
+        let expected = dense_conv(conv, &x, input);
+        for (a, b) in y.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-4, "forward {a} vs {b} ({input:?})");
+        }
+        let r = values(y.len(), 3);
+        let mut dx = vec![0.0; x.len()];
+        conv.input_grad(&r, input, &mut dx);
+        let mut g = vec![0.0; conv.nnz()];
+        conv.weight_grad(&x, &r, input, &mut g);
+        let loss = |conv: &SparseConv, x: &[f32]| -> f32 {
+            let y = dense_conv(conv, x, input);
+            y.iter().zip(&r).map(|(a, b)| a * b).sum()
+        };
+        for (probe, &got) in dx.iter().enumerate() {
+            let mut unit = vec![0.0; x.len()];
+            unit[probe] = 1.0;
+            let expected = loss(conv, &unit);
+            assert!(
+                (got - expected).abs() < 1e-4,
+                "dx[{probe}] {got} vs {expected} ({input:?})"
+            );
+        }
+        for (probe, &got) in g.iter().enumerate() {
+            let mut unit = conv.clone();
+            unit.values.fill(0.0);
+            unit.values[probe] = 1.0;
+            let expected = loss(&unit, &x);
+            assert!(
+                (got - expected).abs() < 1e-3,
+                "g[{probe}] {got} vs {expected} ({input:?})"
+            );
+        }
+    }
+
     #[test]
     fn products_match_the_dense_convolution_and_its_gradients() {
-        for (stride, padding, k) in [(1, 1, 3), (2, 1, 3), (2, 0, 1), (1, 0, 3)] {
+        // Odd sizes (the scattered strided input gradient), even sizes (the
+        // dilated one), and widths past one 32-column block.
+        let inputs = [(2, 7, 6), (2, 8, 10), (1, 4, 45)].map(|(batch, height, width)| Planes {
+            batch,
+            height,
+            width,
+        });
+        for (stride, padding, k) in [(1, 1, 3), (2, 1, 3), (2, 0, 1), (1, 0, 3), (1, 0, 1)] {
             let shape = [5, 3, k, k];
             let n = shape.iter().product();
             let kept: Vec<bool> = (0..n).map(|i| i % 3 != 1).collect();
             let conv =
                 SparseConv::from_dense(shape, stride, padding, &values(n, 7), &kept).unwrap();
-            let input = Planes {
-                batch: 2,
-                height: 7,
-                width: 6,
-            };
-            let x = values(3 * input.len(), 11);
-            let out = conv.output_planes(input);
-            let mut y = vec![0.0; 5 * out.len()];
-            conv.forward(&x, input, &mut y);
-            let expected = dense_conv(&conv, &x, input);
-            for (a, b) in y.iter().zip(&expected) {
-                assert!((a - b).abs() < 1e-4, "forward {a} vs {b} (stride {stride})");
-            }
-            // Gradients through the scalar Σ y ⊙ r, against finite sums of
-            // the dense convolution (which is linear in x and in w).
-            let r = values(y.len(), 3);
-            let mut dx = vec![0.0; x.len()];
-            conv.input_grad(&r, input, &mut dx);
-            let mut g = vec![0.0; conv.nnz()];
-            conv.weight_grad(&x, &r, input, &mut g);
-            let loss = |conv: &SparseConv, x: &[f32]| -> f32 {
-                dense_conv(conv, x, input)
-                    .iter()
-                    .zip(&r)
-                    .map(|(a, b)| a * b)
-                    .sum()
-            };
-            for probe in [0, 17, x.len() - 1] {
-                let mut unit = vec![0.0; x.len()];
-                unit[probe] = 1.0;
-                let expected = loss(&conv, &unit);
-                assert!(
-                    (dx[probe] - expected).abs() < 1e-4,
-                    "dx[{probe}] {} vs {expected}",
-                    dx[probe]
-                );
-            }
-            for probe in [0, conv.nnz() / 2, conv.nnz() - 1] {
-                let mut unit = conv.clone();
-                unit.values.fill(0.0);
-                unit.values[probe] = 1.0;
-                let expected = loss(&unit, &x);
-                assert!(
-                    (g[probe] - expected).abs() < 1e-3,
-                    "g[{probe}] {} vs {expected}",
-                    g[probe]
-                );
+            for input in inputs {
+                check_products(&conv, input);
             }
         }
     }

@@ -56,24 +56,53 @@ impl Source {
         pad: usize,
         stride: usize,
     ) {
+        self.fill_with(x, channels, planes, pad, stride, 1);
+    }
+
+    /// Copies `x` spread out by `spread` (value `(r, c)` at `(spread · r,
+    /// spread · c)`, zeros between; `spread` times the rows and columns),
+    /// with `pad` zero rows and columns on every side, in one phase.
+    pub(super) fn fill_spread(
+        &mut self,
+        x: &[f32],
+        channels: usize,
+        planes: Planes,
+        pad: usize,
+        spread: usize,
+    ) {
+        self.fill_with(x, channels, planes, pad, 1, spread);
+    }
+
+    fn fill_with(
+        &mut self,
+        x: &[f32],
+        channels: usize,
+        planes: Planes,
+        pad: usize,
+        stride: usize,
+        spread: usize,
+    ) {
         self.channels = channels;
         self.batch = planes.batch;
-        self.rows = planes.height + 2 * pad;
-        self.cols = (planes.width + 2 * pad).div_ceil(stride);
+        self.rows = spread * planes.height + 2 * pad;
+        self.cols = (spread * planes.width + 2 * pad).div_ceil(stride);
         self.stride = stride;
         self.data.clear();
-        self.data.resize(stride * self.phase(), 0.0);
+        // Slack: a whole-image run of the weight gradient may read up to a
+        // row past the last image.
+        self.data
+            .resize(stride * self.phase() + stride * self.cols, 0.0);
         let (width, image, phase) = (planes.width, planes.height * planes.width, self.phase());
         for (plane_index, image_in) in x.chunks_exact(image).enumerate() {
             let at = plane_index * self.image() + pad * self.cols;
             for (h, row) in image_in.chunks_exact(width).enumerate() {
-                let row_at = at + h * self.cols;
-                if stride == 1 {
+                let row_at = at + spread * h * self.cols;
+                if stride == 1 && spread == 1 {
                     self.data[row_at + pad..][..width].copy_from_slice(row);
                     continue;
                 }
                 for (w, &v) in row.iter().enumerate() {
-                    let column = w + pad;
+                    let column = spread * w + pad;
                     let q = column % stride;
                     self.data[q * phase + row_at + column / stride] = v;
                 }
@@ -197,7 +226,11 @@ fn weight_grad_avx2(
     weight_grad_body(source, taps, dy, out, grad);
 }
 
-/// Image by image (its output gradient stays in cache), eight lanes per tap.
+/// Image by image (its output gradient stays in cache). The output
+/// gradient is first padded to the length of `stride` source rows (zeros
+/// past `out.width`), so that each tap's product over a whole image is one
+/// contiguous dot product (with stride 2, half of it multiplies zeros: still
+/// faster than row by row).
 #[inline(always)]
 fn weight_grad_body(
     source: &Source,
@@ -206,6 +239,25 @@ fn weight_grad_body(
     out: Planes,
     grad: &mut [f32],
 ) {
+    let row_length = source.stride * source.cols;
+    if row_length >= out.width {
+        let span = out.height * row_length;
+        let mut padded = vec![0.0f32; out.batch * span];
+        for (row, dy_row) in padded
+            .chunks_exact_mut(row_length)
+            .zip(dy.chunks_exact(out.width))
+        {
+            row[..out.width].copy_from_slice(dy_row);
+        }
+        grad.fill(0.0);
+        for (n, dy_n) in padded.chunks_exact(span).enumerate() {
+            let base = n * source.image();
+            for (&(offset, _), g) in taps.iter().zip(grad.iter_mut()) {
+                *g += dot(&source.data[offset + base..][..span], dy_n);
+            }
+        }
+        return;
+    }
     let mut lanes = vec![[0.0f32; 8]; taps.len()];
     let mut tails = vec![0.0f32; taps.len()];
     let image = out.height * out.width;
@@ -283,4 +335,20 @@ pub(super) fn scatter_strided(
             }
         }
     }
+}
+
+/// `x · y` in 32 lanes: four independent vector sums, so that the adds do
+/// not wait on each other (one lane of eight would be bound by the add's
+/// latency).
+#[inline(always)]
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 32];
+    let (xc, yc) = (x.chunks_exact(32), y.chunks_exact(32));
+    let tail = super::csr::dot(xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for l in 0..32 {
+            lanes[l] += a[l] * b[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
