@@ -1,8 +1,8 @@
 //! LeNet-300-100 or ResNet-20 at the densities IMP visits: one training
 //! step (LeNet: batch 60, Adam 1.2e-3; ResNet-20: batch 128, SGD 0.1 with
 //! momentum 0.9 and weight decay 1e-4) and inference (batch 1 and 64),
-//! burn's dense masked model versus the host sparse form ([`SparseMlp`],
-//! [`SparseResNet`]), alternately in one run (dense, sparse, dense, ...).
+//! burn's dense masked model versus the host sparse form ([`SparseMlp`](burn_lottery::sparse::SparseMlp),
+//! [`SparseResNet`](burn_lottery::sparse::SparseResNet)), alternately in one run (dense, sparse, dense, ...).
 //!
 //! The mask is the global-magnitude mask of the seeded initial weights (as
 //! `train_step_throughput --mask`). Prints one `STEP` / `INFER` line per
@@ -20,14 +20,12 @@
 
 mod common;
 
-use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use burn_lottery::device::device_by_name;
-use burn_lottery::mask::{Mask, MaskedParams};
+use burn_lottery::mask::MaskedParams;
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig, cross_entropy};
-use burn_lottery::sparse::{NormSettings, SparseError, SparseMlp, SparseResNet};
-use burn_lottery::train::recipe::OptimizerConfig;
+use burn_lottery::sparse::SparseTicket;
 use clap::Parser;
 use common::{ModelKind, OptimizerKind, load_average, magnitude_mask, synthetic_batch};
 
@@ -59,52 +57,15 @@ fn main() {
         match args.model {
             ModelKind::Lenet => {
                 let init = |d: &Device| LeNetConfig::lenet_300_100().init_seeded(d, 0);
-                run_density(density / 100.0, &args, &device, init, Sparse::mlp);
+                run_density(density / 100.0, &args, &device, init);
             }
             ModelKind::Resnet20 => {
                 let init = |d: &Device| ResNetConfig::resnet20().init_seeded(d, 0);
-                run_density(density / 100.0, &args, &device, init, Sparse::resnet);
+                run_density(density / 100.0, &args, &device, init);
             }
         }
     }
     println!("# done, load {}", load_average());
-}
-
-/// The host sparse form of either network.
-enum Sparse {
-    Mlp(SparseMlp),
-    ResNet(Box<SparseResNet>),
-}
-
-impl Sparse {
-    fn mlp<M: Module>(model: &M, mask: &Mask) -> Self {
-        Self::Mlp(SparseMlp::from_module(model, mask).expect("mask fits"))
-    }
-
-    fn resnet<M: Module>(model: &M, mask: &Mask) -> Self {
-        let net = SparseResNet::from_module(model, mask, NormSettings::default());
-        Self::ResNet(Box::new(net.expect("mask fits")))
-    }
-
-    fn train_step(
-        &mut self,
-        images: &[f32],
-        labels: &[i64],
-        optimizer: &OptimizerConfig,
-        lr: f64,
-    ) -> Result<f32, SparseError> {
-        match self {
-            Self::Mlp(m) => m.train_step(images, labels, optimizer, lr),
-            Self::ResNet(r) => r.train_step(images, labels, optimizer, lr),
-        }
-    }
-
-    fn forward(&mut self, images: &[f32], batch: usize) -> Vec<f32> {
-        match self {
-            Self::Mlp(m) => m.forward(images, batch),
-            Self::ResNet(r) => r.forward(images, batch).expect("square images"),
-        }
-    }
 }
 
 /// The step and both inference batch sizes at one density.
@@ -113,11 +74,10 @@ fn run_density<M: Classifier>(
     args: &Args,
     device: &Device,
     init: impl Fn(&Device) -> M,
-    sparse: fn(&M, &Mask) -> Sparse,
 ) {
-    step_ratio(density, args, device, &init, sparse);
+    step_ratio(density, args, device, &init);
     for batch in [1, 64] {
-        inference_ratio(density, batch, args, device, &init, sparse);
+        inference_ratio(density, batch, args, device, &init);
     }
 }
 
@@ -146,7 +106,6 @@ fn step_ratio<M: Classifier>(
     args: &Args,
     device: &Device,
     init: &impl Fn(&Device) -> M,
-    sparse_form: fn(&M, &Mask) -> Sparse,
 ) {
     let device = device.clone().autodiff();
     let model = init(&device);
@@ -158,7 +117,15 @@ fn step_ratio<M: Classifier>(
     let lr = optimizer.learning_rate();
     let masks = MaskedParams::new(&mask, &device);
     let mut dense = masks.apply_to_weights(model);
-    let mut sparse = sparse_form(&dense, &mask);
+    let mut sparse = SparseTicket::from_module(&dense, &mask).expect("mask fits");
+    if let SparseTicket::ResNet(net) = &sparse {
+        let (kept, all) = net.multiply_adds(32, 32);
+        println!(
+            "WORK density={:.0}% forward_multiply_adds_per_image kept={kept} dense={all} fraction={:.3}",
+            density * 100.0,
+            kept as f64 / all as f64
+        );
+    }
     let mut optim = optimizer.init();
     let (images, labels) = synthetic_batch(&device, batch, args.model.image_shape());
     let host_images: Vec<f32> = images.to_data().try_to_vec().expect("f32 images");
@@ -184,7 +151,7 @@ fn step_ratio<M: Classifier>(
             assert!(loss.is_finite());
         }));
         forward_us.push(time(args.steps, || {
-            std::hint::black_box(sparse.forward(&host_images, batch));
+            std::hint::black_box(sparse.forward(&host_images, batch).expect("images fit"));
         }));
     }
     report("STEP", density, &dense_us, &sparse_us, "us");
@@ -202,12 +169,11 @@ fn inference_ratio<M: Classifier>(
     args: &Args,
     device: &Device,
     init: &impl Fn(&Device) -> M,
-    sparse_form: fn(&M, &Mask) -> Sparse,
 ) {
     let model = init(device);
     let mask = magnitude_mask(&model, 1.0 - density);
     let dense = MaskedParams::new(&mask, device).apply_to_weights(model);
-    let mut sparse = sparse_form(&dense, &mask);
+    let mut sparse = SparseTicket::from_module(&dense, &mask).expect("mask fits");
     let (images, _) = synthetic_batch(device, batch, args.model.image_shape());
     let host_images: Vec<f32> = images.to_data().try_to_vec().expect("f32 images");
     let calls = args.steps * if batch == 1 { 100 } else { 4 };
@@ -222,7 +188,7 @@ fn inference_ratio<M: Classifier>(
             std::hint::black_box(logits);
         }));
         sparse_us.push(time(calls, || {
-            std::hint::black_box(sparse.forward(&host_images, batch));
+            std::hint::black_box(sparse.forward(&host_images, batch).expect("images fit"));
         }));
     }
     report(

@@ -331,7 +331,7 @@ fn check_sparse_ticket(root: &Path, report: &ImpReport, level: usize) {
     let (images, labels) = batch(1);
     let (x, _) = upload(&images, &labels, &device);
     let expected: Vec<f32> = dense.forward(x).into_data().try_to_vec().unwrap();
-    for (a, b) in ticket.forward(&images, 20).iter().zip(&expected) {
+    for (a, b) in ticket.forward(&images, 20).unwrap().iter().zip(&expected) {
         assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
     }
     // A model that does not fit the stored experiment is an error.

@@ -97,6 +97,11 @@ impl SparseMlp {
         })
     }
 
+    /// Inputs per example.
+    pub fn d_in(&self) -> usize {
+        self.layers[0].weight.d_in()
+    }
+
     /// Number of kept weights (biases not counted).
     pub fn kept_weights(&self) -> usize {
         self.layers.iter().map(|l| l.weight.nnz()).sum()

@@ -29,6 +29,7 @@ pub use csr::{SparseWeight, transpose};
 pub use gather::GatherScatter;
 pub use mlp::SparseMlp;
 pub use resnet::SparseResNet;
+pub use ticket::SparseTicket;
 pub(crate) use train::train_sparse;
 pub use train::{DEFAULT_BELOW_DENSITY, LOSS_CHECK_TOLERANCE, SparseTraining};
 

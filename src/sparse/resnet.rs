@@ -173,6 +173,46 @@ impl SparseResNet {
         self.conv_norms().map(|c| c.conv.nnz()).sum::<usize>() + self.fc.nnz()
     }
 
+    /// Multiply-adds of the convolutions and the linear layer for one
+    /// `height` x `width` image in a forward pass: `(kept, dense)`. Their
+    /// ratio is the work the sparse path does, which is not the density: a
+    /// weight of an early layer is used at every position of a large image.
+    pub fn multiply_adds(&self, height: usize, width: usize) -> (u64, u64) {
+        let count = |conv: &SparseConv, input: Planes| {
+            let out = conv.output_planes(input);
+            let positions = (out.height * out.width) as u64;
+            let [c_out, c_in, k_h, k_w] = conv.shape();
+            (
+                conv.nnz() as u64 * positions,
+                (c_out * c_in * k_h * k_w) as u64 * positions,
+            )
+        };
+        let mut input = Planes {
+            batch: 1,
+            height,
+            width,
+        };
+        let mut totals = count(&self.stem.conv, input);
+        let mut add = |(kept, dense): (u64, u64)| {
+            totals.0 += kept;
+            totals.1 += dense;
+        };
+        input = self.stem.conv.output_planes(input);
+        for block in &self.blocks {
+            add(count(&block.conv1.conv, input));
+            if let Some(shortcut) = &block.shortcut {
+                add(count(&shortcut.conv, input));
+            }
+            input = block.conv1.conv.output_planes(input);
+            add(count(&block.conv2.conv, input));
+        }
+        add((
+            self.fc.nnz() as u64,
+            (self.fc.d_in() * self.fc.d_out()) as u64,
+        ));
+        totals
+    }
+
     fn conv_norms(&self) -> impl Iterator<Item = &ConvNorm> {
         std::iter::once(&self.stem).chain(
             self.blocks

@@ -7,11 +7,11 @@ use std::ops::Range;
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
-use super::{NormSettings, SparseError, SparseMlp, SparseResNet};
+use super::SparseTicket;
 use crate::mask::Mask;
 use crate::task::{DataOrder, Task};
 use crate::train::iteration::Iteration;
-use crate::train::recipe::{OptimizerConfig, TrainingRecipe};
+use crate::train::recipe::TrainingRecipe;
 use crate::train::trainer::{TrainError, TrainObserver};
 
 /// The density below which the sparse path trains LeNet-300-100 faster than
@@ -77,51 +77,6 @@ impl SparseTraining {
     }
 }
 
-/// A model the sparse path can run on the host.
-enum HostModel {
-    Mlp(SparseMlp),
-    ResNet(Box<SparseResNet>),
-}
-
-impl HostModel {
-    /// The host form of `model` under `mask`, if it has one.
-    fn from_module<M: Module>(model: &M, mask: &Mask) -> Option<Self> {
-        if let Ok(mlp) = SparseMlp::from_module(model, mask) {
-            return Some(Self::Mlp(mlp));
-        }
-        SparseResNet::from_module(model, mask, NormSettings::default())
-            .ok()
-            .map(|r| Self::ResNet(Box::new(r)))
-    }
-
-    fn loss(&mut self, images: &[f32], labels: &[i64]) -> Result<f32, SparseError> {
-        match self {
-            Self::Mlp(m) => m.loss(images, labels),
-            Self::ResNet(r) => r.loss(images, labels),
-        }
-    }
-
-    fn train_step(
-        &mut self,
-        images: &[f32],
-        labels: &[i64],
-        optimizer: &OptimizerConfig,
-        lr: f64,
-    ) -> Result<f32, SparseError> {
-        match self {
-            Self::Mlp(m) => m.train_step(images, labels, optimizer, lr),
-            Self::ResNet(r) => r.train_step(images, labels, optimizer, lr),
-        }
-    }
-
-    fn write_into<M: Module>(&self, model: M) -> M {
-        match self {
-            Self::Mlp(m) => m.write_into(model),
-            Self::ResNet(r) => r.write_into(model),
-        }
-    }
-}
-
 /// Trains `model` on the sparse path over `range` (see [`SparseTraining`]),
 /// or returns `None` when the path does not apply to this model and task.
 #[allow(clippy::too_many_arguments)]
@@ -135,7 +90,7 @@ pub(crate) fn train_sparse<M: Module, T: Task<M>>(
     order: &DataOrder,
     observer: &mut dyn TrainObserver<M>,
 ) -> Result<Option<M>, TrainError> {
-    let Some(mut host_model) = HostModel::from_module(model, mask) else {
+    let Ok(mut host_model) = SparseTicket::from_module(model, mask) else {
         return Ok(None);
     };
     let mut batches = task.batches(order, range.clone(), device)?;
