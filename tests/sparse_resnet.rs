@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn_lottery::imp::{Branch, Imp, ImpConfig, ImpReport, Layout, LevelFiles, Silent};
 use burn_lottery::mask::Mask;
 use burn_lottery::models::{ResNet, ResNetConfig, cross_entropy};
-use burn_lottery::sparse::{NormSettings, SparseError, SparseResNet, SparseTraining};
+use burn_lottery::rewind::RewindCheckpoint;
+use burn_lottery::sparse::{NormSettings, SparseError, SparseResNet, SparseTicket, SparseTraining};
 use burn_lottery::task::DataOrder;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
@@ -230,4 +232,84 @@ fn the_trainer_trains_a_sparse_resnet_below_the_configured_density() {
     let (sparse, checkpoints) = run(&SparseTraining::on());
     assert_eq!(checkpoints, 0, "density 0.2 is below 0.3: the sparse path");
     check_close(&dense, &sparse, &mask);
+}
+
+/// A 2-level IMP experiment of ResNet-8 on the synthetic images (12
+/// iterations a level of SGD with momentum, rewinding to 2), with `sparse`
+/// settings. (Adam would magnify the rounding differences of near-zero
+/// gradients into whole steps and move near-ties of the next mask.)
+fn imp_config(sparse: SparseTraining) -> ImpConfig {
+    let base = crate::common::tiny_imp_config("sparse_resnet_imp", 2);
+    ImpConfig {
+        sparse_training: sparse,
+        training: TrainingRecipe {
+            training_iterations: 12,
+            optimizer: sgd(),
+            ..base.training.clone()
+        },
+        rewind_iteration: 2,
+        ..base
+    }
+}
+
+/// [`imp_config`] run under `root`.
+fn run_imp(root: &std::path::Path, sparse: SparseTraining) -> ImpReport {
+    let device = ndarray().autodiff();
+    let config = imp_config(sparse);
+    let init = |device: &Device, seed| resnet(device, 1, seed);
+    Imp::new(config)
+        .run(root, &device, &data(), init, &mut Silent)
+        .unwrap()
+}
+
+#[test]
+fn imp_trains_resnet_levels_sparsely_and_reads_sparse_tickets() {
+    let dir = tempfile::tempdir().unwrap();
+    let dense = run_imp(dir.path(), SparseTraining::default());
+    // Densities 1, 0.8, 0.64: both pruned levels go sparse.
+    let settings = SparseTraining {
+        enabled: true,
+        below_density: 0.9,
+    };
+    let sparse = run_imp(dir.path(), settings.clone());
+    let file = |report: &ImpReport, level, name: fn(&LevelFiles) -> String| {
+        let files = Layout::level(&Branch::Main, level);
+        std::fs::read(report.directory.join(name(&files))).unwrap()
+    };
+    for level in 0..=2 {
+        let (a, b) = (
+            file(&dense, level, LevelFiles::mask),
+            file(&sparse, level, LevelFiles::mask),
+        );
+        let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+        assert!(
+            a.len() == b.len() && differing == 0,
+            "level {level}: {differing} mask bytes differ"
+        );
+        let (d, s) = (&dense.summaries[level], &sparse.summaries[level]);
+        let (dl, sl) = (d.final_train_loss.unwrap(), s.final_train_loss.unwrap());
+        assert!(
+            (dl - sl).abs() <= 1e-3 * dl.abs().max(1.0),
+            "level {level}: loss {dl} vs {sl}"
+        );
+    }
+    // The sparse ticket of a stored level gives the stored model's logits.
+    let device = ndarray();
+    let imp = Imp::new(imp_config(settings));
+    let init = |device: &Device, seed| resnet(device, 1, seed);
+    let mut ticket = imp
+        .sparse_ticket(dir.path(), &Branch::Main, 2, &device, init)
+        .unwrap();
+    assert!(matches!(ticket, SparseTicket::ResNet(_)));
+    let checkpoint = RewindCheckpoint::from_bytes(&file(&sparse, 2, LevelFiles::final_checkpoint));
+    let stored = checkpoint.unwrap().restore(resnet(&device, 1, 0)).unwrap();
+    let images: Vec<f32> = (0..4 * 64)
+        .map(|i| ((i * 37) % 19) as f32 / 9.0 - 1.0)
+        .collect();
+    let x = Tensor::from_data(TensorData::new(images.clone(), [4, 1, 8, 8]), &device);
+    let expected: Vec<f32> = stored.forward(x).into_data().try_to_vec().unwrap();
+    let logits = ticket.forward(&images, 4).unwrap();
+    for (a, b) in logits.iter().zip(&expected) {
+        assert!((a - b).abs() <= TOLERANCE, "{a} vs {b}");
+    }
 }
