@@ -18,6 +18,8 @@
 #   PAIRS     A B pairs per case (default 3)
 #   CASES     space-separated model:device:optimizer[:steps] (default: all below)
 #   OUT       raw-output file (default docs/bench/compare_threads$THREADS.txt)
+#   CRATE_ARGS more arguments of the crate's side, e.g. "--mask 0.93 --sparse"
+#             (the host sparse path at 7% density against PyTorch's dense step)
 #   CARGO_TARGET_DIR as for cargo.
 set -euo pipefail
 
@@ -51,7 +53,7 @@ for case in $CASES; do
     ratios=()
     for pair in $(seq 1 "$PAIRS"); do
         a=$(RAYON_NUM_THREADS=$THREADS "$CRATE_BIN" --model "$model" --device "$device" \
-            --optimizer "$optimizer" --warmup "$warmup" --steps "$steps" | grep '^RESULT')
+            --optimizer "$optimizer" --warmup "$warmup" --steps "$steps" ${CRATE_ARGS:-} | grep '^RESULT')
         echo "$a"
         b=$("$PYTHON" benches/pytorch/train_step.py --model "$model" --optimizer "$optimizer" \
             --threads "$THREADS" --warmup "$warmup" --steps "$steps" 2>/dev/null | grep '^RESULT')

@@ -12,6 +12,9 @@
 //!     --model resnet20 --device flex --steps 5
 //! cargo run --release --features wgpu --example train_step_throughput -- \
 //!     --model lenet --optimizer adam --device ndarray --steps 200 --mask 0.8
+//! # the host sparse path at 7% density:
+//! cargo run --release --features wgpu --example train_step_throughput -- \
+//!     --model resnet20 --steps 5 --mask 0.93 --sparse
 //! ```
 //!
 //! burn's CPU backends use one thread per core (rayon); set
@@ -22,7 +25,9 @@ mod common;
 
 use burn_lottery::device::device_by_name;
 use clap::Parser;
-use common::{ModelKind, OptimizerKind, cpu_threads, load_average, measure, peak_rss_bytes};
+use common::{
+    ModelKind, OptimizerKind, cpu_threads, load_average, measure, measure_sparse, peak_rss_bytes,
+};
 
 /// Time training steps of ResNet-20 or LeNet-300-100.
 #[derive(Parser, Debug)]
@@ -52,6 +57,10 @@ struct Args {
     /// Also time each phase (synchronizing the device after each).
     #[arg(long)]
     phases: bool,
+    /// Train on the host sparse path (`burn_lottery::sparse::SparseTicket`,
+    /// needs `--mask`): only the kept weights are computed.
+    #[arg(long)]
+    sparse: bool,
     /// Leave glibc's malloc at its defaults (by default the example calls
     /// `burn_lottery::alloc::retain_freed_memory`, as the other examples do).
     #[arg(long)]
@@ -90,22 +99,41 @@ fn main() {
         ModelKind::Resnet20 => 128,
         ModelKind::Lenet => 60,
     });
-    let timing = measure(
-        args.model,
-        &device,
-        optimizer,
-        batch,
-        sparsity,
-        args.warmup,
-        args.steps,
-        args.phases,
-    );
+    let timing = match (args.sparse, sparsity) {
+        (true, Some(sparsity)) => measure_sparse(
+            args.model,
+            optimizer,
+            batch,
+            sparsity,
+            args.warmup,
+            args.steps,
+        ),
+        (true, None) => {
+            eprintln!("error: --sparse needs --mask (a sparsity)");
+            std::process::exit(2);
+        }
+        (false, _) => measure(
+            args.model,
+            &device,
+            optimizer,
+            batch,
+            sparsity,
+            args.warmup,
+            args.steps,
+            args.phases,
+        ),
+    };
+    let implementation = if args.sparse {
+        "burn-lottery-sparse".to_string()
+    } else {
+        format!("burn-{}", args.device)
+    };
     let median = timing.median_s();
     println!(
-        "RESULT impl=burn-{} model={} batch={} optimizer={} mask={} threads={} steps={} \
+        "RESULT impl={} model={} batch={} optimizer={} mask={} threads={} steps={} \
          median_s={:.6} mean_s={:.6} cpu_s={:.6} images_per_s={:.1} peak_rss_mib={:.1} \
          malloc={} load1={}",
-        args.device,
+        implementation,
         args.model.name(),
         batch,
         optimizer.name(),

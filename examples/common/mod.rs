@@ -11,6 +11,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_lottery::mask::{Mask, MaskedParams, ParamSelector};
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig, cross_entropy};
 use burn_lottery::prune::{MagnitudePrunerConfig, Pruner};
+use burn_lottery::sparse::SparseTicket;
 use burn_lottery::train::recipe::OptimizerConfig;
 use clap::ValueEnum;
 
@@ -267,6 +268,66 @@ fn run<M: Classifier>(
         phases: time_phases.then_some(total),
         cpu,
     }
+}
+
+/// [`measure`] on the host sparse path ([`SparseTicket::train_step`]): the
+/// same model, mask (sparsity `sparsity`), batch and optimizer, each step a
+/// forward, cross-entropy, backward and optimizer step over the kept
+/// weights only.
+pub fn measure_sparse(
+    kind: ModelKind,
+    optimizer: OptimizerKind,
+    batch: usize,
+    sparsity: f64,
+    warmup: usize,
+    steps: usize,
+) -> StepTiming {
+    #[allow(deprecated)]
+    let device = Device::ndarray();
+    let mut sparse = match kind {
+        ModelKind::Resnet20 => ticket(ResNetConfig::resnet20().init_seeded(&device, 0), sparsity),
+        ModelKind::Lenet => ticket(
+            LeNetConfig::lenet_300_100().init_seeded(&device, 0),
+            sparsity,
+        ),
+    };
+    let (images, labels) = synthetic_batch(&device, batch, kind.image_shape());
+    let images: Vec<f32> = images.into_data().try_to_vec().expect("f32 images");
+    let labels: Vec<i64> = labels
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .expect("labels");
+    let config = optimizer.config();
+    let lr = config.learning_rate();
+    let mut durations = Vec::with_capacity(steps);
+    let mut cpu_start = None;
+    for i in 0..warmup + steps {
+        if i == warmup {
+            cpu_start = process_cpu_time();
+        }
+        let start = Instant::now();
+        let loss = sparse
+            .train_step(&images, &labels, &config, lr)
+            .expect("batch fits");
+        assert!(loss.is_finite(), "loss diverged: {loss}");
+        if i >= warmup {
+            durations.push(start.elapsed());
+        }
+    }
+    let cpu = cpu_start.zip(process_cpu_time()).map(|(a, b)| b - a);
+    StepTiming {
+        steps: durations,
+        phases: None,
+        cpu,
+    }
+}
+
+/// The sparse form of `model` under its global-magnitude mask of `sparsity`.
+fn ticket<M: Classifier>(model: M, sparsity: f64) -> SparseTicket {
+    let mask = magnitude_mask(&model, sparsity);
+    let masked = mask.apply(model).expect("the mask fits");
+    SparseTicket::from_module(&masked, &mask).expect("a sparse form")
 }
 
 /// CPU time (user + system, all threads) this process has used so far, from
