@@ -1,5 +1,5 @@
 //! The sparse training path of the [`Trainer`](crate::train::trainer::Trainer):
-//! a level whose mask is sparse enough trains as a [`SparseMlp`] on the host
+//! a level whose mask is sparse enough trains as a [`SparseTicket`] on the host
 //! and is written back into the dense model at the end.
 
 use std::ops::Range;
@@ -23,12 +23,17 @@ pub const DEFAULT_BELOW_DENSITY: f64 = 0.3;
 /// experiments keep their directories).
 ///
 /// The path applies to models whose parameters are a chain of linear
-/// layers (LeNet-300-100; see [`SparseMlp::from_module`]) on tasks that give
-/// host batches ([`Task::host_batch`]), and only where the sparse loss of
-/// the level's first batch equals the task's loss of the dense model
-/// (relative tolerance [`LOSS_CHECK_TOLERANCE`]): a model whose forward is
-/// not the ReLU chain, or a task whose loss is not the mean cross-entropy,
-/// stays on the dense path. It also needs a fresh optimizer (a level
+/// layers (LeNet-300-100; see [`SparseMlp::from_module`](super::SparseMlp::from_module)) or those of a
+/// CIFAR ResNet ([`SparseResNet::from_module`](super::SparseResNet::from_module))
+/// on tasks that give host batches ([`Task::host_batch`]), and only where
+/// the sparse loss of the level's first batch equals the task's loss of the
+/// dense model (relative tolerance [`LOSS_CHECK_TOLERANCE`]): a model whose
+/// forward is not the ReLU chain or the ResNet, or a task whose loss is not
+/// the mean cross-entropy, stays on the dense path.
+///
+/// The default density, 0.3, is LeNet-300-100's crossover against burn's
+/// flex backend; ResNet-20's step is already faster at 51% (BENCHMARKS.md,
+/// "Sparsity"), so a ResNet experiment gains from `below_density: 0.6`. It also needs a fresh optimizer (a level
 /// resumed from a checkpoint with optimizer state trains densely).
 ///
 /// Results agree with the dense path to float rounding, not bit for bit
