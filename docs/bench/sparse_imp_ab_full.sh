@@ -1,15 +1,25 @@
 #!/bin/bash
-# The README's main job, dense then --sparse, A B A B; one thread per run, niced.
-cd /work/imp_ab
-out=/work/imp_ab/imp_ab_full.txt
-echo "# $(date -u) $(uname -m) $(nproc) cores; binary built from $(git -C /work/main rev-parse --short HEAD)" > $out
+# The README's main job, dense then --sparse, A B A B; one thread per run,
+# niced; CPU and wall time from /usr/bin/time. Produced
+# docs/bench/sparse_imp_ab_full.txt (there, run from /work/imp_ab with a copy
+# of the release binary built from main at 0e4f16b's parent, a1a6fa3).
+#
+#   cargo build --release --features wgpu --example fashion_mnist_lenet
+#   bash docs/bench/sparse_imp_ab_full.sh [work dir, default /tmp/imp_ab]
+set -u
+bin=${CARGO_TARGET_DIR:-target}/release/examples/fashion_mnist_lenet
+work=${1:-/tmp/imp_ab}
+mkdir -p "$work"
+out=$work/imp_ab_full.txt
+echo "# $(date -u) $(uname -m) $(nproc) cores" > "$out"
 for pair in 1 2; do
   for mode in dense sparse; do
     flag=""; [ $mode = sparse ] && flag="--sparse"
-    dir=/work/imp_ab/exp_${mode}_$pair
-    rm -rf $dir
-    echo "## pair $pair $mode: fashion_mnist_lenet --iterations 8000 $flag --output $dir/exp --report $dir/report ($(date -u +%T), load $(cut -d' ' -f1-3 /proc/loadavg))" >> $out
-    RAYON_NUM_THREADS=1 nice -n 10 /usr/bin/time -f "TIME wall %e s user %U s sys %S s maxrss %M KB" ./fml --iterations 8000 $flag --output $dir/exp --report $dir/report >> $out 2>&1
+    dir=$work/exp_${mode}_$pair
+    rm -rf "$dir"
+    echo "## pair $pair $mode: fashion_mnist_lenet --iterations 8000 $flag --output $dir/exp --report $dir/report ($(date -u +%T), load $(cut -d' ' -f1-3 /proc/loadavg))" >> "$out"
+    RAYON_NUM_THREADS=1 nice -n 10 /usr/bin/time -f "TIME wall %e s user %U s sys %S s maxrss %M KB" \
+      "$bin" --iterations 8000 $flag --output "$dir/exp" --report "$dir/report" >> "$out" 2>&1
   done
 done
-echo "# done $(date -u)" >> $out
+echo "# done $(date -u)" >> "$out"
