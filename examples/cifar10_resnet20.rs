@@ -21,6 +21,7 @@ use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::ResNetConfig;
 use burn_lottery::report::Progress;
+use burn_lottery::sparse::SparseTraining;
 use burn_lottery::train::recipe::TrainingRecipe;
 use clap::{Parser, ValueEnum};
 
@@ -70,6 +71,12 @@ struct Args {
     /// A smoke run: 2 levels of 40 iterations at batch 32, rewinding to 10.
     #[arg(long)]
     quick: bool,
+    /// Train levels below this density on the host sparse path
+    /// (burn_lottery::sparse; `--sparse` alone: below 0.6, where ResNet-20's
+    /// sparse step is faster than flex's dense one; its own experiment
+    /// directories, results equal to rounding).
+    #[arg(long, value_name = "DENSITY", num_args = 0..=1, default_missing_value = "0.6")]
+    sparse: Option<f64>,
 }
 
 fn main() {
@@ -114,6 +121,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         rewind_iteration: args.rewind,
         seeds: Seeds::all(args.seed),
         controls: Controls::random(args.controls),
+        sparse_training: match args.sparse {
+            Some(below_density) => SparseTraining {
+                enabled: true,
+                below_density,
+            },
+            None => SparseTraining::default(),
+        },
         ..ImpConfig::resnet20_cifar10()
     };
     let imp = Imp::new(config).with_options(RunOptions {
