@@ -27,7 +27,9 @@ use burn_lottery::mask::MaskedParams;
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig, cross_entropy};
 use burn_lottery::sparse::SparseTicket;
 use clap::Parser;
-use common::{ModelKind, OptimizerKind, load_average, magnitude_mask, synthetic_batch};
+use common::{
+    ModelKind, OptimizerKind, host_values, load_average, magnitude_mask, synthetic_batch,
+};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -128,12 +130,7 @@ fn step_ratio<M: Classifier>(
     }
     let mut optim = optimizer.init();
     let (images, labels) = synthetic_batch(&device, batch, args.model.image_shape());
-    let host_images: Vec<f32> = images.to_data().try_to_vec().expect("f32 images");
-    let host_labels: Vec<i64> = labels
-        .to_data()
-        .convert::<i64>()
-        .try_to_vec()
-        .expect("labels");
+    let (host_images, host_labels) = host_values(&images, &labels);
     let (mut dense_us, mut sparse_us, mut forward_us) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.rounds {
         dense_us.push(time(args.steps, || {
@@ -174,8 +171,8 @@ fn inference_ratio<M: Classifier>(
     let mask = magnitude_mask(&model, 1.0 - density);
     let dense = MaskedParams::new(&mask, device).apply_to_weights(model);
     let mut sparse = SparseTicket::from_module(&dense, &mask).expect("mask fits");
-    let (images, _) = synthetic_batch(device, batch, args.model.image_shape());
-    let host_images: Vec<f32> = images.to_data().try_to_vec().expect("f32 images");
+    let (images, labels) = synthetic_batch(device, batch, args.model.image_shape());
+    let (host_images, _) = host_values(&images, &labels);
     let calls = args.steps * if batch == 1 { 100 } else { 4 };
     let (mut dense_us, mut sparse_us) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {

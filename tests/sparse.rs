@@ -6,6 +6,7 @@
 //! `WEIGHT_TOLERANCE` (absolute) and every loss by `LOSS_TOLERANCE`
 //! (relative); pruned weights must be exactly zero.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::Module;
@@ -90,16 +91,30 @@ fn check_same_weights(dense: &LeNet, sparse: &LeNet, mask: &Mask) {
         float_values(dense, |_| true),
         float_values(sparse, |_| true),
     );
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (path, values) in &a {
+    check_close(&a, &b, mask, WEIGHT_TOLERANCE);
+}
+
+/// Every tensor of `dense` and `sparse` (host values by path) within
+/// `tolerance`; pruned weights exactly zero in both.
+pub(crate) fn check_close(
+    dense: &BTreeMap<String, Vec<f32>>,
+    sparse: &BTreeMap<String, Vec<f32>>,
+    mask: &Mask,
+    tolerance: f32,
+) {
+    assert_eq!(
+        dense.keys().collect::<Vec<_>>(),
+        sparse.keys().collect::<Vec<_>>()
+    );
+    for (path, values) in dense {
         let max = values
             .iter()
-            .zip(&b[path])
+            .zip(&sparse[path])
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max);
-        assert!(max <= WEIGHT_TOLERANCE, "{path}: differs by {max}");
+        assert!(max <= tolerance, "{path}: differs by {max}");
         if let Some(layer) = mask.layer(path) {
-            for ((&kept, x), y) in layer.kept().iter().zip(values).zip(&b[path]) {
+            for ((&kept, x), y) in layer.kept().iter().zip(values).zip(&sparse[path]) {
                 if !kept {
                     assert!(*x == 0.0 && *y == 0.0, "{path}: a pruned weight moved");
                 }

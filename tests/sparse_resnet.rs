@@ -68,26 +68,7 @@ fn check_close(
     sparse: &BTreeMap<String, Vec<f32>>,
     mask: &Mask,
 ) {
-    assert_eq!(
-        dense.keys().collect::<Vec<_>>(),
-        sparse.keys().collect::<Vec<_>>()
-    );
-    for (path, values) in dense {
-        let max = values
-            .iter()
-            .zip(&sparse[path])
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        assert!(max <= TOLERANCE, "{path}: differs by {max}");
-        if let Some(layer) = mask.layer(path) {
-            for ((&kept, x), y) in layer.kept().iter().zip(values).zip(&sparse[path]) {
-                assert!(
-                    kept || (*x == 0.0 && *y == 0.0),
-                    "{path}: a pruned weight moved"
-                );
-            }
-        }
-    }
+    crate::sparse::check_close(dense, sparse, mask, TOLERANCE);
 }
 
 #[test]

@@ -141,6 +141,18 @@ pub fn synthetic_batch(
     )
 }
 
+/// A batch's images and labels on the host (row-major), as the sparse path
+/// takes them.
+pub fn host_values(images: &Tensor<4>, labels: &Tensor<1, Int>) -> (Vec<f32>, Vec<i64>) {
+    let images = images.to_data().try_to_vec().expect("f32 images");
+    let labels = labels
+        .to_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .expect("labels");
+    (images, labels)
+}
+
 /// Runs `warmup` then `steps` timed training steps of `model` on `device`
 /// (made autodiff here). `sparsity`: `None` trains with no mask at all;
 /// `Some(s)` enforces a global-magnitude mask of sparsity `s` (as
@@ -292,12 +304,7 @@ pub fn measure_sparse(
         ),
     };
     let (images, labels) = synthetic_batch(&device, batch, kind.image_shape());
-    let images: Vec<f32> = images.into_data().try_to_vec().expect("f32 images");
-    let labels: Vec<i64> = labels
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec()
-        .expect("labels");
+    let (images, labels) = host_values(&images, &labels);
     let config = optimizer.config();
     let lr = config.learning_rate();
     let mut durations = Vec::with_capacity(steps);
