@@ -121,13 +121,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         rewind_iteration: args.rewind,
         seeds: Seeds::all(args.seed),
         controls: Controls::random(args.controls),
-        sparse_training: match args.sparse {
-            Some(below_density) => SparseTraining {
-                enabled: true,
-                below_density,
-            },
-            None => SparseTraining::default(),
-        },
+        sparse_training: args
+            .sparse
+            .map_or_else(SparseTraining::default, SparseTraining::below),
         ..ImpConfig::resnet20_cifar10()
     };
     let imp = Imp::new(config).with_options(RunOptions {

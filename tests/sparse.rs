@@ -16,7 +16,9 @@ use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
 use burn_lottery::models::{LeNet, cross_entropy};
 use burn_lottery::params::float_values;
 use burn_lottery::rewind::RewindCheckpoint;
-use burn_lottery::sparse::{GatherScatter, SparseError, SparseMlp, SparseTraining};
+use burn_lottery::sparse::{
+    GatherScatter, MLP_BELOW_DENSITY, SparseError, SparseMlp, SparseTraining,
+};
 use burn_lottery::task::DataOrder;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::OptimizerConfig;
@@ -279,10 +281,7 @@ fn imp_levels_train_sparsely_below_the_configured_density() {
         "the default settings keep the experiment's directory"
     );
     // Densities 1, 0.8, 0.64, 0.512: levels 2 and 3 go sparse.
-    let settings = SparseTraining {
-        enabled: true,
-        below_density: 0.7,
-    };
+    let settings = SparseTraining::below(0.7);
     let sparse = run_imp(dir.path(), settings);
     assert_ne!(dense.directory, sparse.directory);
     for level in 0..=3 {
@@ -398,15 +397,17 @@ fn the_trainer_switches_at_the_configured_density() {
             .unwrap();
         (trained, calls)
     };
-    let at = |below_density| SparseTraining {
-        enabled: true,
-        below_density,
-    };
+    let at = SparseTraining::below;
     let (above, calls) = run(&at(0.3));
     assert_eq!(
         (calls.steps, calls.checkpoints),
         (10, 10),
         "0.3 is not below 0.3"
+    );
+    let (_, calls) = run(&SparseTraining::on());
+    assert_eq!(
+        calls.checkpoints, 10,
+        "0.3 is not below an MLP's default {MLP_BELOW_DENSITY}"
     );
     let (off, calls) = run(&SparseTraining::default());
     assert_eq!(calls.checkpoints, 10, "off by default");

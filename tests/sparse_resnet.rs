@@ -16,7 +16,9 @@ use burn_lottery::imp::{Branch, Imp, ImpConfig, ImpReport, Layout, LevelFiles, S
 use burn_lottery::mask::Mask;
 use burn_lottery::models::{ResNet, ResNetConfig, cross_entropy};
 use burn_lottery::rewind::RewindCheckpoint;
-use burn_lottery::sparse::{NormSettings, SparseError, SparseResNet, SparseTicket, SparseTraining};
+use burn_lottery::sparse::{
+    NormSettings, RESNET_BELOW_DENSITY, SparseError, SparseResNet, SparseTicket, SparseTraining,
+};
 use burn_lottery::task::DataOrder;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
@@ -196,7 +198,7 @@ fn the_trainer_trains_a_sparse_resnet_below_the_configured_density() {
         order_seed: 0,
         augment_seed: None,
     };
-    let mask = pattern_mask(&resnet(&device, 1, 0), 20);
+    let mask = pattern_mask(&resnet(&device, 1, 0), 45);
     let run = |settings: &SparseTraining| {
         let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
         // A fresh model each run: clones share BatchNorm running statistics.
@@ -210,8 +212,16 @@ fn the_trainer_trains_a_sparse_resnet_below_the_configured_density() {
     };
     let (dense, checkpoints) = run(&SparseTraining::default());
     assert_eq!(checkpoints, 6, "off by default: the dense path");
+    let (_, checkpoints) = run(&SparseTraining::below(0.3));
+    assert_eq!(
+        checkpoints, 6,
+        "density 0.45 is not below 0.3: the dense path"
+    );
     let (sparse, checkpoints) = run(&SparseTraining::on());
-    assert_eq!(checkpoints, 0, "density 0.2 is below 0.3: the sparse path");
+    assert_eq!(
+        checkpoints, 0,
+        "density 0.45 is below a ResNet's default {RESNET_BELOW_DENSITY}: the sparse path"
+    );
     check_close(&dense, &sparse, &mask);
 }
 
@@ -248,10 +258,7 @@ fn imp_trains_resnet_levels_sparsely_and_reads_sparse_tickets() {
     let dir = tempfile::tempdir().unwrap();
     let dense = run_imp(dir.path(), SparseTraining::default());
     // Densities 1, 0.8, 0.64: both pruned levels go sparse.
-    let settings = SparseTraining {
-        enabled: true,
-        below_density: 0.9,
-    };
+    let settings = SparseTraining::below(0.9);
     let sparse = run_imp(dir.path(), settings.clone());
     let file = |report: &ImpReport, level, name: fn(&LevelFiles) -> String| {
         let files = Layout::level(&Branch::Main, level);
@@ -293,4 +300,18 @@ fn imp_trains_resnet_levels_sparsely_and_reads_sparse_tickets() {
     for (a, b) in logits.iter().zip(&expected) {
         assert!((a - b).abs() <= TOLERANCE, "{a} vs {b}");
     }
+}
+
+#[test]
+fn a_density_outside_zero_to_one_is_refused_before_any_work() {
+    for bad in [1.5, 0.0, -0.2, f64::NAN] {
+        let imp = Imp::new(imp_config(SparseTraining::below(bad)));
+        let err = imp.validate().unwrap_err().to_string();
+        assert!(err.contains("below_density"), "{bad}: {err}");
+    }
+    assert!(
+        Imp::new(imp_config(SparseTraining::below(1.0)))
+            .validate()
+            .is_ok()
+    );
 }

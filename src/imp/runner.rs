@@ -164,6 +164,7 @@ impl Imp {
         c.pruning.validate()?;
         c.retrain.validate().map_err(ImpError::Config)?;
         c.method.validate(&c.retrain).map_err(ImpError::Config)?;
+        c.sparse_training.validate().map_err(ImpError::Config)?;
         if c.rewind_iteration > c.training.training_iterations {
             return Err(ImpError::Config(format!(
                 "rewind_iteration {} is beyond the training length {}",

@@ -31,7 +31,7 @@ pub use mlp::SparseMlp;
 pub use resnet::SparseResNet;
 pub use ticket::SparseTicket;
 pub(crate) use train::train_sparse;
-pub use train::{DEFAULT_BELOW_DENSITY, LOSS_CHECK_TOLERANCE, SparseTraining};
+pub use train::{LOSS_CHECK_TOLERANCE, MLP_BELOW_DENSITY, RESNET_BELOW_DENSITY, SparseTraining};
 
 /// Errors of the sparse layers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

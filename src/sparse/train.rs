@@ -15,26 +15,30 @@ use crate::train::recipe::TrainingRecipe;
 use crate::train::trainer::{TrainError, TrainObserver};
 
 /// The density below which the sparse path trains LeNet-300-100 faster than
-/// burn's dense masked step (flex, batch 60; BENCHMARKS.md, "Sparsity").
-pub const DEFAULT_BELOW_DENSITY: f64 = 0.3;
+/// burn's dense masked step (flex, batch 60; BENCHMARKS.md, "Sparsity"):
+/// the default for chains of linear layers.
+pub const MLP_BELOW_DENSITY: f64 = 0.3;
+
+/// The density below which ResNet-20's sparse step is measured faster than
+/// burn's dense masked step (flex, batch 128: 1.11x at 51%; BENCHMARKS.md,
+/// "Sparsity"; 80% was not measured): the default for ResNets.
+pub const RESNET_BELOW_DENSITY: f64 = 0.6;
 
 /// Whether masked levels train on the sparse path (an [`ImpConfig`]
 /// setting: it enters the experiment's hash only when enabled, so stored
 /// experiments keep their directories).
 ///
 /// The path applies to models whose parameters are a chain of linear
-/// layers (LeNet-300-100; see [`SparseMlp::from_module`](super::SparseMlp::from_module)) or those of a
+/// layers (LeNet-300-100; see
+/// [`SparseMlp::from_module`](super::SparseMlp::from_module)) or those of a
 /// CIFAR ResNet ([`SparseResNet::from_module`](super::SparseResNet::from_module))
 /// on tasks that give host batches ([`Task::host_batch`]), and only where
 /// the sparse loss of the level's first batch equals the task's loss of the
 /// dense model (relative tolerance [`LOSS_CHECK_TOLERANCE`]): a model whose
 /// forward is not the ReLU chain or the ResNet, or a task whose loss is not
-/// the mean cross-entropy, stays on the dense path.
-///
-/// The default density, 0.3, is LeNet-300-100's crossover against burn's
-/// flex backend; ResNet-20's step is already faster at 51% (BENCHMARKS.md,
-/// "Sparsity"), so a ResNet experiment gains from `below_density: 0.6`. It also needs a fresh optimizer (a level
-/// resumed from a checkpoint with optimizer state trains densely).
+/// the mean cross-entropy, stays on the dense path. It also needs a fresh
+/// optimizer (a level resumed from a checkpoint with optimizer state trains
+/// densely).
 ///
 /// Results agree with the dense path to float rounding, not bit for bit
 /// (sums run in another order), which is why it is off by default. A
@@ -43,42 +47,65 @@ pub const DEFAULT_BELOW_DENSITY: f64 = 0.3;
 /// the observer's stop request is not seen until the level ends.
 ///
 /// [`ImpConfig`]: crate::imp::ImpConfig
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct SparseTraining {
     /// Train on the sparse path where it applies (default false).
     pub enabled: bool,
-    /// Levels whose mask density is below this train sparsely (default
-    /// [`DEFAULT_BELOW_DENSITY`]; the dense level 0 never does).
-    pub below_density: f64,
-}
-
-impl Default for SparseTraining {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            below_density: DEFAULT_BELOW_DENSITY,
-        }
-    }
+    /// Levels whose mask density is below this train sparsely (the dense
+    /// level 0 never does). `None` (the default): below the crossover
+    /// measured for the model's kind, [`MLP_BELOW_DENSITY`] for a chain of
+    /// linear layers, [`RESNET_BELOW_DENSITY`] for a ResNet.
+    pub below_density: Option<f64>,
 }
 
 /// Relative tolerance of the first-batch loss check.
 pub const LOSS_CHECK_TOLERANCE: f64 = 1e-4;
 
 impl SparseTraining {
-    /// The sparse path on, below the default density.
+    /// The sparse path on, below each model kind's measured crossover.
     pub fn on() -> Self {
         Self {
             enabled: true,
-            ..Self::default()
+            below_density: None,
         }
     }
 
-    /// Whether a level under `mask` is sparse enough for the path (the
-    /// dense level, density 1, never is).
+    /// The sparse path on, below `density` whatever the model.
+    pub fn below(density: f64) -> Self {
+        Self {
+            enabled: true,
+            below_density: Some(density),
+        }
+    }
+
+    /// Checks that a set density is in (0, 1].
+    pub fn validate(&self) -> Result<(), String> {
+        match self.below_density {
+            Some(d) if !(d.is_finite() && d > 0.0 && d <= 1.0) => Err(format!(
+                "sparse_training.below_density must be in (0, 1], got {d}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a level under `mask` may be sparse enough for the path, for
+    /// some model kind (the dense level, density 1, never is).
     pub fn applies_to(&self, mask: &Mask) -> bool {
+        let limit = self
+            .below_density
+            .unwrap_or(MLP_BELOW_DENSITY.max(RESNET_BELOW_DENSITY));
         let density = mask.density();
-        self.enabled && density < self.below_density && density < 1.0
+        self.enabled && density < limit && density < 1.0
+    }
+
+    /// Whether a level of `density` trains sparsely as `ticket`.
+    fn applies_to_ticket(&self, ticket: &SparseTicket, density: f64) -> bool {
+        let limit = self.below_density.unwrap_or(match ticket {
+            SparseTicket::Mlp(_) => MLP_BELOW_DENSITY,
+            SparseTicket::ResNet(_) => RESNET_BELOW_DENSITY,
+        });
+        self.enabled && density < limit && density < 1.0
     }
 }
 
@@ -86,6 +113,7 @@ impl SparseTraining {
 /// or returns `None` when the path does not apply to this model and task.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn train_sparse<M: Module, T: Task<M>>(
+    settings: &SparseTraining,
     recipe: &TrainingRecipe,
     task: &T,
     device: &burn::tensor::Device,
@@ -98,6 +126,9 @@ pub(crate) fn train_sparse<M: Module, T: Task<M>>(
     let Ok(mut host_model) = SparseTicket::from_module(model, mask) else {
         return Ok(None);
     };
+    if !settings.applies_to_ticket(&host_model, mask.density()) {
+        return Ok(None);
+    }
     let mut batches = task.batches(order, range.clone(), device)?;
     let Some(first) = batches.next() else {
         return Ok(Some(model.clone()));

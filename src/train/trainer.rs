@@ -213,6 +213,7 @@ impl<'a, T> Trainer<'a, T> {
             && settings.applies_to(mask)
             && optimizer.optimizer().to_record().is_empty()
             && let Some(trained) = train_sparse(
+                settings,
                 recipe,
                 task,
                 self.device,
