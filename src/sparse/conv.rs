@@ -194,6 +194,10 @@ impl SparseConv {
 
     /// Forward product into `y` (`[c_out, batch, h_out, w_out]`) from `x`
     /// (`[c_in, batch, h, w]`, sized by `input`).
+    ///
+    /// # Panics
+    /// If a buffer's length does not fit the shapes (these are the raw
+    /// kernels; [`SparseTicket`](super::SparseTicket) checks its inputs).
     pub fn forward(&self, x: &[f32], input: Planes, y: &mut [f32]) {
         let mut source = Source::default();
         self.fill_source(&mut source, x, input);
@@ -231,6 +235,10 @@ impl SparseConv {
 
     /// Input gradient into `dx` (`[c_in, batch, h, w]`) from `dy`
     /// (`[c_out, batch, h_out, w_out]`).
+    ///
+    /// # Panics
+    /// If a buffer's length does not fit the shapes (these are the raw
+    /// kernels; [`SparseTicket`](super::SparseTicket) checks its inputs).
     pub fn input_grad(&self, dy: &[f32], input: Planes, dx: &mut [f32]) {
         self.input_grad_with(&mut Source::default(), dy, input, dx);
     }
@@ -295,6 +303,10 @@ impl SparseConv {
     }
 
     /// Weight gradient at the kept entries, in [`SparseConv::values`] order.
+    ///
+    /// # Panics
+    /// If a buffer's length does not fit the shapes (these are the raw
+    /// kernels; [`SparseTicket`](super::SparseTicket) checks its inputs).
     pub fn weight_grad(&self, x: &[f32], dy: &[f32], input: Planes, grad: &mut [f32]) {
         let mut source = Source::default();
         self.fill_source(&mut source, x, input);

@@ -122,6 +122,10 @@ impl SparseWeight {
 
     /// Forward product into `y_t` (`[d_out, batch]`): `yᵀ = Wᵀ xᵀ (+ b)`,
     /// with `x_t` `[d_in, batch]`.
+    ///
+    /// # Panics
+    /// If a buffer's length does not fit the shapes (these are the raw
+    /// kernels; [`SparseTicket`](super::SparseTicket) checks its inputs).
     pub fn forward(&self, x_t: &[f32], batch: usize, bias: Option<&[f32]>, y_t: &mut [f32]) {
         assert_eq!(x_t.len(), self.d_in * batch, "x_t is [d_in, batch]");
         assert_eq!(y_t.len(), self.d_out * batch, "y_t is [d_out, batch]");
@@ -138,6 +142,10 @@ impl SparseWeight {
 
     /// Input gradient into `dx_t` (`[d_in, batch]`): `dxᵀ = W dyᵀ`, with
     /// `dy_t` `[d_out, batch]`.
+    ///
+    /// # Panics
+    /// If a buffer's length does not fit the shapes (these are the raw
+    /// kernels; [`SparseTicket`](super::SparseTicket) checks its inputs).
     pub fn input_grad(&self, dy_t: &[f32], batch: usize, dx_t: &mut [f32]) {
         assert_eq!(dy_t.len(), self.d_out * batch, "dy_t is [d_out, batch]");
         assert_eq!(dx_t.len(), self.d_in * batch, "dx_t is [d_in, batch]");
@@ -154,6 +162,10 @@ impl SparseWeight {
 
     /// Weight gradient at the kept entries, in [`SparseWeight::values`]
     /// order: `g_ij = Σ_n x[n, i] dy[n, j]`.
+    ///
+    /// # Panics
+    /// If a buffer's length does not fit the shapes (these are the raw
+    /// kernels; [`SparseTicket`](super::SparseTicket) checks its inputs).
     pub fn weight_grad(&self, x_t: &[f32], dy_t: &[f32], batch: usize, grad: &mut [f32]) {
         assert_eq!(grad.len(), self.nnz(), "one gradient per kept entry");
         assert_eq!(x_t.len(), self.d_in * batch, "x_t is [d_in, batch]");
