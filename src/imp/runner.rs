@@ -155,6 +155,27 @@ impl Imp {
         &self.options
     }
 
+    /// The trainer of this experiment's branches over `store`.
+    fn branch_trainer<'a, T, F>(
+        &'a self,
+        store: &'a mut ExperimentStore,
+        device: &'a Device,
+        task: &'a T,
+        init: &'a F,
+        observer: &'a mut dyn ImpObserver,
+    ) -> BranchTrainer<'a, T, F> {
+        BranchTrainer {
+            config: &self.config,
+            options: &self.options,
+            store,
+            device,
+            task,
+            init,
+            observer,
+            trained: 0,
+        }
+    }
+
     /// Checks the configuration before any work starts.
     pub fn validate(&self) -> Result<(), ImpError> {
         let c = &self.config;
@@ -245,16 +266,7 @@ impl Imp {
         let device = device.clone().autodiff();
         let pruner = self.config.pruning.init()?;
         let (mut store, dense) = self.open(output_root, &device, task, &init)?;
-        let mut trainer = BranchTrainer {
-            config: &self.config,
-            options: &self.options,
-            store: &mut store,
-            device: &device,
-            task,
-            init: &init,
-            observer,
-            trained: 0,
-        };
+        let mut trainer = self.branch_trainer(&mut store, &device, task, &init, observer);
         let mut summaries = Vec::new();
         let mut mask = dense.clone();
         for level in 0..=self.config.levels {
@@ -305,16 +317,7 @@ impl Imp {
         let device = device.clone().autodiff();
         let pruner = self.config.pruning.init()?;
         let (mut store, dense) = self.open(output_root, &device, task, &init)?;
-        let mut trainer = BranchTrainer {
-            config: &self.config,
-            options: &self.options,
-            store: &mut store,
-            device: &device,
-            task,
-            init: &init,
-            observer,
-            trained: 0,
-        };
+        let mut trainer = self.branch_trainer(&mut store, &device, task, &init, observer);
         let mask = match branch {
             Branch::Main if level == 0 => dense,
             Branch::Main => {
