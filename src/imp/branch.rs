@@ -15,7 +15,7 @@ use crate::task::DataOrder;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
-    /// The IMP main line (`imp_rewind<k>`).
+    /// The IMP main line (`imp_rewind<k>` by default).
     Imp,
     /// The random-pruning control (random mask with the level's per-layer
     /// counts, weights from the rewind point).
@@ -23,10 +23,12 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// The report name: `imp_rewind<k>` or `random_prune`.
-    pub fn name(&self, rewind_iteration: u64) -> String {
+    /// The report name: the main line's condition under `config`
+    /// (`imp_rewind<k>` by default, `imp_lr_rewind<k>` with learning-rate
+    /// rewinding, ...; [`ImpConfig::condition`]) or `random_prune`.
+    pub fn name(&self, config: &ImpConfig) -> String {
         match self {
-            Self::Imp => format!("imp_rewind{rewind_iteration}"),
+            Self::Imp => config.condition(),
             Self::RandomPrune => "random_prune".into(),
         }
     }
@@ -95,10 +97,7 @@ impl Branch {
             Self::RandomPrune => "random_prune".into(),
             Self::DataOrder(seed) => format!("data_order_{seed}"),
             Self::Stability { condition, seed } => {
-                format!(
-                    "{}_data_order_{seed}",
-                    condition.name(config.rewind_iteration)
-                )
+                format!("{}_data_order_{seed}", condition.name(config))
             }
         }
     }
@@ -196,5 +195,34 @@ impl Branch {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imp::Retrain;
+
+    #[test]
+    fn stability_copies_are_named_after_the_main_lines_condition() {
+        let copy = Branch::Stability {
+            condition: Condition::Imp,
+            seed: 3,
+        };
+        let config = ImpConfig {
+            rewind_iteration: 500,
+            ..ImpConfig::default()
+        };
+        assert_eq!(copy.name(&config), "imp_rewind500_data_order_3");
+        let lr_rewinding = ImpConfig {
+            retrain: Retrain::LearningRateRewinding,
+            ..config.clone()
+        };
+        assert_eq!(copy.name(&lr_rewinding), "imp_lr_rewind500_data_order_3");
+        let control = Branch::Stability {
+            condition: Condition::RandomPrune,
+            seed: 3,
+        };
+        assert_eq!(control.name(&lr_rewinding), "random_prune_data_order_3");
     }
 }

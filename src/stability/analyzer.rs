@@ -308,7 +308,7 @@ where
             &self.device,
         )?;
         Ok(PairResult {
-            condition: condition.name(self.config().rewind_iteration),
+            condition: condition.name(self.config()),
             level,
             weights_remaining: mask.density(),
             rewind_iteration: self.config().rewind_iteration,

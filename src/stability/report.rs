@@ -188,10 +188,12 @@ pub fn plot_barrier_vs_rewind(
     let (scale, y_desc) = barrier_axis(error);
     let mut series: Series = BTreeMap::new();
     for r in rows {
+        // One line per condition across rewind iterations: the main line's
+        // name without its iteration (`imp` for weight rewinding).
         let kind = if r.condition.starts_with("imp_rewind") {
             "imp"
         } else {
-            r.condition.as_str()
+            r.condition.trim_end_matches(|c: char| c.is_ascii_digit())
         };
         series
             .entry(format!(
