@@ -124,12 +124,14 @@ pub fn write_report(
         let path = path.to_path_buf();
         move |source| ReportError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Durable and atomic, as every other report: a crash leaves the old
+    // file or the new one, never a torn one.
+    crate::io::create_dir_all_durable(&crate::io::RealFs, dir).map_err(io(dir))?;
     let rows: Vec<StabilityRow> = results.iter().map(PairResult::row).collect();
     let csv = dir.join(format!("{prefix}.csv"));
-    std::fs::write(&csv, to_csv(&rows)).map_err(io(&csv))?;
+    crate::io::write_atomic(&csv, to_csv(&rows).as_bytes()).map_err(io(&csv))?;
     let curves = dir.join(format!("{prefix}_curves.csv"));
-    std::fs::write(&curves, curves_csv(results)).map_err(io(&curves))?;
+    crate::io::write_atomic(&curves, curves_csv(results).as_bytes()).map_err(io(&curves))?;
     let barrier = dir.join(format!("{prefix}_barrier.svg"));
     plot_barrier_vs_weights(&rows, error, title, &barrier)?;
     let rewind = dir.join(format!("{prefix}_rewind.svg"));
