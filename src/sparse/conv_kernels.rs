@@ -92,22 +92,23 @@ impl Source {
         // row past the last image.
         self.data
             .resize(stride * self.phase() + stride * self.cols, 0.0);
-        let (width, image, phase) = (planes.width, planes.height * planes.width, self.phase());
-        for (plane_index, image_in) in x.chunks_exact(image).enumerate() {
-            let at = plane_index * self.image() + pad * self.cols;
-            for (h, row) in image_in.chunks_exact(width).enumerate() {
-                let row_at = at + spread * h * self.cols;
-                if stride == 1 && spread == 1 {
-                    self.data[row_at + pad..][..width].copy_from_slice(row);
-                    continue;
+        let (width, image) = (planes.width, planes.height * planes.width);
+        let (cols, own_image, plane) = (self.cols, self.image(), self.plane());
+        // One task per (phase, channel): each writes its own plane.
+        self.data[..stride * channels * plane]
+            .par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(k, dest)| {
+                let (q, channel) = (k / channels, k % channels);
+                let source = &x[channel * planes.len()..][..planes.len()];
+                for (n, image_in) in source.chunks_exact(image).enumerate() {
+                    let at = n * own_image + pad * cols;
+                    for (h, row) in image_in.chunks_exact(width).enumerate() {
+                        let dest_row = &mut dest[at + spread * h * cols..][..cols];
+                        copy_row(row, dest_row, pad, stride, spread, q);
+                    }
                 }
-                for (w, &v) in row.iter().enumerate() {
-                    let column = spread * w + pad;
-                    let q = column % stride;
-                    self.data[q * phase + row_at + column / stride] = v;
-                }
-            }
-        }
+            });
     }
 
     /// Offset of kernel tap `(row, col)` on `channel` (output position
@@ -122,6 +123,29 @@ impl Source {
     /// Offset of output row `r` of image `n`.
     fn base(&self, n: usize, r: usize) -> usize {
         n * self.image() + r * self.stride * self.cols
+    }
+}
+
+/// Writes the values of `row` that fall in column phase `q` into
+/// `dest_row` (one padded row of that phase): value `w` goes to padded
+/// column `spread · w + pad`.
+#[inline(always)]
+fn copy_row(row: &[f32], dest_row: &mut [f32], pad: usize, stride: usize, spread: usize, q: usize) {
+    if stride == 1 && spread == 1 {
+        dest_row[pad..pad + row.len()].copy_from_slice(row);
+    } else if stride == 1 {
+        for (w, &v) in row.iter().enumerate() {
+            dest_row[spread * w + pad] = v;
+        }
+    } else {
+        // Columns `w` with `spread · w + pad ≡ q (mod stride)`.
+        let first = (0..stride).find(|&w| (spread * w + pad) % stride == q);
+        for w in first
+            .into_iter()
+            .flat_map(|f| (f..row.len()).step_by(stride))
+        {
+            dest_row[(spread * w + pad) / stride] = row[w];
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use burn::module::Module;
+use rayon::prelude::*;
 
 use super::SparseError;
 use super::batch_norm::{Norm, NormSettings};
@@ -436,7 +437,7 @@ impl ConvNorm {
             Mode::Eval => self.norm.forward_eval(settings, &self.z, &mut self.y),
         }
         if relu {
-            self.y.iter_mut().for_each(|v| *v = v.max(0.0));
+            for_chunks(&mut self.y, |y| y.iter_mut().for_each(|v| *v = v.max(0.0)));
         }
         output
     }
@@ -484,14 +485,12 @@ impl Block {
             shortcut.forward(x, input, settings, mode, false);
         }
         let residual = self.shortcut.as_ref().map_or(x, |s| &s.y);
-        self.out.clear();
-        self.out.extend(
-            self.conv2
-                .y
-                .iter()
-                .zip(residual)
-                .map(|(a, b)| (a + b).max(0.0)),
-        );
+        self.out.resize(residual.len(), 0.0);
+        zip_chunks(&mut self.out, &self.conv2.y, residual, |out, a, b| {
+            for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                *o = (a + b).max(0.0);
+            }
+        });
         output
     }
 
@@ -500,13 +499,12 @@ impl Block {
     /// `s.grad_in`.
     fn backward(&mut self, x: &[f32], s: &mut Scratch, optimizer: &OptimizerConfig, lr: f64) {
         let mut grad_sum = std::mem::take(&mut s.grad_sum);
-        grad_sum.clear();
-        grad_sum.extend(
-            s.grad
-                .iter()
-                .zip(&self.out)
-                .map(|(&g, &o)| if o > 0.0 { g } else { 0.0 }),
-        );
+        grad_sum.resize(s.grad.len(), 0.0);
+        zip_chunks(&mut grad_sum, &s.grad, &self.out, |out, g, o| {
+            for ((out, &g), &o) in out.iter_mut().zip(g).zip(o) {
+                *out = if o > 0.0 { g } else { 0.0 };
+            }
+        });
         let mut grad_mid = std::mem::take(&mut s.grad_mid);
         self.conv2.backward(
             &self.conv1.y,
@@ -524,13 +522,10 @@ impl Block {
             Some(shortcut) => {
                 let mut grad_short = std::mem::take(&mut s.grad_short);
                 shortcut.backward(x, &grad_sum, Some(&mut grad_short), s, optimizer, lr);
-                grad_in
-                    .iter_mut()
-                    .zip(&grad_short)
-                    .for_each(|(g, h)| *g += h);
+                add_into(&mut grad_in, &grad_short);
                 s.grad_short = grad_short;
             }
-            None => grad_in.iter_mut().zip(&grad_sum).for_each(|(g, h)| *g += h),
+            None => add_into(&mut grad_in, &grad_sum),
         }
         s.grad_in = grad_in;
         s.grad_mid = grad_mid;
@@ -538,13 +533,49 @@ impl Block {
     }
 }
 
+/// Floats per task of the element-wise loops on rayon's pool.
+const CHUNK: usize = 1 << 15;
+
+/// `f` over chunks of `out`, in parallel.
+fn for_chunks(out: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
+    out.par_chunks_mut(CHUNK).for_each(f);
+}
+
+/// `f(out, a, b)` over matching chunks of the three, in parallel.
+fn zip_chunks(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) {
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(out, (a, b))| f(out, a, b));
+}
+
+/// `out += a`, in parallel.
+fn add_into(out: &mut [f32], a: &[f32]) {
+    zip_chunks_2(out, a, |out, a| {
+        out.iter_mut().zip(a).for_each(|(o, a)| *o += a)
+    });
+}
+
+/// `f(out, a)` over matching chunks of the two, in parallel.
+fn zip_chunks_2(out: &mut [f32], a: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK))
+        .for_each(|(out, a)| f(out, a));
+}
+
 /// Zeroes the gradient where the ReLU's output `y` was not positive.
 fn relu_backward(y: &[f32], grad: &mut [f32]) {
-    for (g, &y) in grad.iter_mut().zip(y) {
-        if y <= 0.0 {
-            *g = 0.0;
+    zip_chunks_2(grad, y, |grad, y| {
+        for (g, &y) in grad.iter_mut().zip(y) {
+            if y <= 0.0 {
+                *g = 0.0;
+            }
         }
-    }
+    });
 }
 
 /// Row-major `[batch, channels, h, w]` images into `[channels, batch, h, w]`.
