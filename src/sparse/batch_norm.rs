@@ -73,7 +73,11 @@ impl Norm {
         update_running: bool,
     ) {
         let plane = z.len() / self.channels();
-        let stats: Vec<(f32, f32)> = z.par_chunks(plane).map(kernels::stats).collect();
+        let stats: Vec<(f32, f32)> = z
+            .par_chunks(plane)
+            .with_min_len(channels_per_task(plane))
+            .map(kernels::stats)
+            .collect();
         self.mean = stats.iter().map(|s| s.0).collect();
         let eps = settings.epsilon as f32;
         self.inv_std = stats.iter().map(|s| 1.0 / (s.1 + eps).sqrt()).collect();
@@ -102,6 +106,7 @@ impl Norm {
         let plane = z.len() / self.channels();
         y.par_chunks_mut(plane)
             .zip(z.par_chunks(plane))
+            .with_min_len(channels_per_task(plane))
             .enumerate()
             .for_each(|(c, (y, z))| {
                 let scale = self.gamma[c] * inv_std[c];
@@ -117,6 +122,7 @@ impl Norm {
         let grads: Vec<(f32, f32)> = dz
             .par_chunks_mut(plane)
             .zip(z.par_chunks(plane).zip(dy.par_chunks(plane)))
+            .with_min_len(channels_per_task(plane))
             .enumerate()
             .map(|(c, (dz, (z, dy)))| {
                 let stats = [self.mean[c], self.inv_std[c], self.gamma[c]];
@@ -145,6 +151,12 @@ impl Norm {
             &mut self.beta_state,
         );
     }
+}
+
+/// Channels per parallel task: small planes (a batch of one) are grouped so
+/// a task is worth rayon's overhead.
+fn channels_per_task(plane: usize) -> usize {
+    (super::conv_kernels::MIN_TASK_FLOATS / plane.max(1)).max(1)
 }
 
 /// The per-channel loops, compiled for AVX2 where the CPU has it (the same

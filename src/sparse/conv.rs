@@ -22,7 +22,9 @@
 use rayon::prelude::*;
 
 use super::SparseError;
-use super::conv_kernels::{self as kernels, Source, Strided, correlate, scatter_strided};
+use super::conv_kernels::{
+    self as kernels, MIN_TASK_FLOATS, Source, Strided, correlate, scatter_strided,
+};
 
 /// Spatial size of a batch of feature maps: `batch` images of `height` x
 /// `width` (per channel).
@@ -288,6 +290,7 @@ impl SparseConv {
             padding: [self.padding; 2],
         };
         dx.par_chunks_mut(input.len())
+            .with_min_len((MIN_TASK_FLOATS / input.len().max(1)).max(1))
             .enumerate()
             .for_each(|(i, dx_i)| {
                 let range = self.in_ptr[i]..self.in_ptr[i + 1];
@@ -336,18 +339,22 @@ impl SparseConv {
             per_output.push((o, head));
             rest = tail;
         }
-        per_output.into_par_iter().for_each(|(o, g)| {
-            let taps: Vec<(usize, f32)> = self.out_taps[self.out_ptr[o]..self.out_ptr[o + 1]]
-                .iter()
-                .map(|t| {
-                    (
-                        source.offset(t.channel as usize, t.row as usize, t.col as usize),
-                        0.0,
-                    )
-                })
-                .collect();
-            kernels::weight_grad(source, &taps, &dy[o * plane..(o + 1) * plane], output, g);
-        });
+        let per_task = (MIN_TASK_FLOATS / plane.max(1)).max(1);
+        per_output
+            .into_par_iter()
+            .with_min_len(per_task)
+            .for_each(|(o, g)| {
+                let taps: Vec<(usize, f32)> = self.out_taps[self.out_ptr[o]..self.out_ptr[o + 1]]
+                    .iter()
+                    .map(|t| {
+                        (
+                            source.offset(t.channel as usize, t.row as usize, t.col as usize),
+                            0.0,
+                        )
+                    })
+                    .collect();
+                kernels::weight_grad(source, &taps, &dy[o * plane..(o + 1) * plane], output, g);
+            });
     }
 }
 

@@ -20,6 +20,9 @@ use rayon::prelude::*;
 
 use super::conv::Planes;
 
+/// Floats below which a parallel task is not worth rayon's overhead.
+pub(super) const MIN_TASK_FLOATS: usize = 1 << 15;
+
 /// A zero-padded, column-phase-split copy of channel-major planes (see the
 /// module docs).
 #[derive(Debug, Clone, Default)]
@@ -94,10 +97,12 @@ impl Source {
             .resize(stride * self.phase() + stride * self.cols, 0.0);
         let (width, image) = (planes.width, planes.height * planes.width);
         let (cols, own_image, plane) = (self.cols, self.image(), self.plane());
-        // One task per (phase, channel): each writes its own plane.
+        // One task per (phase, channel), each writing its own plane; small
+        // planes (a batch of one) are grouped so a task is worth its cost.
         self.data[..stride * channels * plane]
             .par_chunks_mut(plane)
             .enumerate()
+            .with_min_len((MIN_TASK_FLOATS / plane.max(1)).max(1))
             .for_each(|(k, dest)| {
                 let (q, channel) = (k / channels, k % channels);
                 let source = &x[channel * planes.len()..][..planes.len()];
@@ -161,6 +166,7 @@ pub(super) fn correlate(
     target
         .par_chunks_mut(out.len())
         .enumerate()
+        .with_min_len((MIN_TASK_FLOATS / out.len().max(1)).max(1))
         .for_each(|(t, plane)| {
             let taps = &taps[ptr[t]..ptr[t + 1]];
             #[cfg(target_arch = "x86_64")]

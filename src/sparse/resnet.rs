@@ -534,7 +534,7 @@ impl Block {
 }
 
 /// Floats per task of the element-wise loops on rayon's pool.
-const CHUNK: usize = 1 << 15;
+const CHUNK: usize = super::conv_kernels::MIN_TASK_FLOATS;
 
 /// `f` over chunks of `out`, in parallel.
 fn for_chunks(out: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
