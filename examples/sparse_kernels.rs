@@ -24,6 +24,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_lottery::device::device_by_name;
 use burn_lottery::sparse::{GatherScatter, SparseWeight, transpose};
 use clap::Parser;
+use common::{median, time_per_call};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 #[derive(Parser, Debug)]
@@ -216,28 +217,7 @@ fn bench_shape(shape: &Shape, density: f64, rounds: usize, device: &Device) {
     }
 }
 
-/// CPU microseconds (all threads of the process) per call of `f`, over
-/// `reps` calls: on a shared machine, preemption inflates wall time but not
-/// CPU time.
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
-    let start = cpu_ns();
-    for _ in 0..reps {
-        f();
-    }
-    (cpu_ns() - start) as f64 / 1e3 / reps as f64
-}
-
-/// Nanoseconds this process's threads have run, from
-/// `/proc/self/task/*/schedstat` (Linux).
-fn cpu_ns() -> u64 {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("Linux /proc");
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// CPU microseconds (all threads) per call of `f`, over `reps` calls.
+fn time(reps: usize, f: impl FnMut()) -> f64 {
+    time_per_call(reps, f).0
 }

@@ -28,7 +28,8 @@ use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig, cross_entropy}
 use burn_lottery::sparse::SparseTicket;
 use clap::Parser;
 use common::{
-    ModelKind, OptimizerKind, host_values, load_average, magnitude_mask, synthetic_batch,
+    ModelKind, OptimizerKind, host_values, load_average, magnitude_mask, median, synthetic_batch,
+    time_per_call,
 };
 
 #[derive(Parser, Debug)]
@@ -133,7 +134,7 @@ fn step_ratio<M: Classifier>(
     let (host_images, host_labels) = host_values(&images, &labels);
     let (mut dense_us, mut sparse_us, mut forward_us) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.rounds {
-        dense_us.push(time(args.steps, || {
+        dense_us.push(time_per_call(args.steps, || {
             let loss = cross_entropy(dense.forward(images.clone()), labels.clone());
             let mut grads = GradientsParams::from_grads(loss.backward(), &dense);
             masks.apply_to_grads(&dense, &mut grads);
@@ -141,13 +142,13 @@ fn step_ratio<M: Classifier>(
             dense = masks.apply_to_weights(stepped);
             let _: f32 = loss.into_scalar();
         }));
-        sparse_us.push(time(args.steps, || {
+        sparse_us.push(time_per_call(args.steps, || {
             let loss = sparse
                 .train_step(&host_images, &host_labels, &optimizer, lr)
                 .expect("labels fit");
             assert!(loss.is_finite());
         }));
-        forward_us.push(time(args.steps, || {
+        forward_us.push(time_per_call(args.steps, || {
             std::hint::black_box(sparse.forward(&host_images, batch).expect("images fit"));
         }));
     }
@@ -176,7 +177,7 @@ fn inference_ratio<M: Classifier>(
     let calls = args.steps * if batch == 1 { 100 } else { 4 };
     let (mut dense_us, mut sparse_us) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {
-        dense_us.push(time(calls, || {
+        dense_us.push(time_per_call(calls, || {
             let logits: Vec<f32> = dense
                 .forward(images.clone())
                 .into_data()
@@ -184,7 +185,7 @@ fn inference_ratio<M: Classifier>(
                 .expect("f32");
             std::hint::black_box(logits);
         }));
-        sparse_us.push(time(calls, || {
+        sparse_us.push(time_per_call(calls, || {
             std::hint::black_box(sparse.forward(&host_images, batch).expect("images fit"));
         }));
     }
@@ -195,34 +196,4 @@ fn inference_ratio<M: Classifier>(
         &sparse_us,
         "us",
     );
-}
-
-/// CPU microseconds (all threads of the process) and wall-clock
-/// microseconds per call of `f`, over `reps` calls: on a shared machine,
-/// preemption inflates wall time but not CPU time.
-fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
-    let (start, wall) = (cpu_ns(), std::time::Instant::now());
-    for _ in 0..reps {
-        f();
-    }
-    let per_call = |us: f64| us / reps as f64;
-    (
-        per_call((cpu_ns() - start) as f64 / 1e3),
-        per_call(wall.elapsed().as_secs_f64() * 1e6),
-    )
-}
-
-/// Nanoseconds this process's threads have run, from
-/// `/proc/self/task/*/schedstat` (Linux).
-fn cpu_ns() -> u64 {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("Linux /proc");
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

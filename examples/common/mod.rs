@@ -386,3 +386,34 @@ pub fn cpu_threads() -> usize {
                 .unwrap_or(1)
         })
 }
+
+/// CPU microseconds (all threads of the process) and wall-clock
+/// microseconds per call of `f`, over `reps` calls: on a shared machine,
+/// preemption inflates wall time but not CPU time.
+pub fn time_per_call(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let (start, wall) = (cpu_ns(), std::time::Instant::now());
+    for _ in 0..reps {
+        f();
+    }
+    let per_call = |us: f64| us / reps as f64;
+    (
+        per_call((cpu_ns() - start) as f64 / 1e3),
+        per_call(wall.elapsed().as_secs_f64() * 1e6),
+    )
+}
+
+/// Nanoseconds this process's threads have run, from
+/// `/proc/self/task/*/schedstat` (Linux).
+pub fn cpu_ns() -> u64 {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("Linux /proc");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The median of `v` (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
