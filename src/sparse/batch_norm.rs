@@ -162,53 +162,43 @@ fn channels_per_task(plane: usize) -> usize {
 /// The per-channel loops, compiled for AVX2 where the CPU has it (the same
 /// code as the portable bodies, so the same results).
 mod kernels {
-    /// Runs `$body` (an expression over the arguments) as an inlined body,
-    /// through an AVX2-compiled copy when the CPU supports it.
-    macro_rules! avx2_dispatch {
-        ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
-            pub(super) fn $name($($arg: $ty),*) -> $ret {
-                #[inline(always)]
-                fn body($($arg: $ty),*) -> $ret $body
-                #[cfg(target_arch = "x86_64")]
-                if std::is_x86_feature_detected!("avx2") {
-                    #[target_feature(enable = "avx2")]
-                    fn avx2($($arg: $ty),*) -> $ret {
-                        body($($arg),*)
-                    }
-                    // SAFETY: the CPU supports AVX2 (checked above).
-                    return unsafe { avx2($($arg),*) };
-                }
-                body($($arg),*)
+    avx2_dispatch!(
+        pub(super) fn stats(c: &[f32]) -> (f32, f32) {
+            let n = c.len() as f64;
+            let mean = (super::sum_lanes(c, c, |v, _| v) / n) as f32;
+            let var = super::sum_lanes(c, c, |v, _| (v - mean) * (v - mean)) / n;
+            (mean, var as f32)
+        }
+    );
+
+    avx2_dispatch!(
+        pub(super) fn affine(z: &[f32], y: &mut [f32], scale: f32, shift: f32) -> () {
+            for (y, z) in y.iter_mut().zip(z) {
+                *y = z * scale + shift;
             }
-        };
-    }
-
-    avx2_dispatch!(stats(c: &[f32]) -> (f32, f32) {
-        let n = c.len() as f64;
-        let mean = (super::sum_lanes(c, c, |v, _| v) / n) as f32;
-        let var = super::sum_lanes(c, c, |v, _| (v - mean) * (v - mean)) / n;
-        (mean, var as f32)
-    });
-
-    avx2_dispatch!(affine(z: &[f32], y: &mut [f32], scale: f32, shift: f32) -> () {
-        for (y, z) in y.iter_mut().zip(z) {
-            *y = z * scale + shift;
         }
-    });
+    );
 
-    avx2_dispatch!(backward(z: &[f32], dy: &[f32], dz: &mut [f32], stats: [f32; 3]) -> (f32, f32) {
-        let [mean, inv_std, gamma] = stats;
-        let dbeta = super::sum_lanes(dy, dy, |dy, _| dy) as f32;
-        let dgamma = super::sum_lanes(z, dy, |z, dy| dy * ((z - mean) * inv_std)) as f32;
-        let scale = gamma * inv_std;
-        let n = z.len() as f32;
-        let (mean_dy, mean_dy_xhat) = (dbeta / n, dgamma / n);
-        for ((dz, &z), &dy) in dz.iter_mut().zip(z).zip(dy) {
-            let xhat = (z - mean) * inv_std;
-            *dz = scale * (dy - mean_dy - xhat * mean_dy_xhat);
+    avx2_dispatch!(
+        pub(super) fn backward(
+            z: &[f32],
+            dy: &[f32],
+            dz: &mut [f32],
+            stats: [f32; 3],
+        ) -> (f32, f32) {
+            let [mean, inv_std, gamma] = stats;
+            let dbeta = super::sum_lanes(dy, dy, |dy, _| dy) as f32;
+            let dgamma = super::sum_lanes(z, dy, |z, dy| dy * ((z - mean) * inv_std)) as f32;
+            let scale = gamma * inv_std;
+            let n = z.len() as f32;
+            let (mean_dy, mean_dy_xhat) = (dbeta / n, dgamma / n);
+            for ((dz, &z), &dy) in dz.iter_mut().zip(z).zip(dy) {
+                let xhat = (z - mean) * inv_std;
+                *dz = scale * (dy - mean_dy - xhat * mean_dy_xhat);
+            }
+            (dgamma, dbeta)
         }
-        (dgamma, dbeta)
-    });
+    );
 }
 
 /// `Σ f(a_k, b_k)`: eight f32 lanes within blocks of 1,024 values, the

@@ -168,36 +168,26 @@ pub(super) fn correlate(
         .enumerate()
         .with_min_len((MIN_TASK_FLOATS / out.len().max(1)).max(1))
         .for_each(|(t, plane)| {
-            let taps = &taps[ptr[t]..ptr[t + 1]];
-            #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked above).
-                unsafe { correlate_avx2(source, taps, out, plane) };
-                return;
-            }
-            correlate_body(source, taps, out, plane);
+            correlate_plane(source, &taps[ptr[t]..ptr[t + 1]], out, plane);
         });
 }
 
-// The kernels compiled for AVX2 where the CPU has it: the same code as the
-// portable bodies (no fused multiply-add), so results are identical.
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn correlate_avx2(source: &Source, taps: &[(usize, f32)], out: Planes, plane: &mut [f32]) {
-    correlate_body(source, taps, out, plane);
-}
-
-#[inline(always)]
-fn correlate_body(source: &Source, taps: &[(usize, f32)], out: Planes, plane: &mut [f32]) {
-    for (index, row) in plane.chunks_exact_mut(out.width).enumerate() {
-        let base = source.base(index / out.height, index % out.height);
-        let mut start = 0;
-        start = blocks::<32>(taps, &source.data, base, row, start);
-        start = blocks::<8>(taps, &source.data, base, row, start);
-        blocks::<1>(taps, &source.data, base, row, start);
+avx2_dispatch!(
+    fn correlate_plane(
+        source: &Source,
+        taps: &[(usize, f32)],
+        out: Planes,
+        plane: &mut [f32],
+    ) -> () {
+        for (index, row) in plane.chunks_exact_mut(out.width).enumerate() {
+            let base = source.base(index / out.height, index % out.height);
+            let mut start = 0;
+            start = blocks::<32>(taps, &source.data, base, row, start);
+            start = blocks::<8>(taps, &source.data, base, row, start);
+            blocks::<1>(taps, &source.data, base, row, start);
+        }
     }
-}
+);
 
 /// Sums whole blocks of `W` columns of `row` from `start`, each held in
 /// registers over all taps; returns where it stopped.
@@ -225,36 +215,20 @@ fn blocks<const W: usize>(
     start
 }
 
-/// The gradient of each tap `(offset, _)` of one output channel: the dot
-/// product of its source runs with that channel's output gradient `dy`
-/// (planes `out`).
-pub(super) fn weight_grad(
-    source: &Source,
-    taps: &[(usize, f32)],
-    dy: &[f32],
-    out: Planes,
-    grad: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked above).
-        unsafe { weight_grad_avx2(source, taps, dy, out, grad) };
-        return;
+avx2_dispatch!(
+    /// The gradient of each tap `(offset, _)` of one output channel: the
+    /// dot product of its source runs with that channel's output gradient
+    /// `dy` (planes `out`).
+    pub(super) fn weight_grad(
+        source: &Source,
+        taps: &[(usize, f32)],
+        dy: &[f32],
+        out: Planes,
+        grad: &mut [f32],
+    ) -> () {
+        weight_grad_body(source, taps, dy, out, grad)
     }
-    weight_grad_body(source, taps, dy, out, grad);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn weight_grad_avx2(
-    source: &Source,
-    taps: &[(usize, f32)],
-    dy: &[f32],
-    out: Planes,
-    grad: &mut [f32],
-) {
-    weight_grad_body(source, taps, dy, out, grad);
-}
+);
 
 /// Image by image (its output gradient stays in cache). The output
 /// gradient is first padded to the length of `stride` source rows (zeros

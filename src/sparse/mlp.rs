@@ -97,6 +97,15 @@ impl SparseMlp {
         })
     }
 
+    /// Outputs per example (the last layer's size).
+    pub fn classes(&self) -> usize {
+        self.layers
+            .last()
+            .expect("at least one layer")
+            .weight
+            .d_out()
+    }
+
     /// Inputs per example.
     pub fn d_in(&self) -> usize {
         self.layers[0].weight.d_in()
@@ -124,12 +133,7 @@ impl SparseMlp {
     pub fn forward(&mut self, images: &[f32], batch: usize) -> Vec<f32> {
         self.forward_t(images, batch);
         let logits = self.scratch.acts.last().expect("at least one layer");
-        let classes = self
-            .layers
-            .last()
-            .expect("at least one layer")
-            .weight
-            .d_out();
+        let classes = self.classes();
         let mut out = vec![0.0; batch * classes];
         transpose(logits, classes, batch, &mut out);
         out
@@ -166,12 +170,7 @@ impl SparseMlp {
     /// Forward pass and loss; leaves the logits' gradient in `grad_out`.
     fn forward_loss(&mut self, images: &[f32], labels: &[i64]) -> Result<f32, SparseError> {
         let batch = labels.len();
-        let classes = self
-            .layers
-            .last()
-            .expect("at least one layer")
-            .weight
-            .d_out();
+        let classes = self.classes();
         if let Some(&bad) = labels.iter().find(|&&c| c < 0 || c as usize >= classes) {
             return Err(SparseError::Shape(format!(
                 "label {bad} outside 0..{classes}"

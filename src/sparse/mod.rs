@@ -12,6 +12,30 @@
 //! * [`GatherScatter`]: the same product from burn's differentiable
 //!   operations (gather, multiply, scatter-add), on every backend.
 
+/// Defines `$vis fn $name($args) -> $ret` running `$body` as an inlined
+/// body, through a copy compiled for AVX2 when the CPU has it: the same code
+/// (Rust never fuses a multiply and an add on its own), so the same results;
+/// only the vector width changes.
+macro_rules! avx2_dispatch {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            #[inline(always)]
+            fn body($($arg: $ty),*) -> $ret $body
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) -> $ret {
+                    body($($arg),*)
+                }
+                // SAFETY: the CPU supports AVX2 (checked above).
+                return unsafe { avx2($($arg),*) };
+            }
+            body($($arg),*)
+        }
+    };
+}
+
 mod batch_norm;
 mod conv;
 mod conv_kernels;
