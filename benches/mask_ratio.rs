@@ -84,7 +84,7 @@ fn measure<M: Classifier>(
         .expect("backend compiled in")
         .autodiff();
     let (images, labels) = batch(&device, shape);
-    let lr = optimizer.learning_rate();
+    let lr = optimizer.learning_rate().expect("a preset has a base rate");
     let model = make(&device);
     let dense = Mask::dense(&model, &ParamSelector::default()).expect("prunable weights");
     let mask = MagnitudePrunerConfig::new(0.8)

@@ -120,7 +120,10 @@ fn bench_step<M: Classifier + 'static>(
     let device = device.clone().autodiff();
     let (images, labels) = batch(&device, case.shape);
     let mut model = (case.make)(&device);
-    let lr = case.optimizer.learning_rate();
+    let lr = case
+        .optimizer
+        .learning_rate()
+        .expect("a preset has a base rate");
     let mut stepper = match sparsity {
         None => Stepper::Plain(case.optimizer.init()),
         Some(s) => {

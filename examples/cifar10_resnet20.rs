@@ -16,13 +16,9 @@
 
 use std::path::PathBuf;
 
-use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
-use burn_lottery::models::ResNetConfig;
-use burn_lottery::report::Progress;
+use burn_lottery::prelude::*;
 use burn_lottery::sparse::SparseTraining;
-use burn_lottery::train::recipe::TrainingRecipe;
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -126,19 +122,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map_or_else(SparseTraining::default, SparseTraining::below),
         ..ImpConfig::resnet20_cifar10()
     };
-    let imp = Imp::new(config).with_options(RunOptions {
-        checkpoint_every: args.checkpoint_every,
-        ..RunOptions::default()
-    });
-    eprintln!("experiment: {}", imp.directory(&args.output).display());
     let model = ResNetConfig::resnet20().with_input_channels(channels);
-    let report = imp.run(
-        &args.output,
-        &device,
-        &data,
-        |d, s| model.init_seeded(d, s),
-        &mut Progress::new(),
-    )?;
+    let experiment = Experiment::new(&args.output, &device, &data, |d, s| model.init_seeded(d, s))
+        .options(RunOptions {
+            checkpoint_every: args.checkpoint_every,
+            ..RunOptions::default()
+        });
+    let imp = experiment.imp(|_| config);
+    eprintln!("experiment: {}", imp.directory().display());
+    let report = imp.run_with(&mut Progress::new())?;
     println!("{}", report.table());
     println!(
         "report: {} and {}",

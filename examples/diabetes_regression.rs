@@ -60,15 +60,11 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, Imp, ImpConfig, ImpReport, Seeds};
 use burn_lottery::models::init_weights;
-use burn_lottery::prune::MagnitudePrunerConfig;
-use burn_lottery::report::{self, MetricLabel, Progress};
+use burn_lottery::prelude::*;
+use burn_lottery::report::{self, MetricLabel};
 use burn_lottery::stability::report::write_report;
-use burn_lottery::stability::{BarrierOptions, Condition, PairResult, StabilityAnalyzer};
-use burn_lottery::task::{DatasetTask, MetricSpec, Metrics};
-use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
-use burn_lottery::train::schedule::LrSchedule;
+use burn_lottery::stability::{BarrierOptions, PairResult};
 use clap::Parser;
 
 /// Features per patient.
@@ -352,33 +348,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         MetricSpec::lower_is_better("mse"),
     );
 
-    let config = ImpConfig {
-        name: "diabetes_mlp".into(),
-        training: TrainingRecipe {
-            batch_size: 32,
-            training_iterations: args.iterations,
-            optimizer: OptimizerConfig::adam(args.learning_rate)
-                .with_weight_decay(args.weight_decay),
-            schedule: LrSchedule::constant(),
-            augment: false, // DatasetTask does not augment
-        },
+    let experiment = Experiment::new(&args.output, &device, task, Mlp::init)
+        .name("diabetes_mlp")
+        .batches(32, args.iterations)
+        .optimizer_config(
+            OptimizerConfig::adam(args.learning_rate).with_weight_decay(args.weight_decay),
+        )
+        .seeds(Seeds::all(args.seed));
+    let imp = experiment.imp(|c| ImpConfig {
         pruning: MagnitudePrunerConfig::new(0.2),
         levels: args.levels,
         rewind_iteration: args.rewind,
-        seeds: Seeds::all(args.seed),
         controls: Controls::random(true),
-        ..ImpConfig::default()
-    };
-    let imp = Imp::new(config);
-    eprintln!("experiment: {}", imp.directory(&args.output).display());
+        ..c
+    });
+    eprintln!("experiment: {}", imp.directory().display());
     let started = Instant::now();
-    let result = imp.run(
-        &args.output,
-        &device,
-        &task,
-        Mlp::init,
-        &mut Progress::new(),
-    )?;
+    let result = imp.run_with(&mut Progress::new())?;
     let imp_seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.report)?;
     report::write_csv(
@@ -395,7 +381,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", imp_table(&result));
 
     let started = Instant::now();
-    let analyzer = StabilityAnalyzer::new(imp.clone(), &args.output, &task, Mlp::init, &device)
+    let analyzer = imp
+        .stability()
         .with_options(BarrierOptions::default())
         .with_progress(true);
     let results = analyzer.sweep(

@@ -15,11 +15,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions};
-use burn_lottery::models::LeNetConfig;
-use burn_lottery::report::{self, MetricLabel, Progress, ReportRow, Table};
+use burn_lottery::prelude::*;
+use burn_lottery::report::{self, MetricLabel, ReportRow, Table};
 use burn_lottery::sparse::SparseTraining;
 use clap::Parser;
 
@@ -90,10 +88,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let mut rows: Vec<ReportRow> = Vec::new();
+    let experiment = Experiment::new(&args.output, &device, &data, |d, s| {
+        LeNetConfig::lenet_300_100().init_seeded(d, s)
+    })
+    .options(RunOptions {
+        checkpoint_every: args.checkpoint_every,
+        ..RunOptions::default()
+    });
     for &seed in &args.seeds {
         for (i, &rewind) in args.rewind.iter().enumerate() {
             let controls = i == 0 && args.control_seeds.contains(&seed);
-            let config = ImpConfig {
+            // The paper's protocol (a preset), with this run's levels and controls.
+            let imp = experiment.imp(|_| ImpConfig {
                 levels: args.levels,
                 controls: Controls::random(controls),
                 sparse_training: if args.sparse {
@@ -102,23 +108,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     SparseTraining::default()
                 },
                 ..ImpConfig::lenet_fashion_mnist(args.iterations, rewind, seed)
-            };
-            let imp = Imp::new(config).with_options(RunOptions {
-                checkpoint_every: args.checkpoint_every,
-                ..RunOptions::default()
             });
             eprintln!(
                 "seed {seed}, rewind to iteration {rewind}: {}",
-                imp.directory(&args.output).display()
+                imp.directory().display()
             );
-            let result = imp.run(
-                &args.output,
-                &device,
-                &data,
-                |d, s| LeNetConfig::lenet_300_100().init_seeded(d, s),
-                &mut Progress::new(),
-            )?;
-            rows.extend(result.rows);
+            rows.extend(imp.run_with(&mut Progress::new())?.rows);
         }
     }
     std::fs::create_dir_all(&args.report)?;

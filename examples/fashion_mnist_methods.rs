@@ -32,12 +32,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Imp, ImpConfig, PruningMethod, Retrain, RunOptions};
-use burn_lottery::models::LeNetConfig;
-use burn_lottery::prune::{AtInitConfig, DensityRule, InitCriterion};
-use burn_lottery::report::{self, MetricLabel, Progress, ReportRow};
+use burn_lottery::prelude::*;
+use burn_lottery::prune::DensityRule;
+use burn_lottery::report::{self, MetricLabel, ReportRow};
 use clap::{Parser, ValueEnum};
 
 /// A compared condition.
@@ -189,28 +187,26 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
+    let experiment = Experiment::new(&args.root, &device, &data, |d, s| {
+        LeNetConfig::lenet_300_100().init_seeded(d, s)
+    })
+    .options(RunOptions {
+        checkpoint_every: args.checkpoint_every,
+        ..RunOptions::default()
+    });
     for &seed in &args.seed {
         for &method in &args.method {
             let started = Instant::now();
-            let imp = Imp::new(method.config(&args, seed)).with_options(RunOptions {
-                checkpoint_every: args.checkpoint_every,
-                ..RunOptions::default()
-            });
+            let imp = experiment.imp(|_| method.config(&args, seed));
             eprintln!(
                 "seed {seed}, {}: {}",
                 method.file_name(),
-                imp.directory(&args.root).display()
+                imp.directory().display()
             );
-            let result = imp.run(
-                &args.root,
-                &device,
-                &data,
-                |d, s| LeNetConfig::lenet_300_100().init_seeded(d, s),
-                &mut Progress::new(),
-            )?;
+            let result = imp.run_with(&mut Progress::new())?;
             let rows_dir = args.root.join("rows");
             std::fs::create_dir_all(&rows_dir)?;
-            let name = imp.config().condition();
+            let name = imp.imp().config().condition();
             let path = rows_dir.join(format!("{name}_seed{seed}.csv"));
             report::write_csv(&result.rows, &MetricLabel::accuracy(), &path)?;
             eprintln!(

@@ -117,7 +117,7 @@ fn step_ratio<M: Classifier>(
         ModelKind::Lenet => (OptimizerKind::Adam.config(), 60),
         ModelKind::Resnet20 => (OptimizerKind::Sgd.config(), 128),
     };
-    let lr = optimizer.learning_rate();
+    let lr = optimizer.learning_rate().expect("a preset has a base rate");
     let masks = MaskedParams::new(&mask, &device);
     let mut dense = masks.apply_to_weights(model);
     let mut sparse = SparseTicket::from_module(&dense, &mask).expect("mask fits");

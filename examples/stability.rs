@@ -31,13 +31,12 @@ use std::time::Instant;
 use burn::tensor::Device;
 use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, Imp, ImpConfig, RunOptions, Seeds};
+use burn_lottery::experiment::Experiment;
+use burn_lottery::imp::{Controls, ImpConfig, RunOptions, Seeds};
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig};
 use burn_lottery::report::{MetricLabel, Progress};
 use burn_lottery::stability::report::write_report;
-use burn_lottery::stability::{
-    BarrierOptions, BnStatistics, Condition, PairResult, StabilityAnalyzer,
-};
+use burn_lottery::stability::{BarrierOptions, BnStatistics, Condition, PairResult};
 use burn_lottery::train::recipe::TrainingRecipe;
 use clap::{Parser, ValueEnum};
 
@@ -282,12 +281,14 @@ fn analyze_experiment<M: Classifier>(
     levels: &[usize],
 ) -> Result<Vec<PairResult>, Box<dyn std::error::Error>> {
     let max_level = config.levels;
-    let imp = Imp::new(config).with_options(RunOptions {
+    let experiment = Experiment::new(&args.output, device, data, init).options(RunOptions {
         checkpoint_every: 2000,
         ..RunOptions::default()
     });
-    eprintln!("experiment: {}", imp.directory(&args.output).display());
-    let analyzer = StabilityAnalyzer::new(imp, &args.output, data, init, device)
+    let imp = experiment.imp(|_| config);
+    eprintln!("experiment: {}", imp.directory().display());
+    let analyzer = imp
+        .stability()
         .with_options(options.clone())
         .with_progress(true);
     if args.run_missing {

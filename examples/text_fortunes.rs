@@ -54,14 +54,9 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_lottery::device::device_by_name;
-use burn_lottery::imp::{Controls, Imp, ImpConfig, Seeds};
 use burn_lottery::models::{accuracy_count, cross_entropy, init_weights};
-use burn_lottery::prune::MagnitudePrunerConfig;
-use burn_lottery::report::{self, Progress};
-use burn_lottery::stability::{Condition, StabilityAnalyzer};
-use burn_lottery::task::{DatasetTask, MetricSpec, Metrics};
-use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
-use burn_lottery::train::schedule::LrSchedule;
+use burn_lottery::prelude::*;
+use burn_lottery::report;
 use clap::Parser;
 
 /// Tokens per example (longer texts are truncated, shorter ones padded).
@@ -317,28 +312,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let vocab = args.vocab;
     let init =
         move |device: &Device, seed: u64| BagOfEmbeddings::init(device, seed, vocab, classes);
-
-    let config = ImpConfig {
-        name: "text_fortunes".into(),
-        training: TrainingRecipe {
-            batch_size: 32,
-            training_iterations: args.iterations,
-            optimizer: OptimizerConfig::adam(args.learning_rate)
-                .with_weight_decay(args.weight_decay),
-            schedule: LrSchedule::constant(),
-            augment: false, // DatasetTask does not augment
-        },
+    let experiment = Experiment::new(&args.output, &device, task, init)
+        .name("text_fortunes")
+        .batches(32, args.iterations)
+        .optimizer_config(
+            OptimizerConfig::adam(args.learning_rate).with_weight_decay(args.weight_decay),
+        )
+        .seeds(Seeds::all(args.seed));
+    let imp = experiment.imp(|c| ImpConfig {
         pruning: MagnitudePrunerConfig::new(0.2),
         levels: args.levels,
         rewind_iteration: args.rewind,
-        seeds: Seeds::all(args.seed),
         controls: Controls::random(true),
-        ..ImpConfig::default()
-    };
-    let imp = Imp::new(config);
-    eprintln!("experiment: {}", imp.directory(&args.output).display());
+        ..c
+    });
+    eprintln!("experiment: {}", imp.directory().display());
     let started = Instant::now();
-    let result = imp.run(&args.output, &device, &task, init, &mut Progress::new())?;
+    let result = imp.run_with(&mut Progress::new())?;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
 
     std::fs::create_dir_all(&args.report)?;
@@ -355,7 +345,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!("{}", result.table());
     // Where global magnitude pruning took the weights from.
-    let analyzer = StabilityAnalyzer::new(imp.clone(), &args.output, &task, init, &device);
+    let analyzer = imp.stability();
     let last = result.rows.iter().map(|r| r.level).max().unwrap_or(0);
     println!(
         "IMP mask at level {last}:\n{}",

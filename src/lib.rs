@@ -16,6 +16,9 @@
 //! * [`rewind`]: [`RewindCheckpoint`](rewind::RewindCheckpoint), a model's
 //!   full state (BatchNorm statistics included) at iteration k.
 //! * [`train`]: masked optimizer steps, recipes, schedules, the training loop.
+//! * [`experiment`]: [`Experiment`](experiment::Experiment), from which IMP,
+//!   the stability analysis and sweeps are built; [`prelude`] has what an
+//!   ordinary program needs.
 //! * [`task`]: the [`Task`](task::Task) trait: what IMP needs from a learning
 //!   problem (batches of a seeded data order, a loss, evaluation metrics), so
 //!   any burn model, data and loss can be pruned; burn `Dataset`s and
@@ -37,15 +40,14 @@
 //!
 //! Two levels of IMP with rewinding on a tiny LeNet and a synthetic
 //! dataset (use [`data::load_fashion_mnist`] or [`data::load_cifar10`] for
-//! real data):
+//! real data), through an [`Experiment`](experiment::Experiment): the root
+//! directory, the device, the task, the model's seeded initialization and
+//! the training recipe in one place.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use burn_lottery::data::{ExperimentData, ImageDataset, Normalization};
-//! use burn_lottery::imp::{Imp, ImpConfig, Seeds, Silent};
-//! use burn_lottery::models::LeNetConfig;
-//! use burn_lottery::prune::MagnitudePrunerConfig;
-//! use burn_lottery::train::recipe::TrainingRecipe;
+//! use burn_lottery::data::{ImageDataset, Normalization};
+//! use burn_lottery::prelude::*;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // 100 images of 1x8x8 in 10 classes.
@@ -58,26 +60,22 @@
 //!     test: dataset,
 //!     augmentation: None,
 //! };
-//!
-//! let config = ImpConfig {
-//!     name: "doc".into(),
-//!     training: TrainingRecipe::lenet_fashion_mnist().shortened(20),
-//!     pruning: MagnitudePrunerConfig::new(0.2), // global, 20% of the remaining weights
-//!     levels: 2,
-//!     rewind_iteration: 5, // rewind survivors to iteration k = 5
-//!     seeds: Seeds::all(0),
-//!     ..ImpConfig::default()
-//! };
 //! # #[allow(deprecated)]
 //! let device = burn::tensor::Device::ndarray();
 //! let output = tempfile::tempdir()?;
-//! let report = Imp::new(config).run(
-//!     output.path(),
-//!     &device,
-//!     &data,
-//!     |device, seed| LeNetConfig::new().with_input_size(64).init_seeded(device, seed),
-//!     &mut Silent,
-//! )?;
+//! let experiment = Experiment::new(output.path(), &device, data, |device, seed| {
+//!     LeNetConfig::new().with_input_size(64).init_seeded(device, seed)
+//! })
+//! .name("doc")
+//! .recipe(TrainingRecipe::lenet_fashion_mnist().shortened(20));
+//! let report = experiment
+//!     .imp(|c| ImpConfig {
+//!         pruning: MagnitudePrunerConfig::new(0.2), // global, 20% of the remaining weights
+//!         levels: 2,
+//!         rewind_iteration: 5, // rewind survivors to iteration k = 5
+//!         ..c
+//!     })
+//!     .run()?;
 //! println!("{}", report.table());
 //! assert_eq!(report.rows.len(), 3); // levels 0, 1, 2
 //! assert!((report.rows[2].weights_remaining - 0.64).abs() < 0.01);
@@ -90,6 +88,7 @@
 pub mod alloc;
 pub mod data;
 pub mod device;
+pub mod experiment;
 pub mod imp;
 pub mod io;
 pub mod mask;
@@ -106,3 +105,22 @@ pub mod stability;
 pub mod sweep;
 pub mod task;
 pub mod train;
+
+/// What an ordinary program needs: `use burn_lottery::prelude::*;`.
+pub mod prelude {
+    pub use crate::data::{ExperimentData, load_cifar10, load_fashion_mnist};
+    pub use crate::experiment::{Experiment, ImpStudy, SweepStudy};
+    pub use crate::imp::{
+        Branch, Controls, Imp, ImpConfig, ImpObserver, ImpReport, PruningMethod, Retrain,
+        RunOptions, Seeds, Silent,
+    };
+    pub use crate::mask::{Mask, ParamSelector};
+    pub use crate::models::{LeNetConfig, ResNetConfig, VggConfig};
+    pub use crate::prune::{AtInitConfig, InitCriterion, MagnitudePrunerConfig};
+    pub use crate::report::Progress;
+    pub use crate::stability::Condition;
+    pub use crate::sweep::SweepSpec;
+    pub use crate::task::{DataOrder, DatasetTask, MetricSpec, Metrics, Split, Task, TaskError};
+    pub use crate::train::recipe::{OptimizerConfig, TrainingRecipe};
+    pub use crate::train::schedule::LrSchedule;
+}

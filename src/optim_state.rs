@@ -151,3 +151,64 @@ pub fn check_optimizer_state<M: Module>(bytes: &[u8], model: &M) -> Result<(), R
     }
     Ok(())
 }
+
+/// Optimizer state `bytes` with the entries of pruned weights set to zero:
+/// every state tensor of a parameter `mask` covers (momentum, Adam's
+/// moments, ...) whose shape is the parameter's is multiplied by the mask.
+/// `model` carries the ids the state was saved under (see
+/// [`optimizer_state_by_path`]). Restoring state captured before pruning
+/// then leaves nothing behind for a weight the mask removed.
+pub fn mask_optimizer_state<M: Module>(
+    bytes: &[u8],
+    model: &M,
+    mask: &crate::mask::Mask,
+) -> Result<Vec<u8>, RewindError> {
+    use burn::store::burn_pack::Writer;
+    use burn::tensor::DType;
+
+    let record = |e: &dyn std::fmt::Display| RewindError::Record(format!("optimizer state: {e}"));
+    let paths: HashMap<u64, String> = float_params(model)
+        .into_iter()
+        .map(|p| (p.id.val(), p.path))
+        .collect();
+    let reader =
+        Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| record(&e))?;
+    let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
+    let mut tensors = Vec::new();
+    for tensor in reader.into_tensors().map_err(|e| record(&e))? {
+        let (name, dtype, shape, param_id, data) =
+            PackTensor::into_parts(tensor).map_err(|e| record(&e))?;
+        let layer = param_id
+            .and_then(|id| paths.get(&id))
+            .and_then(|path| mask.layer(path))
+            .filter(|layer| layer.shape() == &shape.to_vec()[..] && dtype == DType::F32);
+        let data = match layer {
+            Some(layer) => Bytes::from_bytes_vec(zero_pruned_f32(&data, layer.kept())),
+            None => data,
+        };
+        tensors.push(PackTensor::new(name, dtype, shape, param_id, data));
+    }
+    let mut writer = Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    Ok(writer.into_bytes().map_err(|e| record(&e))?.to_vec())
+}
+
+/// Little-endian `f32` bytes with the entries where `kept` is false set to 0.
+fn zero_pruned_f32(bytes: &[u8], kept: &[bool]) -> Vec<u8> {
+    bytes
+        .chunks_exact(4)
+        .zip(kept)
+        .flat_map(|(value, &keep)| {
+            if keep {
+                value.try_into().unwrap()
+            } else {
+                [0u8; 4]
+            }
+        })
+        .collect()
+}

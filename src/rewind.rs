@@ -135,14 +135,7 @@ impl RewindCheckpoint {
         optimizer: ModuleOptimizer,
     ) -> Result<ModuleOptimizer, RewindError> {
         match &self.optimizer {
-            Some(bytes) => {
-                let bytes = Bytes::from_bytes_vec(bytes.clone());
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    optimizer.from_bytes(bytes)
-                }))
-                .map_err(|panic| RewindError::Record(panic_message(panic.as_ref())))?
-                .map_err(|e| RewindError::Record(e.to_string()))
-            }
+            Some(bytes) => load_optimizer_bytes(optimizer, bytes.clone()),
             None => Ok(optimizer),
         }
     }
@@ -161,6 +154,26 @@ impl RewindCheckpoint {
             crate::optim_state::check_optimizer_state(bytes, model)?;
         }
         self.restore_optimizer(optimizer)
+    }
+
+    /// [`RewindCheckpoint::restore_optimizer_for`] with the state of every
+    /// weight `mask` prunes set to zero (see
+    /// [`mask_optimizer_state`](crate::optim_state::mask_optimizer_state)):
+    /// what rewinding with the optimizer state restores.
+    pub fn restore_masked_optimizer_for<M: Module>(
+        &self,
+        optimizer: ModuleOptimizer,
+        model: &M,
+        mask: &Mask,
+    ) -> Result<ModuleOptimizer, RewindError> {
+        match &self.optimizer {
+            Some(bytes) => {
+                crate::optim_state::check_optimizer_state(bytes, model)?;
+                let masked = crate::optim_state::mask_optimizer_state(bytes, model, mask)?;
+                load_optimizer_bytes(optimizer, masked)
+            }
+            None => Ok(optimizer),
+        }
     }
 
     /// The captured optimizer state (burn's `ModuleOptimizer::into_bytes`),
@@ -270,4 +283,16 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "loading the state panicked".into())
+}
+
+/// Loads burn optimizer state `bytes` into `optimizer`; burn's panic on
+/// some malformed records is caught and reported as [`RewindError::Record`].
+fn load_optimizer_bytes(
+    optimizer: ModuleOptimizer,
+    bytes: Vec<u8>,
+) -> Result<ModuleOptimizer, RewindError> {
+    let bytes = Bytes::from_bytes_vec(bytes);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| optimizer.from_bytes(bytes)))
+        .map_err(|panic| RewindError::Record(panic_message(panic.as_ref())))?
+        .map_err(|e| RewindError::Record(e.to_string()))
 }

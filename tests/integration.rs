@@ -13,6 +13,7 @@ mod data_cifar;
 mod data_idx;
 mod data_loader;
 mod downstream;
+mod experiment;
 mod fuzz;
 mod hostile;
 mod imp;

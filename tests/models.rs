@@ -283,21 +283,82 @@ fn kaiming_std() {
 #[test]
 fn init_rules() {
     assert_eq!(
-        init_rule("fc.weight", &[64, 10]),
+        init_rule("Linear", "weight", &[64, 10]),
         InitRule::Normal {
             std: (2.0f64 / 64.0).sqrt()
         }
     );
     assert_eq!(
-        init_rule("blocks.0.conv1.weight", &[16, 16, 3, 3]),
+        init_rule("Conv2d", "weight", &[16, 16, 3, 3]),
         InitRule::Normal {
             std: (2.0f64 / 144.0).sqrt()
         }
     );
-    assert_eq!(init_rule("bn.gamma", &[16]), InitRule::Uniform01);
-    assert_eq!(init_rule("fc.bias", &[10]), InitRule::Constant(0.0));
+    assert_eq!(init_rule("BatchNorm", "gamma", &[16]), InitRule::Uniform01);
+    assert_eq!(init_rule("Linear", "bias", &[10]), InitRule::Constant(0.0));
+    // Outside the CNN layers: burn's own default initializers.
+    assert_eq!(
+        init_rule("Embedding", "weight", &[5000, 64]),
+        InitRule::Normal { std: 1.0 }
+    );
+    assert_eq!(
+        init_rule("LayerNorm", "gamma", &[64]),
+        InitRule::Constant(1.0)
+    );
+    assert_eq!(
+        init_rule("LayerNorm", "beta", &[64]),
+        InitRule::Constant(0.0)
+    );
+    // A parameter of a module the crate does not know keeps its values.
+    assert_eq!(
+        init_rule("MyAttention", "weight", &[64, 64]),
+        InitRule::Keep
+    );
     assert_ne!(derive_seed(0, "fc.weight"), derive_seed(0, "fc.bias"));
     assert_ne!(derive_seed(0, "fc.weight"), derive_seed(1, "fc.weight"));
+}
+
+#[derive(burn::module::Module, Debug)]
+struct TextNet {
+    embedding: burn::nn::Embedding,
+    norm: burn::nn::LayerNorm,
+    fc: burn::nn::Linear,
+}
+
+#[test]
+fn init_weights_uses_burns_defaults_for_embeddings_and_layer_norms() {
+    let d = device();
+    let net = TextNet {
+        embedding: burn::nn::EmbeddingConfig::new(2000, 32).init(&d),
+        norm: burn::nn::LayerNormConfig::new(32).init(&d),
+        fc: burn::nn::LinearConfig::new(32, 4).init(&d),
+    };
+    let net = burn_lottery::models::init_weights(net, 3);
+    let values = |t: burn::tensor::Tensor<2>| t.into_data().to_vec::<f32>().unwrap();
+    let embedding = values(net.embedding.weight.val());
+    let std = (embedding.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>()
+        / embedding.len() as f64)
+        .sqrt();
+    // 64,000 draws of N(0, 1): not Kaiming's sqrt(2 / 2000) = 0.032.
+    assert!((std - 1.0).abs() < 0.02, "embedding std {std}");
+    let gamma = net.norm.gamma.val().into_data().to_vec::<f32>().unwrap();
+    assert!(gamma.iter().all(|&g| g == 1.0), "LayerNorm gamma {gamma:?}");
+    let fc = values(net.fc.weight.val());
+    let fc_std = (fc.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / fc.len() as f64).sqrt();
+    assert!(
+        (fc_std - (2.0f64 / 32.0).sqrt()).abs() < 0.1,
+        "Linear std {fc_std}"
+    );
+    // Deterministic from the seed.
+    let again = burn_lottery::models::init_weights(
+        TextNet {
+            embedding: burn::nn::EmbeddingConfig::new(2000, 32).init(&d),
+            norm: burn::nn::LayerNormConfig::new(32).init(&d),
+            fc: burn::nn::LinearConfig::new(32, 4).init(&d),
+        },
+        3,
+    );
+    assert_eq!(values(again.embedding.weight.val()), embedding);
 }
 
 #[test]

@@ -69,7 +69,7 @@ fn compare_steps(optimizer: OptimizerConfig, percent: usize) {
     let mut dense = masked.prepare(model);
     let mut sparse = SparseMlp::from_module(&dense, &mask).unwrap();
     assert_eq!(sparse.kept_weights(), mask.kept_count());
-    let lr = optimizer.learning_rate();
+    let lr = optimizer.learning_rate().expect("a preset has a base rate");
     for step in 0..12 {
         let (images, labels) = batch(step);
         let (x, y) = upload(&images, &labels, &device);

@@ -83,7 +83,7 @@ fn sparse_resnet_steps_match_dense_masked_steps() {
     let mut dense = masked.prepare(model);
     let mut sparse = SparseResNet::from_module(&dense, &mask, NormSettings::default()).unwrap();
     assert_eq!(sparse.kept_weights(), mask.kept_count());
-    let lr = optimizer.learning_rate();
+    let lr = optimizer.learning_rate().expect("a preset has a base rate");
     for step in 0..8 {
         let (images, labels) = batch(step);
         let (x, y) = upload(&images, &labels, &device);

@@ -224,7 +224,10 @@ fn run<M: Classifier>(
 ) -> StepTiming {
     let (images, labels) = synthetic_batch(device, batch, kind.image_shape());
     let mut optim: ModuleOptimizer = optimizer.config().init();
-    let lr = optimizer.config().learning_rate();
+    let lr = optimizer
+        .config()
+        .learning_rate()
+        .expect("a preset has a base rate");
     let masks = sparsity.map(|s| MaskedParams::new(&magnitude_mask(&model, s), device));
     if let Some(masks) = &masks {
         model = masks.apply_to_weights(model);
@@ -306,7 +309,7 @@ pub fn measure_sparse(
     let (images, labels) = synthetic_batch(&device, batch, kind.image_shape());
     let (images, labels) = host_values(&images, &labels);
     let config = optimizer.config();
-    let lr = config.learning_rate();
+    let lr = config.learning_rate().expect("a preset has a base rate");
     let mut durations = Vec::with_capacity(steps);
     let mut cpu_start = None;
     for i in 0..warmup + steps {

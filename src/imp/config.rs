@@ -13,7 +13,7 @@ use crate::train::recipe::TrainingRecipe;
 
 /// Independent seeds for each random stream of an experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Seeds {
     /// Initial weights (the model's `init_seeded`).
     pub init: u64,
@@ -38,7 +38,7 @@ impl Seeds {
 /// Which control branches to train at every pruning level (the paper's
 /// comparisons for the IMP subnetworks).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Controls {
     /// Same mask, fresh weights drawn with the model's initialization and a
     /// new seed, trained from the rewind iteration.
@@ -97,9 +97,11 @@ pub struct ImpConfig {
     /// How the main line retrains after pruning (default: weight rewinding
     /// to `rewind_iteration`; see [`Retrain`]). Controls and level 0 are
     /// unaffected.
+    #[serde(deserialize_with = "crate::imp::schema::deserialize_strict")]
     pub retrain: Retrain,
     /// Where each level's mask comes from (default: iterative magnitude
     /// pruning; see [`PruningMethod`]).
+    #[serde(deserialize_with = "crate::imp::schema::deserialize_strict")]
     pub method: PruningMethod,
     /// Train sparse levels on the sparse path (default off; see
     /// [`SparseTraining`]).
@@ -157,13 +159,26 @@ impl ImpConfig {
         self.method.condition(&self.retrain, self.rewind_iteration)
     }
 
-    /// The configuration as JSON, keeping only the settings that differ from
-    /// [`ImpConfig::default`]. Adding a new option with a default therefore
-    /// leaves existing experiments' hashes unchanged.
+    /// The settings the directory name hashes: those that differ from
+    /// schema 1's frozen defaults (or, for options added since, from their
+    /// default), in schema 1's spelling (see [`super::schema`]). Adding an
+    /// option or changing a default therefore renames no experiment.
     pub fn distinguishing_json(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).expect("config serializes");
+        let value = serde_json::to_value(self).expect("config serializes");
         let default = serde_json::to_value(Self::default()).expect("config serializes");
-        strip_defaults(&mut value, &default);
+        super::schema::hashed_form(value, default)
+    }
+
+    /// The configuration as `config.json` stores it: the current schema,
+    /// with its [`SCHEMA_VERSION`](super::schema::SCHEMA_VERSION).
+    pub fn stored_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("config serializes");
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert(
+                super::schema::SCHEMA_KEY.into(),
+                super::schema::SCHEMA_VERSION.into(),
+            );
+        }
         value
     }
 
@@ -188,18 +203,23 @@ impl ImpConfig {
         fs: crate::io::FsHandle,
         root: &std::path::Path,
     ) -> Result<super::store::ExperimentStore, super::store::StoreError> {
-        let current = serde_json::to_value(self).expect("config serializes");
+        let current = self.stored_json();
         super::store::ExperimentStore::open_in(fs, root, &current, |stored| {
-            match serde_json::from_value::<ImpConfig>(stored.clone()) {
+            // A schema this release cannot read compares unequal, and the
+            // mismatch names the version.
+            let Ok(migrated) = super::schema::migrate(stored.clone()) else {
+                return stored;
+            };
+            match serde_json::from_value::<ImpConfig>(migrated.clone()) {
                 Ok(parsed) => {
-                    let parsed = serde_json::to_value(parsed).expect("config serializes");
+                    let parsed = parsed.stored_json();
                     if same_up_to_float_readback(&parsed, &current) {
                         current.clone()
                     } else {
                         parsed
                     }
                 }
-                Err(_) => stored,
+                Err(_) => migrated,
             }
         })
     }
@@ -207,7 +227,7 @@ impl ImpConfig {
     /// The experiment directory name: `<name>-<16 hex digits of a hash of
     /// the distinguishing settings>`.
     pub fn directory_name(&self) -> String {
-        let canonical = self.distinguishing_json().to_string();
+        let canonical = super::schema::canonical_string(&self.distinguishing_json());
         let safe: String = self
             .name
             .chars()
@@ -254,21 +274,5 @@ fn same_up_to_float_readback(a: &serde_json::Value, b: &serde_json::Value) -> bo
                     && x.to_bits().abs_diff(y.to_bits()) <= FLOAT_READBACK_ULPS)
         }
         _ => a == b,
-    }
-}
-
-/// Removes from `value` every object entry equal to the same entry of
-/// `default` (recursively; arrays and scalars compare whole).
-fn strip_defaults(value: &mut serde_json::Value, default: &serde_json::Value) {
-    if let (serde_json::Value::Object(map), serde_json::Value::Object(defaults)) = (value, default)
-    {
-        map.retain(|key, v| match defaults.get(key) {
-            Some(d) if d == v => false,
-            Some(d) => {
-                strip_defaults(v, d);
-                true
-            }
-            None => true,
-        });
     }
 }

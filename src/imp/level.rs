@@ -252,7 +252,7 @@ where
                 let rewind = RewindCheckpoint::from_bytes(&self.store.read(Layout::REWIND)?)?;
                 let model = rewind.rewind(self.template(), mask)?;
                 let optimizer = if self.config.restore_optimizer_state {
-                    rewind.restore_optimizer_for(fresh_optimizer(), &model)?
+                    rewind.restore_masked_optimizer_for(fresh_optimizer(), &model, mask)?
                 } else {
                     fresh_optimizer()
                 };

@@ -11,7 +11,7 @@ use crate::prune::AtInitConfig;
 /// first two, in total for pruning at initialization), so the methods compare
 /// at equal densities level by level.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PruningMethod {
     /// Iterative magnitude pruning (IMP): level `L` prunes the network trained
     /// at level `L - 1`.

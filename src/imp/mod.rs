@@ -15,6 +15,7 @@ mod method;
 mod progress;
 mod retrain;
 mod runner;
+pub mod schema;
 pub mod store;
 mod summary;
 mod ticket;

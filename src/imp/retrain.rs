@@ -21,7 +21,7 @@ use crate::train::recipe::TrainingRecipe;
 /// All three start with a fresh optimizer and see the experiment's data order
 /// at the iterations they train (fine-tuning continues the stream past `T`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Retrain {
     /// Weight rewinding (Frankle et al., arXiv 1903.01611): weights and
     /// schedule back to iteration `k`.

@@ -72,7 +72,7 @@ pub enum ImpError {
 /// Operational settings that do not change results (not part of the
 /// experiment's hash).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunOptions {
     /// Save a resumable checkpoint of the level in progress every this many
     /// iterations (0 = never; default 1000).

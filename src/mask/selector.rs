@@ -16,7 +16,7 @@ use crate::params::ParamInfo;
 /// segment (no `.`), `**` matches across segments. `fc.weight`,
 /// `blocks.*.conv1.weight` and `**.shortcut.**` are valid patterns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ParamSelector {
     /// Smallest tensor rank that can be pruned (default 2: matrices and kernels).
     pub min_rank: usize,

@@ -1,21 +1,31 @@
 //! The reference initialization, deterministic from a seed and identical on
 //! every backend.
 //!
-//! Rules (open_lth's, by the last segment of each parameter's path):
+//! Rules by the burn module that owns each parameter (the layer type) and
+//! the parameter's field name. The layers the papers use follow open_lth:
 //!
-//! | path ends in | rank | value |
+//! | layer | field | value |
 //! |---|---|---|
-//! | `weight` | 3 to 5 (conv `[out, in, k...]`, e.g. Conv2d `[out, in, kh, kw]`) | Kaiming normal, `std = sqrt(2 / (in * kh * kw))` (the product of every dimension but the first) |
-//! | `weight` | 2 (burn Linear `[d_in, d_out]`) | Kaiming normal, `std = sqrt(2 / d_in)` |
-//! | `bias` | any | 0 |
-//! | `gamma` (BatchNorm) | 1 | uniform in `[0, 1)` |
-//! | `beta` (BatchNorm) | 1 | 0 |
-//! | `running_mean` / `running_var` | 1 | 0 / 1 (a fresh network's statistics) |
+//! | `Conv1d`, `Conv2d`, `Conv3d` | `weight` `[out, in, k...]` | Kaiming normal, `std = sqrt(2 / (in * k...))` (the product of every dimension but the first) |
+//! | `Linear` | `weight` `[d_in, d_out]` | Kaiming normal, `std = sqrt(2 / d_in)` |
+//! | `Conv*`, `Linear` | `bias` | 0 |
+//! | `BatchNorm` | `gamma` / `beta` | uniform in `[0, 1)` / 0 |
+//! | `BatchNorm` | `running_mean` / `running_var` | 0 / 1 (a fresh network's statistics) |
 //!
-//! Anything else is left as it is. Linear biases are zero (PyTorch's default
-//! would be uniform; open_lth leaves them at PyTorch's default, but with
-//! Kaiming weights the choice does not matter and zero is reproducible
-//! without a fan-in rule).
+//! Other layers burn defines get burn's own default initializer, drawn
+//! from the same seeded generator:
+//!
+//! | layer | field | value (burn's default) |
+//! |---|---|---|
+//! | `Embedding` | `weight` | normal, mean 0, std 1 |
+//! | `LayerNorm`, `GroupNorm`, `InstanceNorm`, `RmsNorm` | `gamma` / `beta` | 1 / 0 |
+//!
+//! Parameters of any other module (a user's own `Param` fields, attention
+//! layers, ...) keep the values the module was built with: seed the device
+//! (`device.seed(seed)`) before building it to make those reproducible.
+//! Linear biases are zero (PyTorch's default would be uniform; open_lth
+//! leaves them at PyTorch's default, but with Kaiming weights the choice
+//! does not matter and zero is reproducible without a fan-in rule).
 //!
 //! Values are drawn on the host in `f64` with
 //! `StdRng::seed_from_u64(derive_seed(seed, path))` (one generator per
@@ -23,18 +33,22 @@
 //! `f32` and uploaded with `Tensor::from_data`. The parameter keeps its
 //! `ParamId` and its `require_grad` flag.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::params::{PathMapper, map_with_paths};
+use crate::params::PathStack;
 use crate::seed::derive_seed;
 
 /// Applies the reference initialization (see the module docs) to every
 /// parameter of `module`, deterministically from `seed`.
 pub fn init_weights<M: Module>(module: M, seed: u64) -> M {
-    map_with_paths(module, &mut ReferenceInit { seed })
+    module.map(&mut ReferenceInit {
+        seed,
+        path: PathStack::default(),
+        owners: Vec::new(),
+    })
 }
 
 /// What [`init_weights`] puts into a parameter of a given path and shape.
@@ -53,17 +67,24 @@ pub enum InitRule {
     Keep,
 }
 
-/// The rule [`init_weights`] applies to a parameter (see the module docs).
-pub fn init_rule(path: &str, dims: &[usize]) -> InitRule {
-    let last = path.rsplit('.').next().unwrap_or(path);
-    match (last, dims.len()) {
-        // Convolutions of any dimension, `[out, in, k...]` (Conv1d: rank 3,
-        // Conv2d: rank 4, Conv3d: rank 5).
-        ("weight", rank) if rank >= 3 => kaiming(dims[1..].iter().product()),
-        ("weight", 2) => kaiming(dims[0]),
-        ("bias", _) | ("beta", _) | ("running_mean", _) => InitRule::Constant(0.0),
-        ("gamma", _) => InitRule::Uniform01,
-        ("running_var", _) => InitRule::Constant(1.0),
+/// The rule [`init_weights`] applies to the parameter `field` of a burn
+/// module of type `layer` (its struct name, e.g. `Linear`), of shape
+/// `dims` (see the module docs).
+pub fn init_rule(layer: &str, field: &str, dims: &[usize]) -> InitRule {
+    match (layer, field) {
+        ("Conv1d" | "Conv2d" | "Conv3d", "weight") if dims.len() >= 3 => {
+            kaiming(dims[1..].iter().product())
+        }
+        ("Linear", "weight") if dims.len() == 2 => kaiming(dims[0]),
+        ("Conv1d" | "Conv2d" | "Conv3d" | "Linear", "bias") => InitRule::Constant(0.0),
+        ("BatchNorm", "gamma") => InitRule::Uniform01,
+        ("BatchNorm", "beta" | "running_mean") => InitRule::Constant(0.0),
+        ("BatchNorm", "running_var") => InitRule::Constant(1.0),
+        ("Embedding", "weight") => InitRule::Normal { std: 1.0 },
+        ("LayerNorm" | "GroupNorm" | "InstanceNorm" | "RmsNorm", "gamma") => {
+            InitRule::Constant(1.0)
+        }
+        ("LayerNorm" | "GroupNorm" | "InstanceNorm", "beta") => InitRule::Constant(0.0),
         _ => InitRule::Keep,
     }
 }
@@ -105,24 +126,37 @@ fn draw(rule: InitRule, n: usize, rng: &mut StdRng) -> Option<Vec<f32>> {
     }
 }
 
+/// Applies [`init_rule`] to every float parameter, tracking its path and
+/// the type of the module that owns it.
 struct ReferenceInit {
     seed: u64,
+    path: PathStack,
+    /// The container type of every entered field (`Struct:Linear`, ...).
+    owners: Vec<String>,
 }
 
-impl PathMapper for ReferenceInit {
-    fn map_float<const D: usize>(
-        &mut self,
-        path: &str,
-        param: Param<Tensor<D>>,
-    ) -> Param<Tensor<D>> {
+impl ModuleMapper for ReferenceInit {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name);
+        self.owners.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+        self.owners.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.current();
+        let field = path.rsplit('.').next().unwrap_or(&path);
+        let owner = self.owners.last().map_or("", |t| type_name(t));
         let dims = param.lazy_shape().to_vec();
-        let rule = init_rule(path, &dims);
-        if rule == InitRule::Keep {
-            return param;
-        }
+        let rule = init_rule(owner, field, &dims);
         let n = dims.iter().product::<usize>();
-        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, path));
-        let values = draw(rule, n, &mut rng).expect("rule is not Keep");
+        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, &path));
+        let Some(values) = draw(rule, n, &mut rng) else {
+            return param;
+        };
         param.map(move |tensor| {
             let device = tensor.device();
             let require_grad = tensor.is_require_grad();
@@ -131,4 +165,11 @@ impl PathMapper for ReferenceInit {
                 .set_require_grad(require_grad)
         })
     }
+}
+
+/// `Linear` from burn's container type `Struct:Linear`.
+fn type_name(container_type: &str) -> &str {
+    container_type
+        .split_once(':')
+        .map_or(container_type, |(_, name)| name)
 }

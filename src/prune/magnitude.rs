@@ -15,6 +15,7 @@ use crate::params::float_values;
 /// original lottery-ticket paper prunes a fully-connected network's output
 /// layer this way, at half the rate of the rest).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LayerRate {
     /// Glob pattern on parameter paths (see [`crate::mask::ParamSelector`]).
     pub pattern: String,
@@ -25,7 +26,7 @@ pub struct LayerRate {
 /// Configuration of [`MagnitudePruner`]. Defaults are the paper's: global
 /// scope, 20% of the remaining weights per level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MagnitudePrunerConfig {
     /// Fraction of the remaining weights removed per level (default 0.2).
     pub fraction_of_remaining: f64,

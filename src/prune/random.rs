@@ -14,7 +14,7 @@ use crate::seed::derive_seed;
 /// kept weights chosen uniformly at random, with the same counts as
 /// magnitude pruning would remove.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RandomPrunerConfig {
     /// Fraction of the remaining weights removed per level (default 0.2).
     pub fraction_of_remaining: f64,

@@ -62,6 +62,9 @@ pub fn step(
                 state,
             );
         }
+        OptimizerConfig::Burn { .. } => {
+            unreachable!("the trainer keeps burn's optimizers on the dense path")
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::task::{DataOrder, Split, Task};
 
 /// How the BatchNorm running statistics of an interpolated network are set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BnStatistics {
     /// Interpolated like the weights (the default).
     Interpolate,
@@ -55,12 +55,13 @@ impl BnStatistics {
 
 /// Options of the instability analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BarrierOptions {
     /// Number of evenly spaced alphas in `[0, 1]`, both ends included
     /// (default 30, as the follow-up paper; at least 2).
     pub points: usize,
     /// BatchNorm statistics of the interpolated networks (default: interpolated).
+    #[serde(deserialize_with = "crate::imp::schema::deserialize_strict")]
     pub bn: BnStatistics,
     /// Also evaluate on the first this many training examples.
     pub train_subset: Option<usize>,

@@ -69,6 +69,7 @@ impl std::fmt::Display for Metrics {
 
 /// Which metrics of a task the reports and the analyses use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricSpec {
     /// The metric in tables, `report.csv` (column `test_<reported>`) and
     /// plots, e.g. `accuracy`.

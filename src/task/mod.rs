@@ -167,3 +167,48 @@ pub trait Task<M: Module> {
         None
     }
 }
+
+/// A borrowed task is the task: an [`Experiment`](crate::experiment::Experiment)
+/// (or anything else taking a task by value) can borrow one that lives on.
+impl<M: Module, T: Task<M>> Task<M> for &T {
+    type Batch = T::Batch;
+
+    fn check_model(&self, model: &M, device: &Device) -> Result<(), TaskError> {
+        (**self).check_model(model, device)
+    }
+
+    fn batches<'a>(
+        &'a self,
+        order: &DataOrder,
+        iterations: Range<u64>,
+        device: &'a Device,
+    ) -> Result<Batches<'a, Self::Batch>, TaskError> {
+        (**self).batches(order, iterations, device)
+    }
+
+    fn loss(&self, model: &M, batch: Self::Batch) -> Tensor<1> {
+        (**self).loss(model, batch)
+    }
+
+    fn evaluate(
+        &self,
+        model: &M,
+        split: Split,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Metrics, TaskError> {
+        (**self).evaluate(model, split, batch_size, device)
+    }
+
+    fn metrics(&self) -> MetricSpec {
+        (**self).metrics()
+    }
+
+    fn synflow_objective(&self, model: &M, device: &Device) -> Result<Tensor<1>, TaskError> {
+        (**self).synflow_objective(model, device)
+    }
+
+    fn host_batch(&self, batch: &Self::Batch) -> Option<(Vec<f32>, Vec<i64>)> {
+        (**self).host_batch(batch)
+    }
+}

@@ -13,6 +13,7 @@
 //! Layers whose mask keeps everything are skipped, so dense training pays
 //! nothing.
 
+use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
@@ -40,8 +41,14 @@ impl MaskedOptimizer {
         self.masks.apply_to_weights(model)
     }
 
-    /// One masked optimizer step at learning rate `lr`.
-    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams) -> M {
+    /// One masked optimizer step at learning rate `lr`: one rate (`f64`)
+    /// or burn's per-parameter-group rates (`ModuleLearningRate`).
+    pub fn step<M: Module>(
+        &mut self,
+        lr: impl Into<ModuleLearningRate>,
+        model: M,
+        mut grads: GradientsParams,
+    ) -> M {
         self.masks.apply_to_grads(&model, &mut grads);
         let model = self.optimizer.step(lr, model, grads);
         self.masks.apply_to_weights(model)

@@ -3,6 +3,8 @@
 
 pub mod iteration;
 pub mod masked;
+pub mod optimizer;
 pub mod recipe;
 pub mod schedule;
+pub mod scheduler;
 pub mod trainer;

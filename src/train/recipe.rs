@@ -10,183 +10,15 @@
 //! decay as an L2 term added to the gradient before momentum, Adam epsilon
 //! 1e-8 (burn's default is 1e-5).
 
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
+
+pub use super::optimizer::{BurnOptimizer, OptimizerConfig};
+
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 
 use super::iteration::{Iteration, iterations_per_epoch};
 use super::schedule::{LrDecay, LrSchedule, ScheduleError};
-
-/// The optimizer and its hyperparameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum OptimizerConfig {
-    /// Stochastic gradient descent, optionally with momentum (no dampening).
-    Sgd {
-        /// Base learning rate (scaled by the schedule).
-        learning_rate: f64,
-        /// Momentum factor in `[0, 1)`; 0 for plain SGD.
-        momentum: f64,
-        /// L2 penalty added to the gradient; 0 for none.
-        weight_decay: f64,
-        /// Nesterov momentum (needs `momentum > 0`).
-        nesterov: bool,
-    },
-    /// Adam (Kingma & Ba), weight decay as L2 added to the gradient.
-    Adam {
-        /// Base learning rate (scaled by the schedule).
-        learning_rate: f64,
-        /// Decay of the first moment, in `[0, 1)`.
-        beta_1: f64,
-        /// Decay of the second moment, in `[0, 1)`.
-        beta_2: f64,
-        /// Added to the denominator for stability (PyTorch: 1e-8).
-        epsilon: f64,
-        /// L2 penalty added to the gradient; 0 for none.
-        weight_decay: f64,
-    },
-}
-
-impl OptimizerConfig {
-    /// SGD with momentum 0.9 and weight decay 1e-4 at `learning_rate` (the
-    /// CIFAR ResNet recipe).
-    pub fn sgd_momentum(learning_rate: f64) -> Self {
-        OptimizerConfig::Sgd {
-            learning_rate,
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            nesterov: false,
-        }
-    }
-
-    /// Adam with PyTorch's defaults (betas 0.9, 0.999, epsilon 1e-8, no weight
-    /// decay) at `learning_rate`.
-    pub fn adam(learning_rate: f64) -> Self {
-        OptimizerConfig::Adam {
-            learning_rate,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.0,
-        }
-    }
-
-    /// The same optimizer with L2 weight decay `decay` (added to the
-    /// gradient, as PyTorch's SGD and Adam do).
-    pub fn with_weight_decay(mut self, decay: f64) -> Self {
-        match &mut self {
-            Self::Sgd { weight_decay, .. } | Self::Adam { weight_decay, .. } => {
-                *weight_decay = decay
-            }
-        }
-        self
-    }
-
-    /// The base learning rate.
-    pub fn learning_rate(&self) -> f64 {
-        match self {
-            OptimizerConfig::Sgd { learning_rate, .. }
-            | OptimizerConfig::Adam { learning_rate, .. } => *learning_rate,
-        }
-    }
-
-    /// Checks every hyperparameter's range.
-    pub fn validate(&self) -> Result<(), RecipeError> {
-        let lr = self.learning_rate();
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(RecipeError::InvalidLearningRate(lr));
-        }
-        match *self {
-            OptimizerConfig::Sgd {
-                momentum,
-                weight_decay,
-                nesterov,
-                ..
-            } => {
-                check_unit("momentum", momentum)?;
-                check_weight_decay(weight_decay)?;
-                if nesterov && momentum == 0.0 {
-                    return Err(RecipeError::NesterovWithoutMomentum);
-                }
-            }
-            OptimizerConfig::Adam {
-                beta_1,
-                beta_2,
-                epsilon,
-                weight_decay,
-                ..
-            } => {
-                check_unit("beta_1", beta_1)?;
-                check_unit("beta_2", beta_2)?;
-                if !(epsilon.is_finite() && epsilon > 0.0) {
-                    return Err(RecipeError::InvalidHyperparameter {
-                        name: "epsilon",
-                        value: epsilon,
-                    });
-                }
-                check_weight_decay(weight_decay)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Builds burn's optimizer (the learning rate is passed to each
-    /// `step`; see [`TrainingRecipe::lr_at`]).
-    pub fn init(&self) -> ModuleOptimizer {
-        match *self {
-            OptimizerConfig::Sgd {
-                momentum,
-                weight_decay,
-                nesterov,
-                ..
-            } => SgdConfig::new()
-                .with_momentum((momentum != 0.0 || nesterov).then(|| {
-                    MomentumConfig::new()
-                        .with_momentum(momentum)
-                        .with_dampening(0.0)
-                        .with_nesterov(nesterov)
-                }))
-                .with_weight_decay(weight_decay_config(weight_decay))
-                .init(),
-            OptimizerConfig::Adam {
-                beta_1,
-                beta_2,
-                epsilon,
-                weight_decay,
-                ..
-            } => AdamConfig::new()
-                .with_beta_1(beta_1 as f32)
-                .with_beta_2(beta_2 as f32)
-                .with_epsilon(epsilon as f32)
-                .with_weight_decay(weight_decay_config(weight_decay))
-                .init(),
-        }
-    }
-}
-
-fn weight_decay_config(weight_decay: f64) -> Option<WeightDecayConfig> {
-    (weight_decay != 0.0).then(|| WeightDecayConfig::new(weight_decay as f32))
-}
-
-fn check_unit(name: &'static str, value: f64) -> Result<(), RecipeError> {
-    if value.is_finite() && (0.0..1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(RecipeError::InvalidHyperparameter { name, value })
-    }
-}
-
-fn check_weight_decay(value: f64) -> Result<(), RecipeError> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(RecipeError::InvalidHyperparameter {
-            name: "weight_decay",
-            value,
-        })
-    }
-}
+use super::scheduler::{LearningRates, ScheduledLr};
 
 /// An invalid recipe, or one that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +67,20 @@ pub enum RecipeError {
         /// The learning rate there.
         value: f64,
     },
+    /// A burn optimizer needs exactly one source of its learning rate.
+    #[error(
+        "a burn optimizer needs exactly one of `learning_rate` (scaled by `schedule`) and `scheduler`"
+    )]
+    LearningRateSource,
+    /// burn refused the scheduler's settings.
+    #[error("the burn scheduler: {0}")]
+    Scheduler(String),
+    /// A burn scheduler gives every rate, so the multiplier `schedule`
+    /// must stay constant.
+    #[error(
+        "the optimizer's burn scheduler gives every learning rate: leave `schedule` constant without warmup"
+    )]
+    ScheduleWithScheduler,
     /// The JSON could not be parsed.
     #[error("recipe JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -339,10 +185,32 @@ impl TrainingRecipe {
         }
     }
 
-    /// The learning rate for the step taken at `iteration`.
+    /// The learning rate for the step taken at `iteration` (with per-group
+    /// rates, the rate of the group every parameter belongs to); NaN for a
+    /// recipe that [`validate`](Self::validate) refuses.
     pub fn lr_at(&self, iteration: Iteration) -> f64 {
-        self.schedule
-            .lr_at(self.optimizer.learning_rate(), iteration)
+        match (self.optimizer.scheduler(), self.optimizer.learning_rate()) {
+            (Some(_), _) => self
+                .learning_rates(iteration.0)
+                .map_or(f64::NAN, |mut rates| rates.next_rate().base()),
+            (None, Some(base)) => self.schedule.lr_at(base, iteration),
+            (None, None) => f64::NAN,
+        }
+    }
+
+    /// The learning rates of the steps from `start` on, as a burn scheduler
+    /// gives them: the optimizer's burn scheduler, or the recipe's
+    /// `schedule` over the base rate ([`ScheduledLr`]). Bit-identical to an
+    /// uninterrupted run's rates at the same iterations.
+    pub fn learning_rates(&self, start: u64) -> Result<LearningRates, RecipeError> {
+        let scheduler = match (self.optimizer.scheduler(), self.optimizer.learning_rate()) {
+            (Some(scheduler), _) => scheduler.init()?,
+            (None, Some(base)) => {
+                ModuleLrScheduler::new(ScheduledLr::new(base, self.schedule.clone()))
+            }
+            (None, None) => return Err(RecipeError::LearningRateSource),
+        };
+        Ok(LearningRates::starting_at(scheduler, start))
     }
 
     /// The last iteration (T): the state after all training steps.
@@ -374,13 +242,20 @@ impl TrainingRecipe {
                 training: self.training_iterations,
             });
         }
+        let Some(base) = self.optimizer.learning_rate() else {
+            // The optimizer checked that its burn scheduler builds.
+            if self.schedule != LrSchedule::constant() {
+                return Err(RecipeError::ScheduleWithScheduler);
+            }
+            return Ok(());
+        };
         // A decay factor is applied a non-decreasing number of times, so the
         // largest rate is at the start (gamma <= 1) or at T (gamma > 1).
         for iteration in [Iteration(0), self.final_iteration()] {
             let value = self.lr_at(iteration);
             if !value.is_finite() {
                 return Err(RecipeError::LearningRateOverflow {
-                    base: self.optimizer.learning_rate(),
+                    base,
                     iteration: iteration.0,
                     value,
                 });
@@ -394,9 +269,17 @@ impl TrainingRecipe {
         serde_json::to_string_pretty(self).expect("a recipe always serializes")
     }
 
-    /// Parses and validates a recipe from JSON.
+    /// Parses and validates a recipe from JSON (schema 1's `"type"` tag of
+    /// the optimizer is read as `"kind"`; see [`crate::imp::schema`]).
     pub fn from_json_str(json: &str) -> Result<Self, RecipeError> {
-        let recipe: TrainingRecipe = serde_json::from_str(json)?;
+        let mut value: serde_json::Value = serde_json::from_str(json)?;
+        crate::imp::schema::rename_key(
+            &mut value,
+            "/optimizer",
+            "type",
+            crate::imp::schema::TAG_KEY,
+        );
+        let recipe: TrainingRecipe = serde_json::from_value(value)?;
         recipe.validate()?;
         Ok(recipe)
     }

@@ -15,7 +15,7 @@ use super::iteration::Iteration;
 
 /// How the learning rate decays.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LrDecay {
     /// No decay.
     Constant,
@@ -41,6 +41,7 @@ pub enum LrDecay {
 #[serde(deny_unknown_fields)]
 pub struct LrSchedule {
     /// The decay.
+    #[serde(deserialize_with = "crate::imp::schema::deserialize_strict")]
     pub decay: LrDecay,
     /// Length of the linear warmup in iterations (0: none).
     #[serde(default)]

@@ -9,14 +9,14 @@
 
 use std::ops::Range;
 
+use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::iteration::Iteration;
 use super::masked::MaskedOptimizer;
-use super::recipe::{RecipeError, TrainingRecipe};
+use super::recipe::{OptimizerConfig, RecipeError, TrainingRecipe};
 use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
 use crate::mask::Mask;
 use crate::models::{Classifier, accuracy_count, cross_entropy};
@@ -97,7 +97,7 @@ impl<M> TrainObserver<M> for NoObserver {}
 
 /// Options of the loop that are not part of the recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainOptions {
     /// Read the loss (and check it is finite) every this many steps
     /// (default 1: every step; reading forces a device sync).
@@ -210,6 +210,7 @@ impl<'a, T> Trainer<'a, T> {
         // (fine-tuning) trains densely.
         if let Some((settings, mask)) = self.sparse
             && self.fixed_learning_rate.is_none()
+            && !matches!(recipe.optimizer, OptimizerConfig::Burn { .. })
             && settings.applies_to(mask)
             && optimizer.optimizer().to_record().is_empty()
             && let Some(trained) = train_sparse(
@@ -227,11 +228,14 @@ impl<'a, T> Trainer<'a, T> {
             return Ok(trained);
         }
         let loss_every = self.options.loss_every.max(1);
+        let mut rates = recipe.learning_rates(range.start)?;
         let batches = task.batches(order, range.clone(), self.device)?;
         for (iteration, batch) in range.clone().zip(batches) {
-            let learning_rate = self
-                .fixed_learning_rate
-                .unwrap_or_else(|| recipe.lr_at(Iteration(iteration)));
+            let learning_rate = match self.fixed_learning_rate {
+                Some(fixed) => ModuleLearningRate::from(fixed),
+                None => rates.next_rate(),
+            };
+            let base_rate = learning_rate.base();
             let loss = task.loss(&model, batch?);
             let read = (iteration + 1 - range.start).is_multiple_of(loss_every)
                 || iteration + 1 == range.end;
@@ -246,7 +250,7 @@ impl<'a, T> Trainer<'a, T> {
             };
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(learning_rate, model, grads);
-            observer.after_step(iteration + 1, value, learning_rate);
+            observer.after_step(iteration + 1, value, base_rate);
             observer
                 .checkpoint(iteration + 1, &model, optimizer)
                 .map_err(|reason| TrainError::Stopped {
