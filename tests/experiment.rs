@@ -320,7 +320,10 @@ fn every_tagged_enum_uses_one_tag_key() {
 
 /// Directory names of configurations stored before schema 2 (computed by
 /// the crate at commit eaf212c): they must never change.
-const PINNED_NAMES: [(&str, fn() -> ImpConfig); 6] = [
+/// A configuration, built on demand.
+type Build = fn() -> ImpConfig;
+
+const PINNED_NAMES: [(&str, Build); 6] = [
     (
         "resnet20_cifar10-08f44b07b5901a25",
         ImpConfig::resnet20_cifar10,

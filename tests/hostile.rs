@@ -141,7 +141,7 @@ fn checkpoint_state(bytes: &[u8]) -> (u64, std::collections::BTreeMap<String, Ve
 /// The experiment's store, as a hand edit that keeps the manifest
 /// consistent would use it.
 fn store(dir: &Path) -> ExperimentStore {
-    ExperimentStore::open(dir, &serde_json::to_value(config()).unwrap()).unwrap()
+    config().open_store(dir).unwrap()
 }
 
 fn lenet(hidden1: usize) -> burn_lottery::models::LeNet {

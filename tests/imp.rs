@@ -32,7 +32,7 @@ fn options() -> RunOptions {
 
 /// Reads every level's mask and summary of a finished experiment.
 fn levels(dir: &std::path::Path, levels: usize) -> Vec<(Mask, LevelSummary)> {
-    let store = ExperimentStore::open(dir, &serde_json::to_value(config()).unwrap()).unwrap();
+    let store = config().open_store(dir).unwrap();
     (0..=levels)
         .map(|l| {
             let mask =
@@ -106,7 +106,8 @@ fn three_levels_end_to_end_then_a_rerun_trains_nothing() {
         std::fs::read_to_string(report.directory.join("main/level_01/metrics.csv")).unwrap();
     assert!(metrics.starts_with("name,iteration,value\n"));
     assert!(metrics.contains("train_loss,10,") && metrics.contains("test_accuracy,30,"));
-    ExperimentStore::open(&report.directory, &serde_json::to_value(config()).unwrap())
+    config()
+        .open_store(&report.directory)
         .unwrap()
         .verify_all()
         .unwrap();

@@ -160,7 +160,7 @@ fn preset_json_round_trip() {
         assert_eq!(back, r);
     }
     let json = TrainingRecipe::resnet20_cifar10().to_json_string();
-    assert!(json.contains("\"type\": \"sgd\""), "{json}");
+    assert!(json.contains("\"kind\": \"sgd\""), "{json}");
     assert!(json.contains("\"kind\": \"multi_step\""), "{json}");
 }
 
