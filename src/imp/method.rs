@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::retrain::Retrain;
-use crate::prune::AtInitConfig;
+use crate::prune::{AtInitConfig, StructuredConfig};
 
 /// Where the mask of each level `L >= 1` of the main line comes from. Every
 /// method reaches, at level `L`, exactly the number of weights that `L`
@@ -27,6 +27,14 @@ pub enum PruningMethod {
     /// count, spread over layers by a density rule; then trains from `k`
     /// (Frankle et al., arXiv 2009.08576, use `k = 0`).
     AtInitialization(AtInitConfig),
+    /// Structured pruning: level `L` removes whole output units (filters,
+    /// neurons) by L1 norm from the network trained at level `L - 1` (or, with
+    /// `one_shot`, from the dense one), Li et al. (arXiv 1608.08710); see
+    /// [`StructuredConfig`]. Its densities follow its own unit counts, not
+    /// the magnitude pruner's, and
+    /// [`models::export`](crate::models::export) rebuilds the smaller
+    /// network.
+    Structured(StructuredConfig),
 }
 
 impl PruningMethod {
@@ -39,18 +47,26 @@ impl PruningMethod {
             Self::Iterative => Some(level.saturating_sub(1)),
             Self::OneShot => Some(0),
             Self::AtInitialization(_) => None,
+            Self::Structured(s) => Some(if s.one_shot {
+                0
+            } else {
+                level.saturating_sub(1)
+            }),
         }
     }
 
     /// The condition name of the main line with `retrain` and rewind
     /// iteration `k`: `imp_rewind500` (the default), `imp_lr_rewind500`,
-    /// `oneshot_finetune7500`, `snip`, `random_init_erk`, `grasp_at500`.
+    /// `oneshot_finetune7500`, `snip`, `random_init_erk`, `grasp_at500`,
+    /// `structured_rewind500`, `structured_oneshot_rewind500`.
     pub fn condition(&self, retrain: &Retrain, k: u64) -> String {
         match self {
             Self::Iterative => format!("imp_{}", retrain.name(k)),
             Self::OneShot => format!("oneshot_{}", retrain.name(k)),
             Self::AtInitialization(at_init) if k == 0 => at_init.name(),
             Self::AtInitialization(at_init) => format!("{}_at{k}", at_init.name()),
+            Self::Structured(s) if s.one_shot => format!("structured_oneshot_{}", retrain.name(k)),
+            Self::Structured(_) => format!("structured_{}", retrain.name(k)),
         }
     }
 
@@ -68,6 +84,7 @@ impl PruningMethod {
                 }
                 Ok(())
             }
+            Self::Structured(structured) => structured.validate().map_err(|e| e.to_string()),
             _ => Ok(()),
         }
     }

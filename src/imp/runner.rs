@@ -459,6 +459,18 @@ where
                 trainer.device,
             )?
         }
+        PruningMethod::Structured(structured) => {
+            let pruner = structured.init()?;
+            let from = config
+                .method
+                .pruned_from(level)
+                .expect("from a trained level");
+            let model = trainer.trained_model(&Branch::Main, from)?;
+            match structured.one_shot {
+                true => pruner.one_shot(&model, dense, level)?,
+                false => pruner.next_mask(&model, previous)?,
+            }
+        }
     };
     trainer.store.write(&path, &mask.to_bytes())?;
     Ok(mask)

@@ -20,7 +20,11 @@
 //! `blocks.3.shortcut.conv.weight`, `fc.weight` (ResNet); `fc1.weight` .. `fc3.weight`
 //! (LeNet); `layers.0.conv.weight`, `fc.weight` (VGG). burn's `Linear` weight is
 //! stored `[d_in, d_out]`, `Conv2d` weight `[out, in, kh, kw]`.
+//!
+//! [`export`] rebuilds a smaller dense LeNet or ResNet from a channel-pruned
+//! one ([`crate::prune::StructuredPruner`]).
 
+pub mod export;
 pub mod init;
 pub mod lenet;
 pub mod resnet;

@@ -78,6 +78,46 @@ pub enum PruneError {
     /// A setting of pruning at initialization is invalid.
     #[error("pruning at initialization: {0}")]
     InvalidAtInit(String),
+    /// An N:M setting is invalid.
+    #[error("{0}")]
+    InvalidNOfM(String),
+    /// A layer's input dimension is not a multiple of the N:M group size.
+    #[error(
+        "N:M groups of {m} run along the input dimension, but `{path}` has an input dimension of {input} (d_in of a Linear weight [d_in, d_out], c_in*k_h*k_w of a convolution weight [c_out, c_in, k_h, k_w]); leave it out of the selector"
+    )]
+    NOfMIndivisible {
+        /// Parameter path.
+        path: String,
+        /// Its input dimension.
+        input: usize,
+        /// The group size.
+        m: usize,
+    },
+    /// N:M groups need a Linear or convolution weight (rank 2 or more).
+    #[error("N:M groups need a Linear or convolution weight; `{path}` has shape {shape:?}")]
+    NOfMShape {
+        /// Parameter path.
+        path: String,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// A mask keeps more than N weights in a group.
+    #[error("`{path}` keeps {kept} weights in N:M group {group}, more than {n} of {m}")]
+    NOfMViolated {
+        /// Parameter path.
+        path: String,
+        /// Group index (see [`NOfM::layout`](super::NOfM::layout)).
+        group: usize,
+        /// Weights the group keeps.
+        kept: usize,
+        /// N.
+        n: usize,
+        /// M.
+        m: usize,
+    },
+    /// A setting of structured pruning is invalid, or does not fit the mask.
+    #[error("structured pruning: {0}")]
+    InvalidStructured(String),
     /// The task failed to give batches or an objective.
     #[error(transparent)]
     Task(#[from] crate::task::TaskError),

@@ -18,7 +18,12 @@
 //! each: a criterion scores the weights ([`snip_scores`], [`grasp_scores`],
 //! [`synflow_scores`], magnitude, random), a [`DensityRule`] spreads the
 //! kept count over layers (global, uniform, ERK), and [`keep_top`] keeps the
-//! best scores.
+//! best scores. [`NOfM`] is the structured selection (at most N of every M
+//! input weights; [`keep_n_of_m`], or [`MagnitudePrunerConfig::n_of_m`]
+//! inside IMP); [`StructuredPruner`] removes whole output channels and
+//! neurons by L1 norm (Li et al.), which
+//! [`models::export`](crate::models::export) turns into a smaller dense
+//! network.
 
 mod at_init;
 mod density;
@@ -26,9 +31,11 @@ mod error;
 mod gradients;
 mod grasp;
 mod magnitude;
+mod nm;
 mod random;
 mod select;
 mod snip;
+mod structured;
 mod synflow;
 
 use std::collections::BTreeMap;
@@ -40,9 +47,11 @@ pub use density::{Allocation, DensityRule, erk_densities};
 pub use error::PruneError;
 pub use grasp::grasp_scores;
 pub use magnitude::{LayerRate, MagnitudePruner, MagnitudePrunerConfig};
+pub use nm::{GroupLayout, NOfM, keep_n_of_m};
 pub use random::{RandomPruner, RandomPrunerConfig, random_mask_like};
 pub use select::{Scores, keep_top};
 pub use snip::snip_scores;
+pub use structured::{ChannelGroup, StructuredConfig, StructuredPruner, l1_unit_scores};
 pub use synflow::{synflow_mask, synflow_scores};
 
 use crate::mask::Mask;

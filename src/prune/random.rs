@@ -79,6 +79,7 @@ impl Pruner for RandomPruner {
                 path,
                 magnitudes: Some(ranks),
                 kept: layer.kept(),
+                protected: None,
             })
             .collect();
         let groups: Vec<Vec<Candidate<'_>>> = match self.config.scope {

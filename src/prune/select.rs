@@ -17,7 +17,7 @@ pub type Scores = BTreeMap<String, Vec<f32>>;
 
 /// An order-preserving map of `f32` to `u32` (negative scores included;
 /// `-0.0` and `0.0` map alike).
-fn ordered_bits(score: f32) -> u32 {
+pub(super) fn ordered_bits(score: f32) -> u32 {
     let bits = (score + 0.0).to_bits();
     if bits & 0x8000_0000 != 0 {
         !bits
