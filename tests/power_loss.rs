@@ -279,7 +279,8 @@ fn second_cut(
         fs: &fs,
         at: Vec::new(),
     };
-    let result = imp(FsHandle(fs.clone())).run(Path::new(OUT), &ndarray(), &data(), init, &mut finished);
+    let result =
+        imp(FsHandle(fs.clone())).run(Path::new(OUT), &ndarray(), &data(), init, &mut finished);
     let interrupted = match result {
         Ok(_) => false,
         Err(_) if fs.is_powered_off() => true,
@@ -288,8 +289,9 @@ fn second_cut(
     let crash = fs.sample_crash(seed);
     let mut promised = promised.to_vec();
     promised.extend(finished.at.into_iter().map(|(c, l, _)| (c, l)));
-    rerun_on(&crash.image, &promised, reference, summaries)
-        .map_err(|e| format!("after a second cut at recovery operation {after} (seed {seed}): {e}"))?;
+    rerun_on(&crash.image, &promised, reference, summaries).map_err(|e| {
+        format!("after a second cut at recovery operation {after} (seed {seed}): {e}")
+    })?;
     Ok(interrupted)
 }
 
@@ -416,6 +418,9 @@ fn sampled_crash_states_and_a_second_cut_during_recovery_lose_no_finished_result
     // The sampling reached what the two fixed modes cannot: states with
     // part of the pending operations applied, torn writes, second cuts.
     assert!(tally.distinct > journal.len() / 2, "{tally:?}");
-    assert!(tally.torn > 0 && tally.blocks.iter().all(|&n| n > 0), "{tally:?}");
+    assert!(
+        tally.torn > 0 && tally.blocks.iter().all(|&n| n > 0),
+        "{tally:?}"
+    );
     assert!(tally.second_cuts_mid_run > tally.distinct / 4, "{tally:?}");
 }

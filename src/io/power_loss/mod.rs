@@ -244,10 +244,16 @@ impl State {
     fn perform(&mut self, op: Op) -> io::Result<usize> {
         let (node, description) = match &op {
             Op::Nothing(description) => (0, description.clone()),
-            Op::Create(path) => (self.create_file(path)?, format!("create {}", path.display())),
+            Op::Create(path) => (
+                self.create_file(path)?,
+                format!("create {}", path.display()),
+            ),
             Op::Write { node, path, bytes } => {
                 self.write(*node, bytes);
-                (0, format!("write {} ({} bytes)", path.display(), bytes.len()))
+                (
+                    0,
+                    format!("write {} ({} bytes)", path.display(), bytes.len()),
+                )
             }
             Op::Sync { node, path } => {
                 self.sync(*node);

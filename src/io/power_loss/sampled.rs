@@ -254,7 +254,10 @@ mod tests {
         // boundary, and some blocks zeros were all drawn.
         assert!(seen.contains(&(0, false, false)), "{seen:?}");
         assert!(seen.contains(&(5000, false, true)), "{seen:?}");
-        assert!(seen.iter().any(|&(n, _, _)| n > 0 && n < 5000 && n % 512 == 0));
+        assert!(
+            seen.iter()
+                .any(|&(n, _, _)| n > 0 && n < 5000 && n % 512 == 0)
+        );
         assert!(seen.iter().any(|&(n, zeros, _)| n == 5000 && zeros));
     }
 
