@@ -337,6 +337,67 @@ impl Tally {
     }
 }
 
+/// The uninterrupted run the sampled states are checked against, and what
+/// the sampling found so far.
+struct Sampling<'a> {
+    reference: &'a Files,
+    summaries: &'a [LevelSummary],
+    finished_at: &'a [(String, usize, usize)],
+    descriptions: &'a [String],
+    /// Hashes of the disks tried.
+    seen: std::sync::Mutex<std::collections::HashSet<u64>>,
+    tally: std::sync::Mutex<Tally>,
+}
+
+impl Sampling<'_> {
+    /// Draws the state of seed `state` at the cut after `operation` (the
+    /// run replayed that far in `replay`) and, if it is a disk not tried
+    /// yet, reruns on it; for every other such state (even seeds), cuts
+    /// the power again during that recovery (see [`second_cut`]).
+    fn try_state(&self, replay: &PowerLossFs, operation: usize, state: u64) {
+        let crash = replay.sample_crash(state);
+        self.tally.lock().unwrap().drawn += 1;
+        if !self.seen.lock().unwrap().insert(image_hash(&crash.image)) {
+            return;
+        }
+        let promised = promised_by(self.finished_at, operation);
+        let outcome =
+            rerun_on(&crash.image, &promised, self.reference, self.summaries).and_then(|first| {
+                let after = 1 + (state / 2) as usize % first.operations.max(1);
+                let mid_run = state
+                    .is_multiple_of(2)
+                    .then(|| {
+                        let cut = (after, state ^ 1);
+                        second_cut(&crash.image, cut, &promised, self.reference, self.summaries)
+                    })
+                    .transpose()?;
+                Ok((first, mid_run))
+            });
+        let mut t = self.tally.lock().unwrap();
+        t.distinct += 1;
+        t.pending += crash.pending;
+        t.applied += crash.applied;
+        t.torn += crash.torn;
+        t.blocks[usize::from(crash.block != 512)] += 1;
+        match outcome {
+            Ok((first, mid_run)) => {
+                t.found += first.found;
+                t.second_cuts += usize::from(mid_run.is_some());
+                t.second_cuts_mid_run += usize::from(mid_run == Some(true));
+            }
+            Err(e) => t.failures.push(format!(
+                "cut after operation {operation} ({}), state seed {state} ({} of {} pending \
+                 operations applied, {} torn at {} B): {e}",
+                self.descriptions[operation - 1],
+                crash.applied,
+                crash.pending,
+                crash.torn,
+                crash.block
+            )),
+        }
+    }
+}
+
 #[test]
 fn sampled_crash_states_and_a_second_cut_during_recovery_lose_no_finished_result() {
     let fs = Arc::new(PowerLossFs::recording());
@@ -347,72 +408,34 @@ fn sampled_crash_states_and_a_second_cut_during_recovery_lose_no_finished_result
     let report = imp(FsHandle(fs.clone()))
         .run(Path::new(OUT), &ndarray(), &data(), init, &mut finished)
         .unwrap();
-    let (finished_at, journal) = (finished.at, fs.journal());
-    let reference = recorded(&experiment_files(&fs.current())).unwrap();
+    let journal = fs.journal();
     let descriptions = fs.operations();
     assert_eq!(journal.len(), descriptions.len());
+    let sampling = Sampling {
+        reference: &recorded(&experiment_files(&fs.current())).unwrap(),
+        summaries: &report.summaries,
+        finished_at: &finished.at,
+        descriptions: &descriptions,
+        seen: Default::default(),
+        tally: Default::default(),
+    };
     let (per_cut, seed) = (env_number(STATES_PER_CUT, 2), env_number(SEED, 25));
-    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
-    let tally = std::sync::Mutex::new(Tally::default());
-    let summaries = &report.summaries;
     std::thread::scope(|scope| {
         for part in 0..2 {
-            let (seen, tally, journal) = (&seen, &tally, &journal);
-            let (reference, finished_at, descriptions) = (&reference, &finished_at, &descriptions);
+            let (sampling, journal) = (&sampling, &journal);
             scope.spawn(move || {
                 // This thread's cuts in order, on one replay of the run.
                 let replay = PowerLossFs::default();
                 for operation in (1..=journal.len()).skip(part).step_by(2) {
                     replay.replay(journal, operation).unwrap();
-                    let promised = promised_by(finished_at, operation);
                     for index in 0..per_cut {
-                        let state = state_seed(seed, operation, index);
-                        let crash = replay.sample_crash(state);
-                        tally.lock().unwrap().drawn += 1;
-                        if !seen.lock().unwrap().insert(image_hash(&crash.image)) {
-                            continue;
-                        }
-                        let context = format!(
-                            "cut after operation {operation} ({}), state seed {state} ({} of {} pending operations applied, {} torn at {} B)",
-                            descriptions[operation - 1],
-                            crash.applied,
-                            crash.pending,
-                            crash.torn,
-                            crash.block
-                        );
-                        let outcome = rerun_on(&crash.image, &promised, reference, summaries)
-                            .and_then(|first| {
-                                // Every other distinct state: a second cut
-                                // at a random operation of its recovery.
-                                let again = state % 2 == 0;
-                                let after = 1 + (state / 2) as usize % first.operations.max(1);
-                                let mid_run = again
-                                    .then(|| {
-                                        second_cut(&crash.image, (after, state ^ 1), &promised, reference, summaries)
-                                    })
-                                    .transpose()?;
-                                Ok((first, mid_run))
-                            });
-                        let mut t = tally.lock().unwrap();
-                        t.distinct += 1;
-                        t.pending += crash.pending;
-                        t.applied += crash.applied;
-                        t.torn += crash.torn;
-                        t.blocks[usize::from(crash.block != 512)] += 1;
-                        match outcome {
-                            Ok((first, mid_run)) => {
-                                t.found += first.found;
-                                t.second_cuts += usize::from(mid_run.is_some());
-                                t.second_cuts_mid_run += usize::from(mid_run == Some(true));
-                            }
-                            Err(e) => t.failures.push(format!("{context}: {e}")),
-                        }
+                        sampling.try_state(&replay, operation, state_seed(seed, operation, index));
                     }
                 }
             });
         }
     });
-    let tally = tally.into_inner().unwrap();
+    let tally = sampling.tally.into_inner().unwrap();
     tally.print(journal.len(), per_cut, seed);
     assert!(tally.failures.is_empty(), "{}", tally.failures.join("\n"));
     // The sampling reached what the two fixed modes cannot: states with
