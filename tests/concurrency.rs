@@ -1,7 +1,10 @@
 //! Several real processes on one experiment root: a second writer of an
 //! experiment is refused by name and damages nothing, a dead holder's lock
 //! is taken over, different experiments (and the jobs of one sweep) run at
-//! once and give the results of a sequential run.
+//! once and give the results of a sequential run, and 2 or 4 processes
+//! started at once on the same experiment (each restarting when a level
+//! lock refuses it) train every level exactly once and leave every file of
+//! a single-process run.
 //!
 //! The child processes are this test binary run again with
 //! `concurrency::child_process_entry --exact` and the environment variable
@@ -19,10 +22,11 @@ use burn_lottery::imp::{
 };
 use burn_lottery::sweep::{StabilitySpec, Sweep, SweepSpec};
 
+use crate::common::compare::{compare_files, files_on_disk};
 use crate::common::{data, init, ndarray, tiny_imp_config};
 
 /// Environment variable: the child's task, `hold <lock>`, `imp <root>
-/// <seed> <pause ms>` or `job <root> <job>`.
+/// <seed> <pause ms>`, `retry <root> <seed>` or `job <root> <job>`.
 const CHILD: &str = "BURN_LOTTERY_TEST_CHILD";
 /// Exit status of a child refused by a lock.
 const LOCKED_EXIT: i32 = 3;
@@ -77,6 +81,35 @@ impl ImpObserver for PauseAtStart {
     }
 }
 
+/// Prints `TRAINED <condition> <level>` for each level this process
+/// trains (not one it finds finished).
+struct PrintTrained;
+
+impl ImpObserver for PrintTrained {
+    fn level_finished(&mut self, summary: &burn_lottery::imp::LevelSummary, skipped: bool) {
+        if !skipped {
+            println!("TRAINED {} {}", summary.condition, summary.level);
+        }
+    }
+}
+
+/// Runs the experiment of `seed` under `root` until it completes: a run
+/// refused by another process's level lock prints `REFUSED` and starts
+/// again (reading back what is finished) a moment later.
+fn run_until_complete(root: &Path, seed: u64) {
+    let imp = Imp::new(config(seed)).with_options(options());
+    loop {
+        match imp.run(root, &ndarray(), &data(), init, &mut PrintTrained) {
+            Ok(_) => return,
+            Err(ImpError::Store(StoreError::Locked(_))) => {
+                println!("REFUSED");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 /// The children's entry point: does nothing unless [`CHILD`] is set.
 #[test]
 fn child_process_entry() {
@@ -103,6 +136,7 @@ fn child_process_entry() {
                 Err(e) => panic!("{e}"),
             }
         }
+        ["retry", root, seed] => run_until_complete(Path::new(root), seed.parse().unwrap()),
         ["job", root, job] => {
             let job = job.parse().unwrap();
             let sweep = sweep();
@@ -262,5 +296,68 @@ fn processes_on_one_root_give_the_sequential_results() {
         let dir = root.join(config(seed).directory_name());
         let store = ExperimentStore::open_read_only(&dir).unwrap();
         assert!(store.contains("branches/random_prune/level_02/summary.json"));
+    }
+}
+
+/// The files of the experiment of `seed` under `root`, without the lock
+/// holder records (`locks/*.holder`: the host, pid and time of the last
+/// process that took each lock, which differ between any two runs).
+fn experiment_files(root: &Path, seed: u64) -> crate::common::compare::Files {
+    let mut files = files_on_disk(&root.join(config(seed).directory_name()));
+    files.retain(|name, _| !name.ends_with(".holder"));
+    files
+}
+
+/// 2, then 4 processes started at once on one experiment directory. Every
+/// file of the directory is compared with a single process's run (see
+/// `common::compare`): byte for byte, except the lock holder records
+/// (left out, see [`experiment_files`]), checkpoints (compared by the bits
+/// of every tensor and of the optimizer state: burn stores each
+/// parameter's random id, which differs between any two processes),
+/// summaries (without their wall-clock time) and the manifest (without the
+/// hashes of those two kinds of file).
+#[test]
+fn processes_on_one_experiment_train_each_level_once_and_equal_a_single_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single");
+    let imp = Imp::new(config(5)).with_options(options());
+    let report = imp
+        .run(&single, &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    let mut expected: Vec<String> = report
+        .summaries
+        .iter()
+        .map(|s| format!("{} {}", s.condition, s.level))
+        .collect();
+    expected.sort();
+    assert_eq!(report.trained_levels, 5, "3 main-line levels, 2 controls");
+    let reference = experiment_files(&single, 5);
+    for processes in [2, 4] {
+        let root = dir.path().join(format!("shared-{processes}"));
+        let task = format!("retry {} 5", root.display());
+        let children: Vec<Child> = (0..processes).map(|_| spawn(&task)).collect();
+        let (mut trained, mut refusals) = (Vec::new(), 0);
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{}", stderr(&output));
+            // libtest prints the test's name before the child's first line.
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                if let Some(at) = line.find("TRAINED ") {
+                    trained.push(line[at + "TRAINED ".len()..].to_string());
+                }
+                refusals += line.matches("REFUSED").count();
+            }
+        }
+        trained.sort();
+        // Every level was trained by exactly one process.
+        assert_eq!(trained, expected, "{processes} processes");
+        let files = experiment_files(&root, 5);
+        let compared = compare_files(&files, &reference, &|| init(&ndarray(), 0))
+            .unwrap_or_else(|e| panic!("{processes} processes: {e}"));
+        assert!(compared > 20, "{compared} files");
+        println!(
+            "{processes} processes on one experiment: {} levels trained once each, {refusals} runs refused by a level lock and restarted, {compared} files equal to a single process's",
+            trained.len()
+        );
     }
 }

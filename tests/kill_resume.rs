@@ -1,19 +1,22 @@
 //! Killed at any instant, resumed, same answer: optimizer state included.
 //!
 //! A `harness = false` test. For each of two small experiments on ndarray
-//! (the synthetic LeNet 64-24-16-10 for 12 iterations per level, and a
-//! ResNet-8 with BatchNorm trained with augmentation for 6; 2 pruning
-//! levels plus the random-pruning control, a progress checkpoint every 3
-//! iterations) it
+//! (the synthetic LeNet 64-24-16-10 for 240 iterations per level with a
+//! progress checkpoint every 40, and a ResNet-8 with BatchNorm trained
+//! with augmentation for 6 with one every 3; 2 pruning levels plus the
+//! random-pruning control) it
 //!
 //! 1. runs the experiment uninterrupted in a child process;
 //! 2. runs it again in another directory, killing the child with SIGKILL
-//!    after a delay drawn uniformly at random and restarting it until it
-//!    completes. The delays are drawn so that about 12 kills fall on the
-//!    whole run; every kill lands wherever the child is.
-//!    Until every phase has been hit, every other session is instead killed
-//!    at the next entry into a phase not hit yet, so that even a short run
-//!    covers all of them;
+//!    once, after a delay drawn uniformly over 1.25 times the reference run's measured
+//!    duration, so that the random kills land in each phase in proportion
+//!    to the time the run spends there (the runs are long enough that
+//!    training steps and file writes take most of it, not start-up); then
+//!    restarts it until it completes. Until every phase has been hit, each
+//!    restarted session is instead killed at its next entry into a phase
+//!    not hit yet, so that every phase is covered, in restarted sessions
+//!    too. Killed runs (each in a fresh directory) repeat until the wanted
+//!    number of random kills;
 //! 3. compares both directories file by file (see `common::compare`):
 //!    every file a level stores, checkpoints by the bits of every tensor and
 //!    of the optimizer state, and every periodic checkpoint the killed run
@@ -26,11 +29,12 @@
 //! evaluation, each file-system operation and how many bytes of a write are
 //! done, and the work between file operations: capturing checkpoints,
 //! pruning, the report); the parent reads it after each kill and prints
-//! the distribution.
+//! the distribution next to the share of the reference run's time each
+//! phase took (the reference run's phase, polled every half millisecond).
 //!
-//! Each killed run aims at 12 kills; `KILL_RESUME_KILLS=<n>` repeats killed
-//! runs (each in a fresh directory, each compared) until `n` kills in all
-//! (default 12, the CI size; `KILL_RESUME_KILLS=100` is the long mode), `KILL_RESUME_MODEL=lenet|resnet` runs one experiment,
+//! `KILL_RESUME_KILLS=<n>` repeats killed runs until `n` random kills
+//! (default 12, the CI size; `KILL_RESUME_KILLS=100` is the long mode),
+//! `KILL_RESUME_MODEL=lenet|resnet` runs one experiment,
 //! `KILL_RESUME_SEED=<n>` replays a schedule (approximately: the timing of
 //! a kill depends on the machine), `KILL_RESUME_KEEP=1` keeps the
 //! directories. With `--child <model> <dir>` the binary is the child.
@@ -71,7 +75,10 @@ impl Model {
 
     fn config(self) -> ImpConfig {
         let mut training = tiny_recipe();
-        training.training_iterations = 12;
+        // Long enough that training steps take a real share of the run,
+        // not only start-up and file syncs (a LeNet step is under a
+        // millisecond, an fsync a few).
+        training.training_iterations = 240;
         if self == Self::ResNet {
             training.augment = true;
             training.batch_size = 8;
@@ -117,9 +124,13 @@ fn lenet(device: &Device, seed: u64) -> LeNet {
     init(device, seed)
 }
 
-fn options() -> RunOptions {
+fn options(model: Model) -> RunOptions {
     RunOptions {
-        checkpoint_every: 3,
+        // Six progress checkpoints per LeNet network, two per ResNet one.
+        checkpoint_every: match model {
+            Model::LeNet => 40,
+            Model::ResNet => 3,
+        },
         log_every: 2,
         eval_batch_size: 50,
         ..RunOptions::default()
@@ -479,7 +490,7 @@ mod child {
         };
         let options = RunOptions {
             file_system: FsHandle::new(fs),
-            ..options()
+            ..options(model)
         };
         let imp = Imp::new(model.config()).with_options(options);
         let task = PhaseTask(model.data());
@@ -510,7 +521,7 @@ mod parent {
     use std::process::{Child, Command, ExitStatus, Stdio};
     use std::time::{Duration, Instant};
 
-    /// Kills aimed at per killed run, and in all by default (the CI size).
+    /// Random kills (one per killed run) by default: the CI size.
     const DEFAULT_KILLS: u64 = 12;
     /// A run that needs more sessions than this is not converging.
     const MAX_SESSIONS: usize = 2000;
@@ -639,15 +650,23 @@ mod parent {
     struct Landings {
         random: BTreeMap<&'static str, usize>,
         targeted: BTreeMap<&'static str, usize>,
+        /// How often the reference run was seen in each phase category.
+        reference: BTreeMap<&'static str, usize>,
         /// Examples of phases inside a write.
         writes: Vec<String>,
         sessions: usize,
         rounds: usize,
+        /// Killed runs that completed before their random kill.
+        past_end: usize,
     }
 
     impl Landings {
         fn kills(&self) -> usize {
-            self.random.values().sum::<usize>() + self.targeted.values().sum::<usize>()
+            self.random_kills() + self.targeted.values().sum::<usize>()
+        }
+
+        fn random_kills(&self) -> usize {
+            self.random.values().sum()
         }
 
         /// The required categories no kill has landed in yet.
@@ -661,21 +680,30 @@ mod parent {
 
         fn print(&self, seconds: f64) {
             println!(
-                "  killed runs: {}, {} kills in {} sessions, {seconds:.1} s: {} at a random time, {} at the next entry into a phase not hit yet",
+                "  killed runs: {} ({} completed before their random kill), {} kills in {} sessions, {seconds:.1} s: {} at a random time, {} at the next entry into a phase not hit yet",
                 self.rounds,
+                self.past_end,
                 self.kills(),
                 self.sessions,
-                self.random.values().sum::<usize>(),
+                self.random_kills(),
                 self.targeted.values().sum::<usize>()
             );
-            println!("  where the kills landed (random / targeted):");
-            let all: std::collections::BTreeSet<_> =
-                self.random.keys().chain(self.targeted.keys()).collect();
+            println!(
+                "  where the kills landed (random / targeted), and the share of the reference run's time in each phase:"
+            );
+            let all: std::collections::BTreeSet<_> = self
+                .random
+                .keys()
+                .chain(self.targeted.keys())
+                .chain(self.reference.keys())
+                .collect();
+            let polls = self.reference.values().sum::<usize>().max(1) as f64;
             for c in all {
                 println!(
-                    "    {c:<34} {:>4} / {}",
+                    "    {c:<34} {:>4} / {:<4} {:>5.1}%",
                     self.random.get(c).unwrap_or(&0),
-                    self.targeted.get(c).unwrap_or(&0)
+                    self.targeted.get(c).unwrap_or(&0),
+                    100.0 * *self.reference.get(c).unwrap_or(&0) as f64 / polls
                 );
             }
             for w in self.writes.iter().take(12) {
@@ -688,23 +716,28 @@ mod parent {
         std::env::var(name).ok().and_then(|s| s.parse().ok())
     }
 
-    /// The uninterrupted run into `a`; returns its duration and the time it
-    /// took to start (until its first training step or file written).
+    /// The uninterrupted run into `a`: its duration, the time it took to
+    /// start (until its first training step or file written), and how
+    /// often each phase category was seen when polling its phase (every
+    /// half millisecond or so: the share of the run's time each takes).
     fn reference_run(
         model: Model,
         work: &Work,
         a: &Path,
         archive: &Path,
-    ) -> Result<(Duration, Duration), String> {
+    ) -> Result<(Duration, Duration, BTreeMap<&'static str, usize>), String> {
         let log = work.logs.join("reference.txt");
         let t0 = Instant::now();
         let mut child = work.spawn(model, a, &log, archive, None)?;
         let mut startup = None;
+        let mut seen = BTreeMap::new();
         let status = loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
                 break status;
             }
-            if startup.is_none() && !category(&work.phase()).starts_with("start-up") {
+            let phase = category(&work.phase());
+            *seen.entry(phase).or_default() += 1;
+            if startup.is_none() && !phase.starts_with("start-up") && phase != "other" {
                 startup = Some(t0.elapsed());
             }
             std::thread::sleep(Duration::from_micros(500));
@@ -713,19 +746,7 @@ mod parent {
         if !judge(status, &log)? {
             return Err("the reference run was killed".into());
         }
-        Ok((reference, startup.unwrap_or(reference)))
-    }
-
-    /// The delay window of the random kills: a session killed after d makes
-    /// about d - startup - redo of progress (redo: the steps since the last
-    /// periodic checkpoint, trained again on resume), so a window of
-    /// 2 (startup + redo + rest / kills) spreads DEFAULT_KILLS kills over
-    /// the whole run.
-    fn kill_window(model: Model, reference: Duration, startup: Duration) -> Duration {
-        let rest = reference.saturating_sub(startup);
-        let steps = 5 * model.config().training.training_iterations;
-        let redo = rest.mul_f64(options().checkpoint_every as f64 / steps as f64);
-        2 * (startup + redo + rest / DEFAULT_KILLS as u32)
+        Ok((reference, startup.unwrap_or(reference), seen))
     }
 
     /// One session of the killed run into `b`; returns whether it completed.
@@ -771,28 +792,43 @@ mod parent {
         Ok(completed)
     }
 
-    /// Kills the experiment in `b` until it completes: every other session
-    /// aimed at a phase not hit yet while there is one, the others after a
-    /// random delay in a window that grows by 2% per kill (so that a run
-    /// slowed down by the machine's load still completes).
+    /// The random delays span this multiple of the reference run's
+    /// duration, so that a killed run slower than the reference (file
+    /// syncs vary with the disk's load) is still covered to its end; a
+    /// delay past the end of a run leaves it unkilled, and another killed
+    /// run follows.
+    const DELAY_MARGIN: f64 = 1.25;
+
+    /// A delay no session outlives: a session given it runs to completion.
+    const NO_KILL: Duration = Duration::from_secs(3600);
+
+    /// One killed run of the experiment in `b`: its first session is killed
+    /// after a delay drawn uniformly over the reference run's duration (times
+    /// [`DELAY_MARGIN`]; so
+    /// that the random kills land in each phase in proportion to the time
+    /// the run spends in it), then while a required phase has not been hit,
+    /// each resumed session is killed at its next entry into one of them;
+    /// the last session runs to completion.
     fn killed_run(
         model: Model,
         work: &Work,
         dirs: (&Path, &Path),
-        mut window: Duration,
+        reference: Duration,
         rng: &mut StdRng,
         landings: &mut Landings,
     ) -> Result<(), String> {
         landings.rounds += 1;
+        let delay = reference.mul_f64(DELAY_MARGIN * rng.random_range(0.0..1.0));
+        if session(model, work, dirs, None, delay, landings)? {
+            landings.past_end += 1;
+            return Ok(());
+        }
         loop {
             let missing = landings.missing();
-            let aim = (landings.sessions.is_multiple_of(2) && !missing.is_empty())
-                .then(|| missing[rng.random_range(0..missing.len())]);
-            let delay = window.mul_f64(rng.random_range(0.0..1.0));
-            if session(model, work, dirs, aim, delay, landings)? {
+            let aim = (!missing.is_empty()).then(|| missing[rng.random_range(0..missing.len())]);
+            if session(model, work, dirs, aim, NO_KILL, landings)? {
                 return Ok(());
             }
-            window = window.mul_f64(1.02);
         }
     }
 
@@ -810,31 +846,47 @@ mod parent {
             logs: root.join("logs"),
         };
         let (a, archive_a) = (root.join("a"), root.join("archive-a"));
-        for dir in [&work.logs, &archive_a] {
+        for dir in [&work.logs, &archive_a, &root.join("archive-warm-up")] {
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
         println!("kill_resume, {}:", model.name());
-        let (reference, startup) = reference_run(model, &work, &a, &archive_a)?;
-        let window = kill_window(model, reference, startup);
+        // A first run loads the binary into the page cache (a cold start
+        // can take seconds); the second, timed, is the reference.
+        reference_run(
+            model,
+            &work,
+            &root.join("warm-up"),
+            &root.join("archive-warm-up"),
+        )?;
+        let (reference, startup, shares) = reference_run(model, &work, &a, &archive_a)?;
         let seed = env_number("KILL_RESUME_SEED").unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64)
         });
         println!(
-            "  reference run {:.2} s (start-up {:.2} s); kill delays uniform in 0..{:.3} s at first; seed {seed} (replay with KILL_RESUME_SEED={seed})",
+            "  reference run {:.2} s (start-up {:.2} s); one kill per killed run after a delay uniform in 0..{:.2} s; seed {seed} (replay with KILL_RESUME_SEED={seed})",
             reference.as_secs_f64(),
             startup.as_secs_f64(),
-            window.as_secs_f64()
+            reference.as_secs_f64() * DELAY_MARGIN
         );
         // Killed runs, each in a fresh directory and compared, until
-        // KILL_RESUME_KILLS kills in all.
+        // KILL_RESUME_KILLS random kills in all.
         let wanted = env_number("KILL_RESUME_KILLS").unwrap_or(DEFAULT_KILLS) as usize;
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut landings = Landings::default();
+        let mut landings = Landings {
+            reference: shares,
+            ..Landings::default()
+        };
         let mut compared = (0, 0);
         let started = Instant::now();
-        while landings.rounds == 0 || landings.kills() < wanted {
+        while landings.random_kills() < wanted {
+            if landings.rounds >= 5 * wanted + 20 {
+                return Err(format!(
+                    "{} killed runs, {} of them completed before their kill: the runs are faster than the reference",
+                    landings.rounds, landings.past_end
+                ));
+            }
             let round = landings.rounds + 1;
             let (b, archive_b) = (
                 root.join(format!("b{round}")),
@@ -845,7 +897,7 @@ mod parent {
                 model,
                 &work,
                 (&b, &archive_b),
-                window,
+                reference,
                 &mut rng,
                 &mut landings,
             )?;

@@ -309,23 +309,6 @@ fn validation_errors() {
     assert!(msg.contains("batch_size"), "{msg}");
 }
 
-#[test]
-fn optimizers_build() {
-    for r in [
-        TrainingRecipe::resnet20_cifar10(),
-        TrainingRecipe::lenet_fashion_mnist(),
-    ] {
-        let _optim = r.optimizer.init();
-    }
-    let _plain = OptimizerConfig::Sgd {
-        learning_rate: 0.1,
-        momentum: 0.0,
-        weight_decay: 0.0,
-        nesterov: false,
-    }
-    .init();
-}
-
 /// One scalar weight `w`, loss `w * x`: the gradient is `x` (+ weight decay).
 #[derive(burn::module::Module, Debug)]
 struct Scalar {
@@ -398,4 +381,38 @@ fn shortened_recipes_scale_the_schedule() {
     assert_eq!(full.shortened(62_560), full);
     let lenet = TrainingRecipe::lenet_fashion_mnist();
     assert_eq!(lenet.shortened(8000).schedule, lenet.schedule);
+}
+
+#[test]
+fn presets_and_plain_configs_build_the_optimizers_they_describe() {
+    // Each configuration's optimizer, stepped on `w * 2` from w = 1 at lr
+    // 0.1, moves w as PyTorch's optimizer of that description does.
+    let plain = |momentum: f64, nesterov: bool| OptimizerConfig::Sgd {
+        learning_rate: 0.1,
+        momentum,
+        weight_decay: 0.0,
+        nesterov,
+    };
+    // Plain SGD: w -= lr * 2 per step.
+    let w = run_steps(&plain(0.0, false), 2.0, 0.1, 3);
+    assert!((w - 0.4).abs() < 1e-6, "{w}");
+    // Nesterov: v1 = 2, step 2 + 0.9 * 2 = 3.8, w1 = 0.62; v2 = 3.8,
+    // step 2 + 0.9 * 3.8 = 5.42, w2 = 0.078.
+    let w = run_steps(&plain(0.9, true), 2.0, 0.1, 2);
+    assert!((w - 0.078).abs() < 1e-6, "{w}");
+    // The ResNet-20 preset: momentum 0.9 and weight decay 1e-4:
+    // g1 = 2.0001, w1 = 0.79999; g2 = 2.000079999, v2 = 3.800169999,
+    // w2 = 0.4199730001.
+    let resnet = TrainingRecipe::resnet20_cifar10().optimizer;
+    let w = run_steps(&resnet, 2.0, 0.1, 2);
+    assert!((w - 0.419_973).abs() < 1e-6, "{w}");
+    // The LeNet preset: Adam without weight decay; under a constant
+    // gradient its bias-corrected step is lr * g / (|g| + eps), about lr.
+    let lenet = TrainingRecipe::lenet_fashion_mnist().optimizer;
+    assert!(matches!(
+        lenet,
+        OptimizerConfig::Adam { weight_decay, .. } if weight_decay == 0.0
+    ));
+    let w = run_steps(&lenet, 2.0, 0.1, 2);
+    assert!((w - 0.8).abs() < 1e-5, "{w}");
 }

@@ -10,7 +10,20 @@
 //! test then reopens each with [`PowerLossFs::from_image`] and checks what
 //! the program makes of it.
 //!
+//! A harsher model samples many disks per cut ([`PowerLossFs::sample_crash`],
+//! in the spirit of the ALICE study, OSDI 2014): the file system keeps the
+//! operations not yet durable in order, and a sampled crash applies any
+//! subset of them, tearing each write at a block boundary or keeping only
+//! some of its blocks. A [`Journal`] of a recording run replays it to any
+//! operation ([`PowerLossFs::replay`]), and [`PowerLossFs::power_off_after`]
+//! cuts the power of a run part way (every later operation fails), for a
+//! second cut during recovery.
+//!
 //! Paths are absolute (`/a/b`); the root directory always exists.
+
+mod sampled;
+
+pub use sampled::CrashState;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -63,6 +76,75 @@ enum Node {
     },
 }
 
+/// An operation not durable yet, in the order it was performed: a crash
+/// may apply it or not (see [`PowerLossFs::sample_crash`]).
+#[derive(Debug, Clone)]
+enum Pending {
+    /// `create` of an existing file cut its bytes to none.
+    Truncate { node: usize },
+    /// `bytes` written at `offset` of the file `node`.
+    Write {
+        node: usize,
+        offset: usize,
+        bytes: Vec<u8>,
+    },
+    /// Entries of directory `dir` set to a node or removed (`None`), all at
+    /// once: a rename within one directory is one such operation.
+    Entries {
+        dir: usize,
+        changes: Vec<(String, Option<usize>)>,
+    },
+}
+
+impl Pending {
+    fn is_data_of(&self, file: usize) -> bool {
+        matches!(self, Pending::Truncate { node } | Pending::Write { node, .. } if *node == file)
+    }
+
+    fn is_entry_of(&self, directory: usize) -> bool {
+        matches!(self, Pending::Entries { dir, .. } if *dir == directory)
+    }
+}
+
+/// One operation as a [`Journal`] keeps it.
+#[derive(Debug, Clone)]
+enum Op {
+    /// An operation that changes nothing (power on, a read), by its
+    /// description.
+    Nothing(String),
+    Create(PathBuf),
+    Write {
+        node: usize,
+        path: PathBuf,
+        bytes: Vec<u8>,
+    },
+    Sync {
+        node: usize,
+        path: PathBuf,
+    },
+    Rename(PathBuf, PathBuf),
+    SyncDir(PathBuf),
+    CreateDir(PathBuf),
+    Remove(PathBuf),
+}
+
+/// Every operation of a recording run ([`PowerLossFs::recording`]) with
+/// the bytes it wrote: what [`PowerLossFs::replay`] performs again.
+#[derive(Debug, Clone, Default)]
+pub struct Journal(Vec<Op>);
+
+impl Journal {
+    /// The number of operations (the first is the power on).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no operation was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[derive(Debug)]
 struct State {
     /// Node 0 is the root directory.
@@ -72,6 +154,12 @@ struct State {
     cuts: Option<Vec<CutPoint>>,
     /// Per mode, the hash of the last disk recorded and its cut point.
     last: HashMap<CrashMode, (u64, usize)>,
+    /// The operations not durable yet, in order.
+    pending: Vec<Pending>,
+    /// `Some` while recording a [`Journal`].
+    journal: Option<Vec<Op>>,
+    /// After this many operations every further one fails.
+    power_off_after: Option<usize>,
 }
 
 /// An in-memory file system that can compute the disk a power cut leaves.
@@ -136,6 +224,179 @@ impl State {
         match &mut self.nodes[dir] {
             Node::Dir { entries, .. } => entries,
             Node::File { .. } => unreachable!("parent() returns directories"),
+        }
+    }
+
+    /// Fails once the power is off (see [`PowerLossFs::power_off_after`]).
+    fn check_power(&self, path: &Path) -> io::Result<()> {
+        match self.power_off_after {
+            Some(limit) if self.operations.len() >= limit => Err(io::Error::other(format!(
+                "{}: the power is off (simulated cut after operation {limit})",
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Performs `op`: changes what the processes see, notes what is not
+    /// durable yet, counts the operation and journals it. Returns the node
+    /// a `create` opened (0 otherwise).
+    fn perform(&mut self, op: Op) -> io::Result<usize> {
+        let (node, description) = match &op {
+            Op::Nothing(description) => (0, description.clone()),
+            Op::Create(path) => (
+                self.create_file(path)?,
+                format!("create {}", path.display()),
+            ),
+            Op::Write { node, path, bytes } => {
+                self.write(*node, bytes);
+                (
+                    0,
+                    format!("write {} ({} bytes)", path.display(), bytes.len()),
+                )
+            }
+            Op::Sync { node, path } => {
+                self.sync(*node);
+                (0, format!("sync {}", path.display()))
+            }
+            Op::Rename(from, to) => {
+                self.rename(from, to)?;
+                (0, format!("rename {} -> {}", from.display(), to.display()))
+            }
+            Op::SyncDir(dir) => {
+                self.sync_dir(dir)?;
+                (0, format!("sync_dir {}", dir.display()))
+            }
+            Op::CreateDir(path) => {
+                self.create_dir(path)?;
+                (0, format!("create_dir {}", path.display()))
+            }
+            Op::Remove(path) => {
+                self.remove(path)?;
+                (0, format!("remove {}", path.display()))
+            }
+        };
+        if let Some(journal) = &mut self.journal {
+            journal.push(op);
+        }
+        self.operation(description);
+        Ok(node)
+    }
+
+    fn create_file(&mut self, path: &Path) -> io::Result<usize> {
+        let (dir, name) = self.parent(path)?;
+        match self.entries(dir).get(&name).copied() {
+            Some(node) => match &mut self.nodes[node] {
+                Node::File { data, .. } => {
+                    data.clear();
+                    self.pending.push(Pending::Truncate { node });
+                    Ok(node)
+                }
+                Node::Dir { .. } => Err(io::Error::other(format!(
+                    "{}: is a directory",
+                    path.display()
+                ))),
+            },
+            None => {
+                let node = self.nodes.len();
+                self.nodes.push(Node::File {
+                    data: Vec::new(),
+                    synced: None,
+                });
+                self.link(dir, vec![(name, Some(node))]);
+                Ok(node)
+            }
+        }
+    }
+
+    /// Sets (or removes) entries of `dir` at once, not durably.
+    fn link(&mut self, dir: usize, changes: Vec<(String, Option<usize>)>) {
+        let entries = self.entries(dir);
+        for (name, node) in &changes {
+            match node {
+                Some(node) => entries.insert(name.clone(), *node),
+                None => entries.remove(name),
+            };
+        }
+        self.pending.push(Pending::Entries { dir, changes });
+    }
+
+    fn write(&mut self, node: usize, bytes: &[u8]) {
+        if let Node::File { data, .. } = &mut self.nodes[node] {
+            let offset = data.len();
+            data.extend_from_slice(bytes);
+            self.pending.push(Pending::Write {
+                node,
+                offset,
+                bytes: bytes.to_vec(),
+            });
+        }
+    }
+
+    fn sync(&mut self, node: usize) {
+        if let Node::File { data, synced } = &mut self.nodes[node] {
+            *synced = Some(data.clone());
+        }
+        self.pending.retain(|p| !p.is_data_of(node));
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        let (from_dir, from_name) = self.parent(from)?;
+        let (to_dir, to_name) = self.parent(to)?;
+        let node = *self
+            .entries(from_dir)
+            .get(&from_name)
+            .ok_or_else(|| not_found(from))?;
+        if from_dir == to_dir {
+            self.link(from_dir, vec![(from_name, None), (to_name, Some(node))]);
+        } else {
+            // Two directories: each change is durable with its own.
+            self.link(from_dir, vec![(from_name, None)]);
+            self.link(to_dir, vec![(to_name, Some(node))]);
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
+        let node = self.lookup(dir)?.ok_or_else(|| not_found(dir))?;
+        match &mut self.nodes[node] {
+            Node::Dir { entries, synced } => *synced = entries.clone(),
+            Node::File { .. } => {
+                return Err(io::Error::other(format!(
+                    "{}: not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        self.pending.retain(|p| !p.is_entry_of(node));
+        Ok(())
+    }
+
+    fn create_dir(&mut self, path: &Path) -> io::Result<()> {
+        let (dir, name) = self.parent(path)?;
+        if self.entries(dir).contains_key(&name) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: exists", path.display()),
+            ));
+        }
+        let node = self.nodes.len();
+        self.nodes.push(Node::Dir {
+            entries: BTreeMap::new(),
+            synced: BTreeMap::new(),
+        });
+        self.link(dir, vec![(name, Some(node))]);
+        Ok(())
+    }
+
+    fn remove(&mut self, path: &Path) -> io::Result<()> {
+        let (dir, name) = self.parent(path)?;
+        match self.entries(dir).get(&name).copied() {
+            Some(node) if matches!(self.nodes[node], Node::File { .. }) => {
+                self.link(dir, vec![(name, None)]);
+                Ok(())
+            }
+            _ => Err(not_found(path)),
         }
     }
 
@@ -227,7 +488,10 @@ impl PowerLossFs {
         {
             let mut state = fs.lock();
             state.cuts = Some(Vec::new());
-            state.operation("power on".into());
+            state.journal = Some(Vec::new());
+            state
+                .perform(Op::Nothing("power on".into()))
+                .expect("power on changes nothing");
         }
         fs
     }
@@ -243,6 +507,9 @@ impl PowerLossFs {
             operations: Vec::new(),
             cuts: None,
             last: HashMap::new(),
+            pending: Vec::new(),
+            journal: None,
+            power_off_after: None,
         };
         // Parents come before their children in a sorted image.
         for (path, contents) in image {
@@ -283,6 +550,58 @@ impl PowerLossFs {
         self.lock().operations.clone()
     }
 
+    /// The operations of this recording run with the bytes they wrote
+    /// (empty unless made with [`PowerLossFs::recording`]).
+    pub fn journal(&self) -> Journal {
+        Journal(self.lock().journal.clone().unwrap_or_default())
+    }
+
+    /// Performs the operations of `journal` from this file system's next
+    /// one up to `operations` in all: on [`PowerLossFs::default`], the
+    /// recording run's file system as it was after its operation
+    /// `operations` (what a cut there finds). An error when it is already
+    /// past `operations` or the journal is shorter.
+    pub fn replay(&self, journal: &Journal, operations: usize) -> io::Result<()> {
+        let mut state = self.lock();
+        let done = state.operations.len();
+        let ops = journal.0.get(done..operations).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot replay to operation {operations}: {done} done, {} journaled",
+                    journal.len()
+                ),
+            )
+        })?;
+        for op in ops {
+            state.perform(op.clone())?;
+        }
+        Ok(())
+    }
+
+    /// This file system with its power cut after `operations` operations
+    /// (counted from its creation): every later operation fails with an
+    /// I/O error and changes nothing, so the state left is the one at the
+    /// cut (see [`PowerLossFs::sample_crash`]).
+    pub fn power_off_after(self, operations: usize) -> Self {
+        self.lock().power_off_after = Some(operations);
+        self
+    }
+
+    /// Whether the power is off (see [`PowerLossFs::power_off_after`]).
+    pub fn is_powered_off(&self) -> bool {
+        let state = self.lock();
+        state
+            .power_off_after
+            .is_some_and(|limit| state.operations.len() >= limit)
+    }
+
+    /// How many operations are not durable yet (what a sampled crash
+    /// chooses among).
+    pub fn pending_operations(&self) -> usize {
+        self.lock().pending.len()
+    }
+
     /// What the processes see now (not only what is durable).
     pub fn current(&self) -> Image {
         let state = self.lock();
@@ -294,6 +613,9 @@ impl PowerLossFs {
             operations: Vec::new(),
             cuts: None,
             last: HashMap::new(),
+            pending: Vec::new(),
+            journal: None,
+            power_off_after: None,
         };
         for node in &mut visible.nodes {
             if let Node::File { data, synced } = node {
@@ -314,55 +636,38 @@ struct SimFile<'a> {
 impl WritableFile for SimFile<'_> {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.fs.lock();
-        if let Node::File { data, .. } = &mut state.nodes[self.node] {
-            data.extend_from_slice(bytes);
-        }
-        state.operation(format!(
-            "write {} ({} bytes)",
-            self.path.display(),
-            bytes.len()
-        ));
+        state.check_power(&self.path)?;
+        state.perform(Op::Write {
+            node: self.node,
+            path: self.path.clone(),
+            bytes: bytes.to_vec(),
+        })?;
         Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
         let mut state = self.fs.lock();
-        if let Node::File { data, synced } = &mut state.nodes[self.node] {
-            *synced = Some(data.clone());
-        }
-        state.operation(format!("sync {}", self.path.display()));
+        state.check_power(&self.path)?;
+        state.perform(Op::Sync {
+            node: self.node,
+            path: self.path.clone(),
+        })?;
         Ok(())
+    }
+}
+
+impl PowerLossFs {
+    /// Performs `op` (on `path`) unless the power is off.
+    fn perform(&self, path: &Path, op: Op) -> io::Result<usize> {
+        let mut state = self.lock();
+        state.check_power(path)?;
+        state.perform(op)
     }
 }
 
 impl FileSystem for PowerLossFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile + '_>> {
-        let mut state = self.lock();
-        let (dir, name) = state.parent(path)?;
-        let node = match state.entries(dir).get(&name).copied() {
-            Some(node) => match &mut state.nodes[node] {
-                Node::File { data, .. } => {
-                    data.clear();
-                    node
-                }
-                Node::Dir { .. } => {
-                    return Err(io::Error::other(format!(
-                        "{}: is a directory",
-                        path.display()
-                    )));
-                }
-            },
-            None => {
-                let node = state.nodes.len();
-                state.nodes.push(Node::File {
-                    data: Vec::new(),
-                    synced: None,
-                });
-                state.entries(dir).insert(name, node);
-                node
-            }
-        };
-        state.operation(format!("create {}", path.display()));
+        let node = self.perform(path, Op::Create(path.to_path_buf()))?;
         Ok(Box::new(SimFile {
             fs: self,
             node,
@@ -371,78 +676,39 @@ impl FileSystem for PowerLossFs {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        let (from_dir, from_name) = state.parent(from)?;
-        let (to_dir, to_name) = state.parent(to)?;
-        let node = state
-            .entries(from_dir)
-            .remove(&from_name)
-            .ok_or_else(|| not_found(from))?;
-        state.entries(to_dir).insert(to_name, node);
-        state.operation(format!("rename {} -> {}", from.display(), to.display()));
+        self.perform(from, Op::Rename(from.to_path_buf(), to.to_path_buf()))?;
         Ok(())
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        let node = state.lookup(dir)?.ok_or_else(|| not_found(dir))?;
-        match &mut state.nodes[node] {
-            Node::Dir { entries, synced } => *synced = entries.clone(),
-            Node::File { .. } => {
-                return Err(io::Error::other(format!(
-                    "{}: not a directory",
-                    dir.display()
-                )));
-            }
-        }
-        state.operation(format!("sync_dir {}", dir.display()));
+        self.perform(dir, Op::SyncDir(dir.to_path_buf()))?;
         Ok(())
     }
 
     fn create_dir(&self, path: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        let (dir, name) = state.parent(path)?;
-        if state.entries(dir).contains_key(&name) {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{}: exists", path.display()),
-            ));
-        }
-        let node = state.nodes.len();
-        state.nodes.push(Node::Dir {
-            entries: BTreeMap::new(),
-            synced: BTreeMap::new(),
-        });
-        state.entries(dir).insert(name, node);
-        state.operation(format!("create_dir {}", path.display()));
+        self.perform(path, Op::CreateDir(path.to_path_buf()))?;
         Ok(())
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        let (dir, name) = state.parent(path)?;
-        match state.entries(dir).get(&name).copied() {
-            Some(node) if matches!(state.nodes[node], Node::File { .. }) => {
-                state.entries(dir).remove(&name);
-            }
-            _ => return Err(not_found(path)),
-        }
-        state.operation(format!("remove {}", path.display()));
+        self.perform(path, Op::Remove(path.to_path_buf()))?;
         Ok(())
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut state = self.lock();
+        state.check_power(path)?;
         let bytes = match state.lookup(path)?.map(|n| &state.nodes[n]) {
             Some(Node::File { data, .. }) => data.clone(),
             _ => return Err(not_found(path)),
         };
-        state.operation(format!("read {}", path.display()));
+        state.perform(Op::Nothing(format!("read {}", path.display())))?;
         Ok(bytes)
     }
 
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<(String, EntryKind)>> {
         let mut state = self.lock();
+        state.check_power(dir)?;
         let listing = match state.lookup(dir)?.map(|n| &state.nodes[n]) {
             Some(Node::Dir { entries, .. }) => entries
                 .iter()
@@ -456,12 +722,13 @@ impl FileSystem for PowerLossFs {
                 .collect(),
             _ => return Err(not_found(dir)),
         };
-        state.operation(format!("read_dir {}", dir.display()));
+        state.perform(Op::Nothing(format!("read_dir {}", dir.display())))?;
         Ok(listing)
     }
 
     fn kind(&self, path: &Path) -> io::Result<Option<EntryKind>> {
         let state = self.lock();
+        state.check_power(path)?;
         Ok(state.lookup(path)?.map(|n| match state.nodes[n] {
             Node::File { .. } => EntryKind::File,
             Node::Dir { .. } => EntryKind::Dir,
