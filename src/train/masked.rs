@@ -15,6 +15,7 @@
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::store::RecordError;
 use burn::tensor::Device;
 
 use crate::mask::{Mask, MaskedParams};
@@ -50,6 +51,14 @@ impl MaskedOptimizer {
     /// The wrapped optimizer (e.g. to save its state).
     pub fn optimizer(&self) -> &ModuleOptimizer {
         &self.optimizer
+    }
+
+    /// Replaces the wrapped optimizer's state with burn's optimizer record
+    /// `bytes` (what [`ModuleOptimizer::into_bytes`] gives), as the sparse
+    /// training path hands its state back.
+    pub fn load_state(&mut self, bytes: burn::tensor::Bytes) -> Result<(), RecordError> {
+        self.optimizer = self.optimizer.clone().from_bytes(bytes)?;
+        Ok(())
     }
 
     /// Unwraps the optimizer.
