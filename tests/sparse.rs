@@ -558,13 +558,37 @@ impl TrainObserver<LeNet> for Snapshot {
 }
 
 /// A sparse range's checkpoint (the dense model and burn's optimizer
-/// state, Adam's moments and step count converted) resumes on the sparse
-/// path to the uninterrupted run's weights bit for bit, and on the dense
-/// path to them within rounding.
+/// state: SGD's velocity, Adam's moments and step count) resumes on the
+/// sparse path to the uninterrupted run's weights bit for bit, and on the
+/// dense path to them within rounding.
 #[test]
 fn a_sparse_checkpoint_resumes_on_either_path() {
+    let sgd = |momentum, nesterov| OptimizerConfig::Sgd {
+        learning_rate: 0.05,
+        momentum,
+        weight_decay: 1e-3,
+        nesterov,
+    };
+    // LeNet's 3 layers: 6 parameters, with 2, 1, 1 and 0 state tensors each.
+    for (optimizer, tensors) in [
+        (OptimizerConfig::adam(3e-3), 12),
+        (sgd(0.9, false), 6),
+        (sgd(0.9, true), 6),
+        (sgd(0.0, false), 0),
+    ] {
+        check_sparse_resume(optimizer, tensors);
+    }
+}
+
+/// [`a_sparse_checkpoint_resumes_on_either_path`] with `optimizer`, whose
+/// burn state at the checkpoint holds `tensors` tensors.
+fn check_sparse_resume(optimizer: OptimizerConfig, tensors: usize) {
     let device = ndarray().autodiff();
-    let (task, recipe) = (data(), crate::common::tiny_recipe());
+    let task = data();
+    let recipe = TrainingRecipe {
+        optimizer,
+        ..crate::common::tiny_recipe()
+    };
     let mask = pattern_mask(&init(&device, 0), 20);
     let sparse = SparseTraining::on();
     let train = |model: LeNet,
@@ -577,6 +601,12 @@ fn a_sparse_checkpoint_resumes_on_either_path() {
         if let Some(bytes) = state {
             let bytes = burn::tensor::Bytes::from_bytes_vec(bytes.to_vec());
             burn_optimizer = burn_optimizer.from_bytes(bytes).unwrap();
+            assert_eq!(
+                burn_optimizer.to_record().len(),
+                tensors,
+                "{:?}",
+                recipe.optimizer
+            );
         }
         let mut optimizer = MaskedOptimizer::new(burn_optimizer, &mask, &device);
         let model = optimizer.prepare(model);
@@ -588,12 +618,12 @@ fn a_sparse_checkpoint_resumes_on_either_path() {
     let mut snapshot = Snapshot { at: 6, taken: None };
     let straight = train(init(&device, 0), None, 0..12, &sparse, &mut snapshot);
     let (model, state) = snapshot.taken.expect("a checkpoint at iteration 6");
-    assert!(!state.is_empty());
     let mut none = Snapshot { at: 0, taken: None };
     let resumed = train(model.clone(), Some(&state), 6..12, &sparse, &mut none);
     assert!(
         float_values(&straight, |_| true) == float_values(&resumed, |_| true),
-        "the sparse resume is bit for bit the uninterrupted run"
+        "{:?}: the sparse resume is bit for bit the uninterrupted run",
+        recipe.optimizer
     );
     let off = SparseTraining::default();
     let dense = train(model, Some(&state), 6..12, &off, &mut none);
