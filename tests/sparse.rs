@@ -412,6 +412,9 @@ fn check_execution_records(dense: &ImpReport, sparse: &ImpReport) {
     );
     assert_eq!(report::from_csv(&csv).unwrap().0, sparse.rows);
     assert_eq!(sparse.rows[3].execution, Some(P::Sparse));
+    // The default is not repeated in the rows: they read back from the CSV.
+    assert!(dense.rows.iter().all(|r| r.execution.is_none()));
+    assert_eq!(report::from_csv(&dense_csv).unwrap().0, dense.rows);
     let table = sparse.table().to_string();
     assert!(table.contains("sparse (below_threshold)"), "{table}");
     assert!(!dense.table().to_string().contains("sparse_training_off"));

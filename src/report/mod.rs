@@ -181,21 +181,26 @@ pub struct ReportRow {
     /// [`MetricLabel::accuracy`], the test accuracy in [0, 1]).
     #[serde(alias = "test_accuracy")]
     pub value: f64,
-    /// The path that trained the network, when recorded (see
+    /// The path that trained the network (see
     /// [`Execution`](crate::sparse::Execution); the words of its reason are
-    /// in the level's summary).
+    /// in the level's summary). `None` for the default, dense with sparse
+    /// training off, as in a report written without the execution columns
+    /// (and for a network whose summary predates the record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionPath>,
-    /// Why that path, when recorded.
+    /// Why that path (`None` as for `execution`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_reason: Option<ExecutionReason>,
 }
 
 impl ReportRow {
-    /// The row's `execution` and `execution_reason` of `execution`.
+    /// The row recording `execution`, unless it is the default
+    /// ([`Execution::is_default`]): rows read back from a report's CSV
+    /// equal the rows it was written from.
     pub fn with_execution(mut self, execution: Option<&Execution>) -> Self {
-        self.execution = execution.map(|e| e.path);
-        self.execution_reason = execution.map(|e| e.reason);
+        let recorded = execution.filter(|e| !e.is_default());
+        self.execution = recorded.map(|e| e.path);
+        self.execution_reason = recorded.map(|e| e.reason);
         self
     }
 }

@@ -83,14 +83,9 @@ impl<'a, T> SparseRequest<'a, T> {
         }
     }
 
-    /// The checks that need no data, in order; the first that fails says
-    /// why the range trains densely.
-    fn candidate<M: Module>(
-        &self,
-        model: &M,
-        optimizer: &MaskedOptimizer,
-        range: &Range<u64>,
-    ) -> Result<Candidate, Execution> {
+    /// Sparse settings that are on for a masked, non-empty range on the
+    /// recipe's schedule, or why the range trains densely.
+    fn enabled(&self, range: &Range<u64>) -> Result<(&'a SparseTraining, &'a Mask), Execution> {
         use ExecutionReason as R;
         let (settings, mask) = match self.settings {
             Some((settings, mask)) if settings.enabled => (settings, mask),
@@ -106,8 +101,7 @@ impl<'a, T> SparseRequest<'a, T> {
                 format!("a fixed learning rate {lr} (fine-tuning) instead of the schedule");
             return Err(Execution::dense(R::FixedLearningRate, detail));
         }
-        let density = mask.density();
-        if density >= 1.0 {
+        if mask.density() >= 1.0 {
             return Err(Execution::dense(
                 R::DenseMask,
                 "the mask keeps every weight",
@@ -117,6 +111,20 @@ impl<'a, T> SparseRequest<'a, T> {
             let detail = format!("no iteration to train in {range:?}");
             return Err(Execution::dense(R::EmptyRange, detail));
         }
+        Ok((settings, mask))
+    }
+
+    /// The checks that need no data, in order; the first that fails says
+    /// why the range trains densely.
+    fn candidate<M: Module>(
+        &self,
+        model: &M,
+        optimizer: &MaskedOptimizer,
+        range: &Range<u64>,
+    ) -> Result<Candidate, Execution> {
+        use ExecutionReason as R;
+        let (settings, mask) = self.enabled(range)?;
+        let density = mask.density();
         let sparse_optimizer = sparse_optimizer(&self.recipe.optimizer)
             .map_err(|e| Execution::dense(R::UnsupportedOptimizer, e.to_string()))?;
         if !settings.applies_to(mask) {
