@@ -182,7 +182,7 @@ pub struct ReportRow {
     #[serde(alias = "test_accuracy")]
     pub value: f64,
     /// The path that trained the network (see
-    /// [`Execution`](crate::sparse::Execution); the words of its reason are
+    /// [`Execution`]; the words of its reason are
     /// in the level's summary). `None` for the default, dense with sparse
     /// training off, as in a report written without the execution columns
     /// (and for a network whose summary predates the record).

@@ -24,8 +24,9 @@ pub const RESNET_BELOW_DENSITY: f64 = 0.6;
 /// layers (LeNet-300-100; see
 /// [`SparseMlp::from_module`](super::SparseMlp::from_module)) or those of a
 /// CIFAR ResNet ([`SparseResNet::from_module`](super::SparseResNet::from_module))
-/// on tasks that give host batches ([`Task::host_batch`]), and only where
-/// the sparse loss of the level's first batch equals the task's loss of the
+/// on tasks that give host batches
+/// ([`Task::host_batch`](crate::task::Task::host_batch)), and only where the
+/// sparse loss of the level's first batch equals the task's loss of the
 /// dense model (relative tolerance [`LOSS_CHECK_TOLERANCE`]): a model whose
 /// forward is not the ReLU chain or the ResNet, or a task whose loss is not
 /// the mean cross-entropy, stays on the dense path. The recipe's optimizer

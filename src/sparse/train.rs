@@ -128,10 +128,12 @@ impl<'a, T> SparseRequest<'a, T> {
         let sparse_optimizer = sparse_optimizer(&self.recipe.optimizer)
             .map_err(|e| Execution::dense(R::UnsupportedOptimizer, e.to_string()))?;
         if !settings.applies_to(mask) {
-            let limit = settings.below_density.map_or_else(
-                || format!("any model's crossover (MLP {MLP_BELOW_DENSITY}, ResNet {RESNET_BELOW_DENSITY})"),
-                |d| format!("the configured {d}"),
-            );
+            let limit = match settings.below_density {
+                Some(d) => format!("the configured {d}"),
+                None => format!(
+                    "any model's crossover (MLP {MLP_BELOW_DENSITY}, ResNet {RESNET_BELOW_DENSITY})"
+                ),
+            };
             let detail = format!("density {density:.4} is not below {limit}");
             return Err(Execution::dense(R::AboveThreshold, detail));
         }
