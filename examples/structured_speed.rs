@@ -142,7 +142,10 @@ fn run<M: Classifier>(
     let (images, labels) = synthetic_batch(&autodiff, batch, kind.image_shape());
     let mut nets = [dense, exported.train()];
     let mut optims = [optimizer.config().init(), optimizer.config().init()];
-    let lr = optimizer.config().learning_rate().expect("a preset has a base rate");
+    let lr = optimizer
+        .config()
+        .learning_rate()
+        .expect("a preset has a base rate");
     let times = alternate(args.rounds, |net| {
         time_per_call(calls, || {
             nets[net] = step(&nets[net], &mut optims[net], lr, &images, &labels);

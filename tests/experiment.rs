@@ -578,3 +578,25 @@ fn a_learning_rate_needs_exactly_one_source() {
             .contains("scheduler")
     );
 }
+
+#[test]
+fn a_burn_optimizer_without_a_sparse_form_trains_densely_and_says_why() {
+    use burn_lottery::sparse::{ExecutionPath, ExecutionReason, SparseTraining};
+    let device = ndarray();
+    let root = tempfile::tempdir().unwrap();
+    let config = ImpConfig {
+        training: TrainingRecipe {
+            optimizer: OptimizerConfig::burn(3e-3, AdamWConfig::new()),
+            ..tiny_recipe()
+        },
+        sparse_training: SparseTraining::below(0.9),
+        ..common::tiny_imp_config("adamw_sparse", 1)
+    };
+    let report = Imp::new(config)
+        .run(root.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    let level_1 = report.summaries[1].execution.clone().unwrap();
+    assert_eq!(level_1.path, ExecutionPath::Dense);
+    assert_eq!(level_1.reason, ExecutionReason::UnsupportedOptimizer);
+    assert!(level_1.detail.contains("adamw"), "{}", level_1.detail);
+}

@@ -858,6 +858,8 @@ fn row() -> impl Strategy<Value = ReportRow> {
                 level,
                 weights_remaining,
                 value,
+                execution: None,
+                execution_reason: None,
             },
         )
 }
@@ -885,6 +887,8 @@ fn fuzz_report_csv() {
                 level: 3,
                 weights_remaining: 0.512,
                 value: 0.9,
+                execution: None,
+                execution_reason: None,
             },
             ReportRow {
                 condition: "random_reinit".into(),
@@ -892,6 +896,8 @@ fn fuzz_report_csv() {
                 level: 4,
                 weights_remaining: 0.4096,
                 value: 0.85,
+                execution: None,
+                execution_reason: None,
             },
         ],
         &MetricLabel::accuracy(),

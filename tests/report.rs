@@ -16,6 +16,8 @@ fn row(condition: &str, seed: u64, level: usize, value: f64) -> ReportRow {
         level,
         weights_remaining: 0.8f64.powi(level as i32),
         value,
+        execution: None,
+        execution_reason: None,
     }
 }
 

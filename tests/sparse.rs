@@ -1,5 +1,7 @@
 //! The sparse path against the dense masked one: training steps, IMP levels,
-//! inference and burn's gather / scatter formulation.
+//! inference and burn's gather / scatter formulation; the execution record
+//! of every level (which path trained it and why), fallbacks to the dense
+//! path with their reasons, and a sparse level's checkpoints and resume.
 //!
 //! Tolerance: the sparse kernels sum in another order than burn's matmul,
 //! so results agree to rounding. After 12 steps every weight may differ by
@@ -9,19 +11,26 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::Module;
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use burn_lottery::imp::{Branch, Imp, ImpConfig, ImpReport, Layout, LevelFiles, Silent};
+use burn_lottery::imp::{
+    Branch, Imp, ImpConfig, ImpError, ImpObserver, ImpReport, Layout, LevelFiles, RunOptions,
+    Silent,
+};
 use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
-use burn_lottery::models::{LeNet, cross_entropy};
+use burn_lottery::models::init::init_weights;
+use burn_lottery::models::{Classifier, LeNet, cross_entropy};
 use burn_lottery::params::float_values;
+use burn_lottery::report::{self, CSV_HEADER};
 use burn_lottery::rewind::RewindCheckpoint;
 use burn_lottery::sparse::{
-    GatherScatter, MLP_BELOW_DENSITY, SparseError, SparseMlp, SparseTraining,
+    Execution, ExecutionPath as P, ExecutionReason as R, GatherScatter, MLP_BELOW_DENSITY,
+    SparseError, SparseMlp, SparseTraining,
 };
 use burn_lottery::task::DataOrder;
 use burn_lottery::train::masked::MaskedOptimizer;
-use burn_lottery::train::recipe::OptimizerConfig;
+use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
 use burn_lottery::train::trainer::{TrainObserver, Trainer};
 
 use crate::common::{data, init, ndarray, tiny_imp_config};
@@ -253,16 +262,52 @@ fn gather_scatter_gradients_match_dense_on_wgpu() {
     gather_scatter_matches_dense(&device);
 }
 
-/// Runs a 3-level IMP experiment with `sparse` settings under `root`.
-fn run_imp(root: &Path, sparse: SparseTraining) -> ImpReport {
-    let device = ndarray().autodiff();
-    let config = ImpConfig {
+/// A 3-level IMP experiment with `sparse` settings.
+fn imp(sparse: SparseTraining) -> Imp {
+    Imp::new(ImpConfig {
         sparse_training: sparse,
         ..tiny_imp_config("sparse_imp", 3)
-    };
-    Imp::new(config)
+    })
+}
+
+/// Runs [`imp`] under `root`.
+fn run_imp(root: &Path, sparse: SparseTraining) -> ImpReport {
+    let device = ndarray().autodiff();
+    imp(sparse)
         .run(root, &device, &data(), init, &mut Silent)
         .unwrap()
+}
+
+/// The path and reason each level of a report's summaries records (as
+/// read back from the stored summaries).
+pub(crate) fn executions(report: &ImpReport) -> Vec<(P, R)> {
+    report
+        .summaries
+        .iter()
+        .map(|s| {
+            let e = s
+                .execution
+                .as_ref()
+                .expect("every trained level records its path");
+            (e.path, e.reason)
+        })
+        .collect()
+}
+
+/// The trained weights a level stored (read into `template`).
+fn stored_weights<M: Module>(
+    report: &ImpReport,
+    level: usize,
+    template: M,
+) -> BTreeMap<String, Vec<f32>> {
+    let bytes = level_file(report, level, LevelFiles::final_checkpoint);
+    let checkpoint = RewindCheckpoint::from_bytes(&bytes).unwrap();
+    float_values(&checkpoint.restore(template).unwrap(), |_| true)
+}
+
+/// The experiment's `report.csv`.
+pub(crate) fn report_csv(report: &ImpReport) -> String {
+    std::fs::read_to_string(report.directory.join("report.csv")).unwrap()
 }
 
 /// The stored files of one level of a run.
@@ -284,6 +329,7 @@ fn imp_levels_train_sparsely_below_the_configured_density() {
     let settings = SparseTraining::below(0.7);
     let sparse = run_imp(dir.path(), settings);
     assert_ne!(dense.directory, sparse.directory);
+    check_execution_records(&dense, &sparse);
     for level in 0..=3 {
         assert_eq!(
             level_file(&dense, level, LevelFiles::mask),
@@ -327,6 +373,53 @@ fn imp_levels_train_sparsely_below_the_configured_density() {
     check_same_weights(&restore(&dense), &restore(&sparse), &mask);
 }
 
+/// Which path trained each level, as the summaries, their files and the
+/// reports record it: the default run says "sparse training off" and keeps
+/// its report's format; the sparse run trains levels 2 and 3 sparsely.
+fn check_execution_records(dense: &ImpReport, sparse: &ImpReport) {
+    assert_eq!(executions(dense), vec![(P::Dense, R::SparseTrainingOff); 4]);
+    assert_eq!(
+        executions(sparse),
+        vec![
+            (P::Dense, R::DenseMask),
+            (P::Dense, R::AboveThreshold),
+            (P::Sparse, R::BelowThreshold),
+            (P::Sparse, R::BelowThreshold),
+        ]
+    );
+    let words = |level: usize| sparse.summaries[level].execution.clone().unwrap().detail;
+    assert_eq!(words(1), "density 0.8000 is not below the configured 0.7");
+    assert!(
+        words(3).ends_with(" is below the configured 0.7"),
+        "{}",
+        words(3)
+    );
+    let stored: serde_json::Value =
+        serde_json::from_slice(&level_file(sparse, 2, LevelFiles::summary)).unwrap();
+    assert_eq!(stored["execution"]["path"], "sparse");
+    assert_eq!(stored["execution"]["reason"], "below_threshold");
+    let dense_csv = report_csv(dense);
+    assert!(dense_csv.starts_with(&format!("{CSV_HEADER}\n")));
+    assert!(!dense_csv.contains("execution") && !dense_csv.contains("dense"));
+    let csv = report_csv(sparse);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], format!("{CSV_HEADER},execution,execution_reason"));
+    assert!(lines[2].ends_with(",dense,above_threshold"), "{}", lines[2]);
+    assert!(
+        lines[3].ends_with(",sparse,below_threshold"),
+        "{}",
+        lines[3]
+    );
+    assert_eq!(report::from_csv(&csv).unwrap().0, sparse.rows);
+    assert_eq!(sparse.rows[3].execution, Some(P::Sparse));
+    // The default is not repeated in the rows: they read back from the CSV.
+    assert!(dense.rows.iter().all(|r| r.execution.is_none()));
+    assert_eq!(report::from_csv(&dense_csv).unwrap().0, dense.rows);
+    let table = sparse.table().to_string();
+    assert!(table.contains("sparse (below_threshold)"), "{table}");
+    assert!(!dense.table().to_string().contains("sparse_training_off"));
+}
+
 /// The sparse inference form of a stored level gives the logits of the
 /// stored dense model.
 fn check_sparse_ticket(root: &Path, report: &ImpReport, level: usize) {
@@ -355,12 +448,13 @@ fn check_sparse_ticket(root: &Path, report: &ImpReport, level: usize) {
     assert!(err.is_err());
 }
 
-/// Counts the trainer's checkpoint calls (made every step on the dense
-/// path, never on the sparse path).
+/// Records what the trainer tells its observer: steps, checkpoint calls
+/// and the execution decision (made once).
 #[derive(Default)]
 struct Calls {
     steps: u64,
     checkpoints: u64,
+    execution: Option<Execution>,
 }
 
 impl TrainObserver<LeNet> for Calls {
@@ -369,9 +463,32 @@ impl TrainObserver<LeNet> for Calls {
         self.steps += 1;
     }
 
+    fn execution(&mut self, execution: &Execution) {
+        let before = self.execution.replace(execution.clone());
+        assert!(before.is_none(), "decided once per range");
+    }
+
     fn checkpoint(&mut self, _: u64, _: &LeNet, _: &MaskedOptimizer) -> Result<(), String> {
         self.checkpoints += 1;
         Ok(())
+    }
+}
+
+impl Calls {
+    fn decision(&self) -> (P, R) {
+        let e = self
+            .execution
+            .as_ref()
+            .expect("the trainer says which path");
+        (e.path, e.reason)
+    }
+}
+
+fn order(recipe: &TrainingRecipe) -> DataOrder {
+    DataOrder {
+        batch_size: recipe.batch_size,
+        order_seed: 0,
+        augment_seed: None,
     }
 }
 
@@ -380,43 +497,328 @@ fn the_trainer_switches_at_the_configured_density() {
     let device = ndarray().autodiff();
     let task = data();
     let recipe = crate::common::tiny_recipe();
-    let order = DataOrder {
-        batch_size: recipe.batch_size,
-        order_seed: 0,
-        augment_seed: None,
-    };
     let model = init(&device, 0);
     let mask = pattern_mask(&model, 30); // density 0.3
-    let run = |settings: &SparseTraining| {
+    let run = |settings: &SparseTraining, fixed_lr: Option<f64>| {
         let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
         let model = optimizer.prepare(model.clone());
         let mut calls = Calls::default();
         let trained = Trainer::new(&recipe, &task, &device)
             .with_sparse(settings, &mask)
-            .train(model, &mut optimizer, 0..10, &order, &mut calls)
+            .with_fixed_learning_rate(fixed_lr)
+            .train(model, &mut optimizer, 0..10, &order(&recipe), &mut calls)
             .unwrap();
+        // Both paths offer the observer a checkpoint after every step.
+        assert_eq!((calls.steps, calls.checkpoints), (10, 10));
         (trained, calls)
     };
     let at = SparseTraining::below;
-    let (above, calls) = run(&at(0.3));
-    assert_eq!(
-        (calls.steps, calls.checkpoints),
-        (10, 10),
-        "0.3 is not below 0.3"
+    let (above, calls) = run(&at(0.3), None);
+    assert_eq!(calls.decision(), (P::Dense, R::AboveThreshold));
+    let words = calls.execution.unwrap().detail;
+    assert!(
+        words.ends_with("is not below the configured 0.3"),
+        "{words}"
     );
-    let (_, calls) = run(&SparseTraining::on());
-    assert_eq!(
-        calls.checkpoints, 10,
-        "0.3 is not below an MLP's default {MLP_BELOW_DENSITY}"
-    );
-    let (off, calls) = run(&SparseTraining::default());
-    assert_eq!(calls.checkpoints, 10, "off by default");
+    let (_, calls) = run(&SparseTraining::on(), None);
+    assert_eq!(calls.decision(), (P::Dense, R::AboveThreshold));
+    let words = calls.execution.unwrap().detail;
+    let crossover = format!("is not below the MLP crossover {MLP_BELOW_DENSITY}");
+    assert!(words.ends_with(&crossover), "{words}");
+    let (off, calls) = run(&SparseTraining::default(), None);
+    assert_eq!(calls.decision(), (P::Dense, R::SparseTrainingOff));
     assert_eq!(float_values(&above, |_| true), float_values(&off, |_| true));
-    let (below, calls) = run(&at(0.31));
-    assert_eq!(
-        (calls.steps, calls.checkpoints),
-        (10, 0),
-        "trained sparsely"
-    );
+    let (_, calls) = run(&at(0.31), Some(1e-3));
+    assert_eq!(calls.decision(), (P::Dense, R::FixedLearningRate));
+    let (below, calls) = run(&at(0.31), None);
+    assert_eq!(calls.decision(), (P::Sparse, R::BelowThreshold));
     check_same_weights(&off, &below, &mask);
+}
+
+/// Takes the model and burn's optimizer state at one iteration, and asks
+/// for no other checkpoint.
+struct Snapshot {
+    at: u64,
+    taken: Option<(LeNet, Vec<u8>)>,
+}
+
+impl TrainObserver<LeNet> for Snapshot {
+    fn checkpoint_due(&mut self, completed: u64) -> bool {
+        completed == self.at
+    }
+
+    fn checkpoint(
+        &mut self,
+        done: u64,
+        model: &LeNet,
+        opt: &MaskedOptimizer,
+    ) -> Result<(), String> {
+        assert_eq!(done, self.at, "checkpoint offered only when due");
+        let state = opt.optimizer().into_bytes().unwrap().to_vec();
+        assert!(self.taken.replace((model.clone(), state)).is_none());
+        Ok(())
+    }
+}
+
+/// A sparse range's checkpoint (the dense model and burn's optimizer
+/// state: SGD's velocity, Adam's moments and step count) resumes on the
+/// sparse path to the uninterrupted run's weights bit for bit, and on the
+/// dense path to them within rounding.
+#[test]
+fn a_sparse_checkpoint_resumes_on_either_path() {
+    let sgd = |momentum, nesterov| OptimizerConfig::Sgd {
+        learning_rate: 0.05,
+        momentum,
+        weight_decay: 1e-3,
+        nesterov,
+    };
+    // LeNet's 3 layers: 6 parameters, with 2, 1, 1 and 0 state tensors each.
+    for (optimizer, tensors) in [
+        (OptimizerConfig::adam(3e-3), 12),
+        (sgd(0.9, false), 6),
+        (sgd(0.9, true), 6),
+        (sgd(0.0, false), 0),
+    ] {
+        check_sparse_resume(optimizer, tensors);
+    }
+}
+
+/// [`a_sparse_checkpoint_resumes_on_either_path`] with `optimizer`, whose
+/// burn state at the checkpoint holds `tensors` tensors.
+fn check_sparse_resume(optimizer: OptimizerConfig, tensors: usize) {
+    let device = ndarray().autodiff();
+    let task = data();
+    let recipe = TrainingRecipe {
+        optimizer,
+        ..crate::common::tiny_recipe()
+    };
+    let mask = pattern_mask(&init(&device, 0), 20);
+    let sparse = SparseTraining::on();
+    let train = |model: LeNet,
+                 state: Option<&[u8]>,
+                 range: std::ops::Range<u64>,
+                 settings: &SparseTraining,
+                 observer: &mut Snapshot|
+     -> LeNet {
+        let mut burn_optimizer = recipe.optimizer.init();
+        if let Some(bytes) = state {
+            let bytes = burn::tensor::Bytes::from_bytes_vec(bytes.to_vec());
+            burn_optimizer = burn_optimizer.from_bytes(bytes).unwrap();
+            assert_eq!(
+                burn_optimizer.to_record().len(),
+                tensors,
+                "{:?}",
+                recipe.optimizer
+            );
+        }
+        let mut optimizer = MaskedOptimizer::new(burn_optimizer, &mask, &device);
+        let model = optimizer.prepare(model);
+        let trainer = Trainer::new(&recipe, &task, &device).with_sparse(settings, &mask);
+        trainer
+            .train(model, &mut optimizer, range, &order(&recipe), observer)
+            .unwrap()
+    };
+    let mut snapshot = Snapshot { at: 6, taken: None };
+    let straight = train(init(&device, 0), None, 0..12, &sparse, &mut snapshot);
+    let (model, state) = snapshot.taken.expect("a checkpoint at iteration 6");
+    let mut none = Snapshot { at: 0, taken: None };
+    let resumed = train(model.clone(), Some(&state), 6..12, &sparse, &mut none);
+    assert!(
+        float_values(&straight, |_| true) == float_values(&resumed, |_| true),
+        "{:?}: the sparse resume is bit for bit the uninterrupted run",
+        recipe.optimizer
+    );
+    let off = SparseTraining::default();
+    let dense = train(model, Some(&state), 6..12, &off, &mut none);
+    check_same_weights(&straight, &dense, &mask);
+}
+
+/// Stops the run after `stop_after` steps in total.
+struct StopAfter {
+    steps: u64,
+    stop_after: u64,
+}
+
+impl ImpObserver for StopAfter {
+    fn step(&mut self, _completed: u64, _loss: Option<f64>) {
+        self.steps += 1;
+    }
+    fn should_stop(&mut self) -> bool {
+        self.steps >= self.stop_after
+    }
+}
+
+/// A sparse level interrupted after its periodic checkpoint resumes from
+/// it, sparsely, to the uninterrupted run's results bit for bit.
+#[test]
+fn an_interrupted_sparse_level_resumes_to_the_same_results() {
+    let device = ndarray().autodiff();
+    let options = RunOptions {
+        checkpoint_every: 7,
+        ..RunOptions::default()
+    };
+    let imp = imp(SparseTraining::below(0.7)).with_options(options);
+    let straight_dir = tempfile::tempdir().unwrap();
+    let straight = imp
+        .run(straight_dir.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    // Levels 0 and 1 train 30 and 25 steps; stop 12 steps into the sparse
+    // level 2 (iteration 17; its last checkpoint is at iteration 14).
+    let dir = tempfile::tempdir().unwrap();
+    let mut stop = StopAfter {
+        steps: 0,
+        stop_after: 30 + 25 + 12,
+    };
+    let err = imp
+        .run(dir.path(), &device, &data(), init, &mut stop)
+        .unwrap_err();
+    assert!(matches!(err, ImpError::Train { level: 2, .. }), "{err}");
+    let files = Layout::level(&Branch::Main, 2);
+    let progress = std::fs::read(imp.directory(dir.path()).join(files.progress())).unwrap();
+    let checkpoint = RewindCheckpoint::from_bytes(&progress).unwrap();
+    assert_eq!(checkpoint.iteration(), 14);
+    assert!(checkpoint.optimizer_bytes().is_some_and(|b| !b.is_empty()));
+    let resumed = imp
+        .run(dir.path(), &device, &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(resumed.trained_levels, 2, "levels 2 and 3");
+    assert_eq!(executions(&resumed), executions(&straight));
+    assert_eq!(executions(&resumed)[2], (P::Sparse, R::BelowThreshold));
+    assert_eq!(resumed.rows, straight.rows);
+    assert_eq!(report_csv(&resumed), report_csv(&straight));
+    for level in 0..=3 {
+        let (a, b) = (&straight.summaries[level], &resumed.summaries[level]);
+        assert_eq!(a.metrics, b.metrics, "level {level}");
+        assert_eq!(a.final_train_loss, b.final_train_loss, "level {level}");
+        let files: [fn(&LevelFiles) -> String; 2] = [LevelFiles::mask, LevelFiles::metrics];
+        for file in files {
+            assert!(
+                level_file(&straight, level, file) == level_file(&resumed, level, file),
+                "level {level}: a file differs"
+            );
+        }
+        let template = || init(&ndarray(), 0);
+        assert!(
+            stored_weights(&straight, level, template())
+                == stored_weights(&resumed, level, template()),
+            "level {level}: the trained weights differ"
+        );
+    }
+}
+
+/// LeNet's linear layers with `tanh` between them: the parameters of a
+/// chain of linear layers, another forward pass.
+#[derive(Module, Debug)]
+pub(crate) struct TanhNet {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Classifier for TanhNet {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.fc1.forward(images.flatten(1, 3));
+        self.fc2.forward(burn::tensor::activation::tanh(x))
+    }
+}
+
+fn tanh_net(device: &Device, seed: u64) -> TanhNet {
+    let net = TanhNet {
+        fc1: LinearConfig::new(64, 24).init(device),
+        fc2: LinearConfig::new(24, 10).init(device),
+    };
+    init_weights(net, seed)
+}
+
+/// A model the sparse path reads as a chain of linear layers whose forward
+/// is not the ReLU chain: every pruned level falls back to the dense path
+/// with its reason recorded, and trains exactly as with sparse training
+/// off.
+#[test]
+fn a_forced_fallback_records_its_reason_and_trains_densely() {
+    let device = ndarray().autodiff();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |sparse: SparseTraining| {
+        let config = ImpConfig {
+            sparse_training: sparse,
+            ..tiny_imp_config("sparse_fallback", 2)
+        };
+        Imp::new(config)
+            .run(dir.path(), &device, &data(), tanh_net, &mut Silent)
+            .unwrap()
+    };
+    let off = run(SparseTraining::default());
+    let on = run(SparseTraining::below(0.9));
+    assert_eq!(
+        executions(&on),
+        vec![
+            (P::Dense, R::DenseMask),
+            (P::Dense, R::LossMismatch),
+            (P::Dense, R::LossMismatch),
+        ]
+    );
+    let words = on.summaries[1].execution.clone().unwrap().detail;
+    assert!(words.starts_with("first-batch loss "), "{words}");
+    let csv = report_csv(&on);
+    assert!(
+        csv.lines()
+            .nth(2)
+            .unwrap()
+            .ends_with(",dense,loss_mismatch"),
+        "{csv}"
+    );
+    for level in 0..=2 {
+        let template = || tanh_net(&ndarray(), 0);
+        assert!(
+            stored_weights(&off, level, template()) == stored_weights(&on, level, template()),
+            "level {level}: the fallback is the dense path"
+        );
+    }
+}
+
+/// LeNet's layers and one more parameter: not a layout the sparse path
+/// knows.
+#[derive(Module, Debug)]
+struct Shifted {
+    fc1: Linear,
+    fc2: Linear,
+    shift: Param<Tensor<1>>,
+}
+
+impl Classifier for Shifted {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = burn::tensor::activation::relu(self.fc1.forward(images.flatten(1, 3)));
+        self.fc2.forward(x) + self.shift.val().unsqueeze::<2>()
+    }
+}
+
+#[test]
+fn an_unknown_layout_trains_densely_and_says_why() {
+    let device = ndarray().autodiff();
+    let (task, recipe) = (data(), crate::common::tiny_recipe());
+    let model = Shifted {
+        fc1: LinearConfig::new(64, 24).init(&device),
+        fc2: LinearConfig::new(24, 10).init(&device),
+        shift: Param::from_tensor(Tensor::zeros([10], &device)),
+    };
+    let mask = pattern_mask(&model, 30);
+    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+    let model = optimizer.prepare(model);
+    let mut execution = None;
+    let mut observer = Decision(&mut execution);
+    Trainer::new(&recipe, &task, &device)
+        .with_sparse(&SparseTraining::on(), &mask)
+        .train(model, &mut optimizer, 0..2, &order(&recipe), &mut observer)
+        .unwrap();
+    let execution = execution.expect("decided");
+    assert_eq!(execution.reason, R::LayoutNotRecognised);
+    assert!(execution.detail.contains("5 float tensors"), "{execution}");
+}
+
+/// Keeps the execution decision.
+pub(crate) struct Decision<'a>(pub(crate) &'a mut Option<Execution>);
+
+impl<M> TrainObserver<M> for Decision<'_> {
+    fn execution(&mut self, execution: &Execution) {
+        *self.0 = Some(execution.clone());
+    }
 }

@@ -1,7 +1,8 @@
 //! The sparse host ResNet against burn's dense masked ResNet: training steps
 //! (SGD with momentum and weight decay, BatchNorm with batch statistics),
-//! inference logits (running statistics), the trainer's switch, and models
-//! that are not ResNets.
+//! inference logits (running statistics), the trainer's switch and its
+//! record, a fallback that leaves BatchNorm's statistics as the dense path
+//! has them, and models that are not ResNets.
 //!
 //! Tolerance: the host kernels sum in another order than burn's
 //! convolutions and BatchNorm, and BatchNorm divides by small standard
@@ -9,23 +10,28 @@
 //! differ by `TOLERANCE` (absolute); pruned weights must be exactly zero.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn_lottery::data::ExperimentData;
+use burn_lottery::data::loader::TensorBatch;
 use burn_lottery::imp::{Branch, Imp, ImpConfig, ImpReport, Layout, LevelFiles, Silent};
 use burn_lottery::mask::Mask;
 use burn_lottery::models::{ResNet, ResNetConfig, cross_entropy};
+use burn_lottery::report::CSV_HEADER;
 use burn_lottery::rewind::RewindCheckpoint;
 use burn_lottery::sparse::{
-    NormSettings, RESNET_BELOW_DENSITY, SparseError, SparseResNet, SparseTicket, SparseTraining,
+    Execution, ExecutionPath as P, ExecutionReason as R, NormSettings, RESNET_BELOW_DENSITY,
+    SparseError, SparseResNet, SparseTicket, SparseTraining,
 };
-use burn_lottery::task::DataOrder;
+use burn_lottery::task::{Batches, DataOrder, MetricSpec, Metrics, Split, Task, TaskError};
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
 use burn_lottery::train::trainer::{TrainObserver, Trainer};
 
 use crate::common::{data, ndarray, state};
-use crate::sparse::pattern_mask;
+use crate::sparse::{executions, pattern_mask, report_csv};
 
 const TOLERANCE: f32 = 1e-4;
 const BATCH: usize = 6;
@@ -172,16 +178,107 @@ fn what_is_not_a_resnet_is_refused_with_the_reason() {
     assert!(sparse.loss(&images, &labels).is_ok());
 }
 
-/// Counts the trainer's checkpoint calls (every step on the dense path,
-/// none on the sparse path).
+/// Counts the trainer's checkpoint calls (every step on either path) and
+/// keeps its execution decision.
 #[derive(Default)]
-struct Checkpoints(u64);
+struct Checkpoints {
+    calls: u64,
+    execution: Option<Execution>,
+}
 
 impl TrainObserver<ResNet> for Checkpoints {
+    fn execution(&mut self, execution: &Execution) {
+        self.execution = Some(execution.clone());
+    }
+
     fn checkpoint(&mut self, _: u64, _: &ResNet, _: &MaskedOptimizer) -> Result<(), String> {
-        self.0 += 1;
+        self.calls += 1;
         Ok(())
     }
+}
+
+impl Checkpoints {
+    fn decision(&self) -> (P, R) {
+        let e = self
+            .execution
+            .as_ref()
+            .expect("the trainer says which path");
+        (e.path, e.reason)
+    }
+}
+
+/// The synthetic task with its loss doubled: not the loss the sparse path
+/// computes, so its first-batch check sends the range to the dense path.
+struct DoubledLoss(ExperimentData);
+
+impl Task<ResNet> for DoubledLoss {
+    type Batch = TensorBatch;
+
+    fn batches<'a>(
+        &'a self,
+        order: &DataOrder,
+        iterations: Range<u64>,
+        device: &'a Device,
+    ) -> Result<Batches<'a, TensorBatch>, TaskError> {
+        Task::<ResNet>::batches(&self.0, order, iterations, device)
+    }
+
+    fn loss(&self, model: &ResNet, batch: TensorBatch) -> Tensor<1> {
+        Task::<ResNet>::loss(&self.0, model, batch).mul_scalar(2.0)
+    }
+
+    fn evaluate(
+        &self,
+        model: &ResNet,
+        split: Split,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Metrics, TaskError> {
+        Task::<ResNet>::evaluate(&self.0, model, split, batch_size, device)
+    }
+
+    fn metrics(&self) -> MetricSpec {
+        Task::<ResNet>::metrics(&self.0)
+    }
+
+    fn host_batch(&self, batch: &TensorBatch) -> Option<(Vec<f32>, Vec<i64>)> {
+        Task::<ResNet>::host_batch(&self.0, batch)
+    }
+}
+
+/// A ResNet range whose first-batch check fails trains densely, with the
+/// reason, and exactly as with sparse training off: the check's forward
+/// pass leaves no trace in BatchNorm's running statistics.
+#[test]
+fn a_resnet_fallback_leaves_batch_norm_as_the_dense_path_has_it() {
+    let device = ndarray().autodiff();
+    let task = DoubledLoss(data());
+    let recipe = TrainingRecipe {
+        optimizer: sgd(),
+        training_iterations: 3,
+        ..crate::common::tiny_recipe()
+    };
+    let order = DataOrder {
+        batch_size: recipe.batch_size,
+        order_seed: 0,
+        augment_seed: None,
+    };
+    let mask = pattern_mask(&resnet(&device, 1, 0), 45);
+    let run = |settings: &SparseTraining| {
+        let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+        let model = optimizer.prepare(resnet(&device, 1, 0));
+        let mut calls = Checkpoints::default();
+        let trained = Trainer::new(&recipe, &task, &device)
+            .with_sparse(settings, &mask)
+            .train(model, &mut optimizer, 0..3, &order, &mut calls)
+            .unwrap();
+        (state(&trained), calls.decision())
+    };
+    let (dense, decision) = run(&SparseTraining::default());
+    assert_eq!(decision, (P::Dense, R::SparseTrainingOff));
+    let (fallback, decision) = run(&SparseTraining::on());
+    assert_eq!(decision, (P::Dense, R::LossMismatch));
+    assert!(dense == fallback, "the fallback trains as the dense path");
 }
 
 #[test]
@@ -208,19 +305,22 @@ fn the_trainer_trains_a_sparse_resnet_below_the_configured_density() {
             .with_sparse(settings, &mask)
             .train(model, &mut optimizer, 0..6, &order, &mut calls)
             .unwrap();
-        (state(&trained), calls.0)
+        assert_eq!(calls.calls, 6, "a checkpoint offered after every step");
+        (state(&trained), calls.decision())
     };
-    let (dense, checkpoints) = run(&SparseTraining::default());
-    assert_eq!(checkpoints, 6, "off by default: the dense path");
-    let (_, checkpoints) = run(&SparseTraining::below(0.3));
+    let (dense, decision) = run(&SparseTraining::default());
+    assert_eq!(decision, (P::Dense, R::SparseTrainingOff));
+    let (_, decision) = run(&SparseTraining::below(0.3));
     assert_eq!(
-        checkpoints, 6,
-        "density 0.45 is not below 0.3: the dense path"
+        decision,
+        (P::Dense, R::AboveThreshold),
+        "0.45 is not below 0.3"
     );
-    let (sparse, checkpoints) = run(&SparseTraining::on());
+    let (sparse, decision) = run(&SparseTraining::on());
     assert_eq!(
-        checkpoints, 0,
-        "density 0.45 is below a ResNet's default {RESNET_BELOW_DENSITY}: the sparse path"
+        decision,
+        (P::Sparse, R::BelowThreshold),
+        "density 0.45 is below a ResNet's default {RESNET_BELOW_DENSITY}"
     );
     check_close(&dense, &sparse, &mask);
 }
@@ -260,6 +360,25 @@ fn imp_trains_resnet_levels_sparsely_and_reads_sparse_tickets() {
     // Densities 1, 0.8, 0.64: both pruned levels go sparse.
     let settings = SparseTraining::below(0.9);
     let sparse = run_imp(dir.path(), settings.clone());
+    assert_eq!(
+        executions(&dense),
+        vec![(P::Dense, R::SparseTrainingOff); 3]
+    );
+    assert_eq!(
+        executions(&sparse),
+        vec![
+            (P::Dense, R::DenseMask),
+            (P::Sparse, R::BelowThreshold),
+            (P::Sparse, R::BelowThreshold),
+        ]
+    );
+    assert!(report_csv(&dense).starts_with(&format!("{CSV_HEADER}\n")));
+    let csv = report_csv(&sparse);
+    assert!(
+        csv.lines()
+            .all(|l| !l.contains(",dense,") || l.ends_with(",dense,dense_mask"))
+    );
+    assert_eq!(csv.matches(",sparse,below_threshold\n").count(), 2, "{csv}");
     let file = |report: &ImpReport, level, name: fn(&LevelFiles) -> String| {
         let files = Layout::level(&Branch::Main, level);
         std::fs::read(report.directory.join(name(&files))).unwrap()

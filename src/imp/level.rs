@@ -21,6 +21,7 @@ use super::store::ExperimentStore;
 use super::summary::{ImpObserver, LevelSummary};
 use crate::mask::Mask;
 use crate::rewind::RewindCheckpoint;
+use crate::sparse::Execution;
 use crate::task::{Metrics, Split, Task};
 use crate::train::masked::MaskedOptimizer;
 use crate::train::trainer::{TrainError, Trainer};
@@ -107,7 +108,7 @@ where
         let resume = self.resume(&files, start, mask, iterations.start)?;
         self.observer
             .level_started(&name, level, mask.density(), (resume.first, iterations.end));
-        let (model, metrics, last_loss) =
+        let (model, metrics, last_loss, execution) =
             self.train_from(&branch, level, &files, start, mask, resume)?;
         let evaluation = evaluate(self.task, &model, Split::Test, self.options, self.device)
             .map_err(|e| ImpError::Train {
@@ -115,7 +116,8 @@ where
                 level,
                 source: TrainError::Task(e),
             })?;
-        let summary = LevelSummary::new(name, level, mask, evaluation, last_loss, started);
+        let summary = LevelSummary::new(name, level, mask, evaluation, last_loss, started)
+            .with_execution(execution);
         self.store_level(&files, &model, mask, metrics, summary, iterations.end)
     }
 
@@ -276,7 +278,7 @@ where
     }
 
     /// Trains from `resume` to the end of the recipe; returns the model, the
-    /// metrics recorded and the last training loss.
+    /// metrics recorded, the last training loss and the path that trained.
     fn train_from(
         &mut self,
         branch: &Branch,
@@ -285,7 +287,7 @@ where
         start: Start,
         mask: &Mask,
         resume: Resume<M>,
-    ) -> Result<(M, String, Option<f64>), ImpError> {
+    ) -> Result<(M, String, Option<f64>, Option<Execution>), ImpError> {
         let config = self.config;
         let k = config.rewind_iteration;
         let end = branch.iterations(level, config).end;
@@ -326,8 +328,8 @@ where
                     source,
                 })
             })?;
-        let (metrics, last_loss) = hooks.into_metrics();
-        Ok((model, metrics, last_loss))
+        let (metrics, last_loss, execution) = hooks.into_metrics();
+        Ok((model, metrics, last_loss, execution))
     }
 
     /// Writes a trained level's files, the summary last (`end`: the level's

@@ -9,6 +9,7 @@ use super::runner::RunOptions;
 use super::store::ExperimentStore;
 use super::summary::ImpObserver;
 use crate::rewind::RewindCheckpoint;
+use crate::sparse::Execution;
 use crate::train::masked::MaskedOptimizer;
 use crate::train::trainer::TrainObserver;
 
@@ -55,6 +56,11 @@ pub(crate) struct ProgressHooks<'a> {
     /// The typed error behind a checkpoint that could not be saved (the
     /// training loop only carries its message).
     failure: Option<super::runner::ImpError>,
+    /// Which path trains the level, and why.
+    execution: Option<Execution>,
+    /// The observer's answer to `should_stop` for the step whose
+    /// checkpoint is due (asked once per step).
+    stop: bool,
 }
 
 impl<'a> ProgressHooks<'a> {
@@ -80,7 +86,17 @@ impl<'a> ProgressHooks<'a> {
             progress_path: files.progress(),
             metrics_path: files.progress_metrics(),
             failure: None,
+            execution: None,
+            stop: false,
         }
+    }
+
+    /// Whether a periodic checkpoint is saved when `completed` iterations
+    /// are done.
+    fn periodic_at(&self, completed: u64) -> bool {
+        self.checkpoint_every > 0
+            && completed.is_multiple_of(self.checkpoint_every)
+            && completed < self.total
     }
 
     /// The typed error that stopped training at a checkpoint, if any.
@@ -96,9 +112,10 @@ impl<'a> ProgressHooks<'a> {
         message
     }
 
-    /// The metrics logged and the last training loss read.
-    pub(crate) fn into_metrics(self) -> (String, Option<f64>) {
-        (self.metrics, self.last_loss)
+    /// The metrics logged, the last training loss read and the path that
+    /// trained.
+    pub(crate) fn into_metrics(self) -> (String, Option<f64>, Option<Execution>) {
+        (self.metrics, self.last_loss, self.execution)
     }
 }
 
@@ -112,6 +129,15 @@ impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
             }
         }
         self.observer.step(completed, loss);
+    }
+
+    fn execution(&mut self, execution: &Execution) {
+        self.execution = Some(execution.clone());
+    }
+
+    fn checkpoint_due(&mut self, completed: u64) -> bool {
+        self.stop = self.observer.should_stop();
+        self.stop || self.periodic_at(completed) || self.capture_rewind_at == Some(completed)
     }
 
     fn checkpoint(
@@ -131,10 +157,7 @@ impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
                 return Err(self.fail(e));
             }
         }
-        if self.checkpoint_every > 0
-            && completed.is_multiple_of(self.checkpoint_every)
-            && completed < self.total
-        {
+        if self.periodic_at(completed) {
             if let Err(e) = self
                 .store
                 .write(&self.metrics_path, self.metrics.as_bytes())
@@ -146,7 +169,8 @@ impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
                 return Err(self.fail(e));
             }
         }
-        if self.observer.should_stop() {
+        // Asked in `checkpoint_due`, once per step.
+        if std::mem::take(&mut self.stop) {
             return Err("stopped by the observer".into());
         }
         Ok(())

@@ -361,12 +361,17 @@ impl Imp {
         let metric = MetricLabel::new(&spec.reported, spec.percent)?;
         let rows: Vec<ReportRow> = summaries
             .iter()
-            .map(|s| ReportRow {
-                condition: s.condition.clone(),
-                seed: self.config.seeds.init,
-                level: s.level,
-                weights_remaining: s.weights_remaining,
-                value: s.metric(&spec.reported).unwrap_or(f64::NAN),
+            .map(|s| {
+                ReportRow {
+                    condition: s.condition.clone(),
+                    seed: self.config.seeds.init,
+                    level: s.level,
+                    weights_remaining: s.weights_remaining,
+                    value: s.metric(&spec.reported).unwrap_or(f64::NAN),
+                    execution: None,
+                    execution_reason: None,
+                }
+                .with_execution(s.execution.as_ref())
             })
             .collect();
         store.write(

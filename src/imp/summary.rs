@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::mask::Mask;
+use crate::sparse::Execution;
 use crate::task::Metrics;
 
 /// What one trained network (a level of a branch) achieved.
@@ -32,6 +33,10 @@ pub struct LevelSummary {
     /// Wall-clock seconds of training and evaluation (of the last session
     /// that worked on the level).
     pub wall_seconds: f64,
+    /// Which path trained the level (of the last session that worked on
+    /// it) and why; `None` in summaries written before it was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
 }
 
 impl LevelSummary {
@@ -54,7 +59,14 @@ impl LevelSummary {
             metrics,
             final_train_loss,
             wall_seconds: started.elapsed().as_secs_f64(),
+            execution: None,
         }
+    }
+
+    /// The same summary recording `execution`.
+    pub(crate) fn with_execution(mut self, execution: Option<Execution>) -> Self {
+        self.execution = execution;
+        self
     }
 
     /// The test value of the metric `name` (`None` when the task did not
@@ -81,6 +93,8 @@ struct StoredSummary {
     test_loss: Option<f64>,
     final_train_loss: Option<f64>,
     wall_seconds: f64,
+    #[serde(default)]
+    execution: Option<Execution>,
 }
 
 impl From<StoredSummary> for LevelSummary {
@@ -109,6 +123,7 @@ impl From<StoredSummary> for LevelSummary {
             metrics,
             final_train_loss: stored.final_train_loss,
             wall_seconds: stored.wall_seconds,
+            execution: stored.execution,
         }
     }
 }

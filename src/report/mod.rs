@@ -7,6 +7,7 @@
 //! the classification tasks (shown as a percentage), or any other named
 //! metric (e.g. `mae` of a regression task, shown as is).
 
+mod execution;
 mod plot;
 mod progress;
 
@@ -15,6 +16,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sparse::{Execution, ExecutionPath, ExecutionReason};
+
+pub use execution::EXECUTION_COLUMNS;
 pub(crate) use plot::metric_vs_weights_svg;
 pub(crate) use plot::{Chart, Series, XAxis, line_chart};
 pub use plot::{plot_accuracy_vs_weights, plot_metric_vs_weights};
@@ -162,7 +166,7 @@ pub enum ReportError {
 /// One trained network: a condition (e.g. `imp_rewind500`,
 /// `random_reinit`), a seed, a pruning level and its result, the test value
 /// of the report's metric (its [`MetricLabel`] is the report's, not the
-/// row's).
+/// row's), and which path trained it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportRow {
     /// Condition name.
@@ -177,18 +181,50 @@ pub struct ReportRow {
     /// [`MetricLabel::accuracy`], the test accuracy in [0, 1]).
     #[serde(alias = "test_accuracy")]
     pub value: f64,
+    /// The path that trained the network (see
+    /// [`Execution`]; the words of its reason are
+    /// in the level's summary). `None` for the default, dense with sparse
+    /// training off, as in a report written without the execution columns
+    /// (and for a network whose summary predates the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionPath>,
+    /// Why that path (`None` as for `execution`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_reason: Option<ExecutionReason>,
+}
+
+impl ReportRow {
+    /// The row recording `execution`, unless it is the default
+    /// ([`Execution::is_default`]): rows read back from a report's CSV
+    /// equal the rows it was written from.
+    pub fn with_execution(mut self, execution: Option<&Execution>) -> Self {
+        let recorded = execution.filter(|e| !e.is_default());
+        self.execution = recorded.map(|e| e.path);
+        self.execution_reason = recorded.map(|e| e.reason);
+        self
+    }
 }
 
 /// Rows as CSV with the [`csv_header`] of `metric` (for
-/// [`MetricLabel::accuracy`], exactly [`CSV_HEADER`]).
+/// [`MetricLabel::accuracy`], exactly [`CSV_HEADER`]), followed by the
+/// [`EXECUTION_COLUMNS`] when a row records anything but the default (dense,
+/// sparse training off): a report of the default settings keeps its format.
 pub fn to_csv(rows: &[ReportRow], metric: &MetricLabel) -> String {
+    let shown = execution::shown(rows);
     let mut out = csv_header(metric);
+    if shown {
+        out.push_str(&format!(",{EXECUTION_COLUMNS}"));
+    }
     out.push('\n');
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{}\n",
+            "{},{},{},{},{}",
             r.condition, r.seed, r.level, r.weights_remaining, r.value
         ));
+        if shown {
+            out.push_str(&execution::fields(r));
+        }
+        out.push('\n');
     }
     out
 }
@@ -199,6 +235,10 @@ pub fn to_csv(rows: &[ReportRow], metric: &MetricLabel) -> String {
 /// not in the CSV: the caller knows its metric, and can compare names.
 pub fn from_csv(text: &str) -> Result<(Vec<ReportRow>, String), ReportError> {
     let first = text.lines().next().unwrap_or("").trim();
+    let (first, shown) = match first.strip_suffix(&format!(",{EXECUTION_COLUMNS}")) {
+        Some(rest) => (rest, true),
+        None => (first, false),
+    };
     let metric = first
         .strip_prefix(CSV_COLUMNS)
         .and_then(|rest| rest.strip_prefix(",test_"))
@@ -208,15 +248,22 @@ pub fn from_csv(text: &str) -> Result<(Vec<ReportRow>, String), ReportError> {
             reason: format!("expected header `{CSV_COLUMNS},test_<metric>`"),
         })?;
     let column = metric.column();
-    let rows = csv_records(text, &csv_header(&metric))?
+    let mut header = csv_header(&metric);
+    if shown {
+        header.push_str(&format!(",{EXECUTION_COLUMNS}"));
+    }
+    let rows = csv_records(text, &header)?
         .iter()
         .map(|r| {
+            let (execution, execution_reason) = execution::parse(r, shown)?;
             Ok(ReportRow {
                 condition: r.fields[0].to_string(),
                 seed: r.parse(1, "seed")?,
                 level: r.parse(2, "level")?,
                 weights_remaining: r.parse(3, "weights_remaining")?,
                 value: r.parse(4, &column)?,
+                execution,
+                execution_reason,
             })
         })
         .collect::<Result<_, ReportError>>()?;
@@ -302,6 +349,8 @@ pub fn write_csv(rows: &[ReportRow], metric: &MetricLabel, path: &Path) -> Resul
 ///     level: 1,
 ///     weights_remaining: 0.8,
 ///     value: 0.125,
+///     execution: None,
+///     execution_reason: None,
 /// }];
 /// let table = Table::new(&rows, MetricLabel::new("mae", false).unwrap()).to_string();
 /// assert!(table.contains("test mae") && table.contains("0.1250"));
@@ -339,13 +388,15 @@ impl fmt::Display for Table<'_> {
             .iter()
             .map(String::len)
             .fold(header.len(), usize::max);
-        writeln!(
+        let shown = execution::shown(self.rows);
+        write!(
             f,
             "{:<width$}  {:>4}  {:>5}  {:>17}  {header:>value_width$}",
             "condition", "seed", "level", "weights remaining"
         )?;
+        writeln!(f, "{}", if shown { "  trained" } else { "" })?;
         for (r, value) in self.rows.iter().zip(&values) {
-            writeln!(
+            write!(
                 f,
                 "{:<width$}  {:>4}  {:>5}  {:>16.2}%  {value:>value_width$}",
                 r.condition,
@@ -353,6 +404,12 @@ impl fmt::Display for Table<'_> {
                 r.level,
                 100.0 * r.weights_remaining,
             )?;
+            let trained = if shown {
+                execution::cell(r)
+            } else {
+                String::new()
+            };
+            writeln!(f, "{trained}")?;
         }
         Ok(())
     }

@@ -5,8 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::optim::{SlotState, step};
-use crate::train::recipe::OptimizerConfig;
+use super::optim::{SlotState, SparseOptimizer, step};
 
 /// burn's `BatchNormConfig` defaults: `epsilon` 1e-5, `momentum` 0.1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,8 +33,8 @@ pub(super) struct Norm {
     pub(super) beta: Vec<f32>,
     pub(super) running_mean: Vec<f32>,
     pub(super) running_var: Vec<f32>,
-    gamma_state: SlotState,
-    beta_state: SlotState,
+    pub(super) gamma_state: SlotState,
+    pub(super) beta_state: SlotState,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     dgamma: Vec<f32>,
@@ -135,7 +134,7 @@ impl Norm {
 
     /// One optimizer step of `gamma` and `beta` with the gradients of the
     /// last [`Norm::backward`].
-    pub(super) fn step(&mut self, optimizer: &OptimizerConfig, lr: f64) {
+    pub(super) fn step(&mut self, optimizer: &SparseOptimizer, lr: f64) {
         step(
             optimizer,
             lr,

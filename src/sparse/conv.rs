@@ -161,16 +161,22 @@ impl SparseConv {
 
     /// The row-major dense weight, zero where pruned.
     pub fn to_dense(&self) -> Vec<f32> {
-        let [c_out, c_in, k_h, k_w] = self.shape;
-        let mut dense = vec![0.0; c_out * c_in * k_h * k_w];
-        for o in 0..c_out {
-            for k in self.out_ptr[o]..self.out_ptr[o + 1] {
-                let t = self.out_taps[k];
-                let at = ((o * c_in + t.channel as usize) * k_h + t.row as usize) * k_w;
-                dense[at + t.col as usize] = self.values[k];
-            }
+        let len = self.shape.iter().product();
+        super::optim::scatter(&self.positions(), &self.values, len)
+    }
+
+    /// The row-major index in the dense weight of each kept entry, in the
+    /// order of [`SparseConv::values`].
+    pub fn positions(&self) -> Vec<usize> {
+        let [_, c_in, k_h, k_w] = self.shape;
+        let mut positions = Vec::with_capacity(self.nnz());
+        for o in 0..self.shape[0] {
+            let taps = &self.out_taps[self.out_ptr[o]..self.out_ptr[o + 1]];
+            positions.extend(taps.iter().map(|t| {
+                ((o * c_in + t.channel as usize) * k_h + t.row as usize) * k_w + t.col as usize
+            }));
         }
-        dense
+        positions
     }
 
     /// The output planes for input planes `input`.

@@ -111,13 +111,18 @@ impl SparseWeight {
 
     /// The row-major `[d_in, d_out]` dense weight, zero where pruned.
     pub fn to_dense(&self) -> Vec<f32> {
-        let mut dense = vec![0.0; self.d_in * self.d_out];
+        super::optim::scatter(&self.positions(), &self.values, self.d_in * self.d_out)
+    }
+
+    /// The row-major index in the dense `[d_in, d_out]` weight of each kept
+    /// entry, in the order of [`SparseWeight::values`].
+    pub fn positions(&self) -> Vec<usize> {
+        let mut positions = Vec::with_capacity(self.nnz());
         for j in 0..self.d_out {
-            for k in self.out_ptr[j]..self.out_ptr[j + 1] {
-                dense[self.out_idx[k] as usize * self.d_out + j] = self.values[k];
-            }
+            let inputs = &self.out_idx[self.out_ptr[j]..self.out_ptr[j + 1]];
+            positions.extend(inputs.iter().map(|&i| i as usize * self.d_out + j));
         }
-        dense
+        positions
     }
 
     /// Forward product into `y_t` (`[d_out, batch]`): `yᵀ = Wᵀ xᵀ (+ b)`,

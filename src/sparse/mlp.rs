@@ -16,7 +16,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::SparseError;
 use super::csr::{SparseWeight, transpose};
-use super::optim::{SlotState, step};
+use super::optim::{Slot, SlotState, sparse_optimizer, step};
 use crate::mask::Mask;
 use crate::params::{PathMapper, float_params, float_values, map_with_paths};
 use crate::train::recipe::OptimizerConfig;
@@ -116,6 +116,23 @@ impl SparseMlp {
         self.layers.iter().map(|l| l.weight.nnz()).sum()
     }
 
+    /// The trainable parameters with their optimizer state.
+    pub(super) fn slots(&mut self) -> Vec<Slot<'_>> {
+        let mut slots = Vec::new();
+        for layer in &mut self.layers {
+            let prefix = layer.path.trim_end_matches(".weight");
+            slots.push(Slot {
+                path: layer.path.clone(),
+                shape: vec![layer.weight.d_in(), layer.weight.d_out()],
+                positions: Some(layer.weight.positions()),
+                state: &mut layer.weight_state,
+            });
+            let bias = format!("{prefix}.bias");
+            slots.push(Slot::dense(bias, layer.bias.len(), &mut layer.bias_state));
+        }
+        slots
+    }
+
     /// Writes the weights and biases into `model` (dense, zeros where
     /// pruned), keeping its parameter ids and devices.
     pub fn write_into<M: Module>(&self, model: M) -> M {
@@ -205,6 +222,7 @@ impl SparseMlp {
         optimizer: &OptimizerConfig,
         lr: f64,
     ) -> Result<f32, SparseError> {
+        let optimizer = &sparse_optimizer(optimizer)?;
         let batch = labels.len();
         let loss = self.forward_loss(images, labels)?;
         for l in (0..self.layers.len()).rev() {

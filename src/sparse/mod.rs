@@ -11,6 +11,12 @@
 //!   kernels on channel-major feature maps (CPU only);
 //! * [`GatherScatter`]: the same product from burn's differentiable
 //!   operations (gather, multiply, scatter-add), on every backend.
+//!
+//! The [`Trainer`](crate::train::trainer::Trainer) runs a masked range on
+//! this path as an execution strategy ([`SparseTraining`]): decided once per
+//! range, recorded with its reason ([`Execution`]), checkpointed and resumed
+//! like the dense path (the optimizer state converts to and from burn's
+//! record).
 
 /// Defines `$vis fn $name($args) -> $ret` running `$body` as an inlined
 /// body, through a copy compiled for AVX2 when the CPU has it: the same code
@@ -40,22 +46,27 @@ mod batch_norm;
 mod conv;
 mod conv_kernels;
 mod csr;
+mod execution;
 mod gather;
 mod mlp;
 pub mod optim;
 mod resnet;
+mod settings;
+mod state;
 mod ticket;
 mod train;
 
 pub use batch_norm::NormSettings;
 pub use conv::{Planes, SparseConv};
 pub use csr::{SparseWeight, transpose};
+pub use execution::{Execution, ExecutionPath, ExecutionReason};
 pub use gather::GatherScatter;
 pub use mlp::SparseMlp;
+pub use optim::{SparseOptimizer, sparse_optimizer};
 pub use resnet::SparseResNet;
+pub use settings::{LOSS_CHECK_TOLERANCE, MLP_BELOW_DENSITY, RESNET_BELOW_DENSITY, SparseTraining};
 pub use ticket::SparseTicket;
-pub(crate) use train::train_sparse;
-pub use train::{LOSS_CHECK_TOLERANCE, MLP_BELOW_DENSITY, RESNET_BELOW_DENSITY, SparseTraining};
+pub(crate) use train::{SparseRequest, Strategy};
 
 /// Errors of the sparse layers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,4 +80,14 @@ pub enum SparseError {
     /// The model is not a CIFAR ResNet the sparse path can run.
     #[error("not a CIFAR ResNet: {0}")]
     NotAResNet(String),
+    /// The recipe's optimizer has no sparse implementation.
+    #[error("no sparse implementation of the optimizer: {0}")]
+    UnsupportedOptimizer(String),
+    /// Optimizer state that does not convert between burn's record and the
+    /// sparse path's.
+    #[error("optimizer state: {0}")]
+    OptimizerState(String),
+    /// The task stopped giving host copies of its batches.
+    #[error("host batch: {0}")]
+    HostBatch(String),
 }

@@ -6,39 +6,138 @@
 //! A pruned weight's gradient is zero under the dense masked step, so its
 //! moments stay zero and burn's update leaves it at zero: skipping it gives
 //! the same result.
+//!
+//! [`sparse_optimizer`] is the one place that decides which of the recipe's
+//! optimizers the sparse path runs; any other trains densely, with the
+//! reason recorded (see [`Execution`](super::Execution)).
 
+use super::SparseError;
 use crate::train::recipe::OptimizerConfig;
 
-/// Optimizer state of one parameter vector (its kept entries).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SlotState {
-    /// SGD velocity or Adam's first moment (empty before the first step).
-    first: Vec<f32>,
-    /// Adam's second moment (empty before the first step).
-    second: Vec<f32>,
-    /// Steps taken (Adam's bias correction).
-    time: i32,
+/// An optimizer the sparse path implements, with its hyperparameters (the
+/// learning rate comes with each step).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SparseOptimizer {
+    /// SGD, with momentum (no dampening) unless `momentum` is 0 and
+    /// `nesterov` is false.
+    Sgd {
+        /// Momentum factor.
+        momentum: f32,
+        /// L2 penalty added to the gradient.
+        weight_decay: f32,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// Adam without AMSGrad, L2 penalty added to the gradient.
+    Adam {
+        /// Decay of the first moment.
+        beta_1: f32,
+        /// Decay of the second moment.
+        beta_2: f32,
+        /// Added to the denominator.
+        epsilon: f32,
+        /// L2 penalty added to the gradient.
+        weight_decay: f32,
+    },
 }
 
-/// Applies one optimizer step to `values` given `grad`, updating `state`,
-/// at learning rate `lr`, exactly as burn's optimizer built from `config`
-/// (see [`OptimizerConfig::init`]) does.
-pub fn step(
-    config: &OptimizerConfig,
-    lr: f64,
-    values: &mut [f32],
-    grad: &mut [f32],
-    state: &mut SlotState,
-) {
-    match *config {
+/// The sparse form of the recipe's `optimizer`, or why the sparse path
+/// cannot run it ([`SparseError::UnsupportedOptimizer`]). Every optimizer
+/// of the recipe is matched here and nowhere else in the sparse path: one
+/// it cannot run makes a level train densely, the reason recorded.
+pub fn sparse_optimizer(optimizer: &OptimizerConfig) -> Result<SparseOptimizer, SparseError> {
+    match *optimizer {
         OptimizerConfig::Sgd {
             momentum,
             weight_decay,
             nesterov,
             ..
+        } => Ok(SparseOptimizer::Sgd {
+            momentum: momentum as f32,
+            weight_decay: weight_decay as f32,
+            nesterov,
+        }),
+        OptimizerConfig::Adam {
+            beta_1,
+            beta_2,
+            epsilon,
+            weight_decay,
+            ..
+        } => Ok(SparseOptimizer::Adam {
+            beta_1: beta_1 as f32,
+            beta_2: beta_2 as f32,
+            epsilon: epsilon as f32,
+            weight_decay: weight_decay as f32,
+        }),
+        OptimizerConfig::Burn { ref optimizer, .. } => {
+            Err(SparseError::UnsupportedOptimizer(format!(
+                "burn's {} has no sparse implementation (the PyTorch-semantics presets sgd and adam have)",
+                optimizer.kind()
+            )))
+        }
+    }
+}
+
+/// Optimizer state of one parameter vector (its kept entries).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlotState {
+    /// SGD velocity or Adam's first moment (empty before the first step).
+    pub(super) first: Vec<f32>,
+    /// Adam's second moment (empty before the first step).
+    pub(super) second: Vec<f32>,
+    /// Steps taken (Adam's bias correction).
+    pub(super) time: i32,
+}
+
+/// One trainable parameter of a sparse model: its module path, its dense
+/// shape, where its stored entries sit in the dense tensor (`None`: all of
+/// them, in order) and its optimizer state.
+pub(super) struct Slot<'a> {
+    pub(super) path: String,
+    pub(super) shape: Vec<usize>,
+    pub(super) positions: Option<Vec<usize>>,
+    pub(super) state: &'a mut SlotState,
+}
+
+impl<'a> Slot<'a> {
+    /// A parameter stored whole.
+    pub(super) fn dense(path: String, len: usize, state: &'a mut SlotState) -> Self {
+        Self {
+            path,
+            shape: vec![len],
+            positions: None,
+            state,
+        }
+    }
+}
+
+/// A dense vector of `len` zeros holding `values` at `positions`.
+pub(super) fn scatter(positions: &[usize], values: &[f32], len: usize) -> Vec<f32> {
+    let mut dense = vec![0.0; len];
+    for (&p, &v) in positions.iter().zip(values) {
+        dense[p] = v;
+    }
+    dense
+}
+
+/// Applies one optimizer step to `values` given `grad`, updating `state`,
+/// at learning rate `lr`, exactly as burn's optimizer built from the
+/// recipe's configuration (see [`OptimizerConfig::init`]) does.
+pub fn step(
+    optimizer: &SparseOptimizer,
+    lr: f64,
+    values: &mut [f32],
+    grad: &mut [f32],
+    state: &mut SlotState,
+) {
+    match *optimizer {
+        SparseOptimizer::Sgd {
+            momentum,
+            weight_decay,
+            nesterov,
         } => {
             add_decay(weight_decay, values, grad);
-            let (momentum, lr) = (momentum as f32, lr as f32);
+            let lr = lr as f32;
             if momentum != 0.0 || nesterov {
                 sgd_momentum(momentum, nesterov, grad, state);
             }
@@ -46,32 +145,21 @@ pub fn step(
                 *v -= g * lr;
             }
         }
-        OptimizerConfig::Adam {
+        SparseOptimizer::Adam {
             beta_1,
             beta_2,
             epsilon,
             weight_decay,
-            ..
         } => {
             add_decay(weight_decay, values, grad);
-            adam(
-                [beta_1 as f32, beta_2 as f32, epsilon as f32],
-                lr as f32,
-                values,
-                grad,
-                state,
-            );
-        }
-        OptimizerConfig::Burn { .. } => {
-            unreachable!("the trainer keeps burn's optimizers on the dense path")
+            adam([beta_1, beta_2, epsilon], lr as f32, values, grad, state);
         }
     }
 }
 
 /// burn's L2 decay: `grad = values * penalty + grad`.
-fn add_decay(weight_decay: f64, values: &[f32], grad: &mut [f32]) {
-    if weight_decay != 0.0 {
-        let penalty = weight_decay as f32;
+fn add_decay(penalty: f32, values: &[f32], grad: &mut [f32]) {
+    if penalty != 0.0 {
         for (g, v) in grad.iter_mut().zip(values) {
             *g += v * penalty;
         }

@@ -21,7 +21,7 @@ use super::conv::{Planes, SparseConv};
 use super::conv_kernels::Source;
 use super::csr::{SparseWeight, transpose};
 use super::mlp::{ValueWriter, softmax_cross_entropy};
-use super::optim::{SlotState, step};
+use super::optim::{Slot, SlotState, SparseOptimizer, sparse_optimizer, step};
 use crate::mask::Mask;
 use crate::params::{float_params, float_values};
 use crate::train::recipe::OptimizerConfig;
@@ -214,6 +214,44 @@ impl SparseResNet {
         totals
     }
 
+    /// The trainable parameters with their optimizer state: every
+    /// convolution's kept weights, BatchNorm's gamma and beta, the linear
+    /// layer's kept weights and bias.
+    pub(super) fn slots(&mut self) -> Vec<Slot<'_>> {
+        let mut slots = Vec::new();
+        let convs = std::iter::once(&mut self.stem).chain(self.blocks.iter_mut().flat_map(|b| {
+            [&mut b.conv1, &mut b.conv2]
+                .into_iter()
+                .chain(b.shortcut.as_mut())
+        }));
+        for c in convs {
+            slots.push(Slot {
+                path: format!("{}.weight", c.conv_path),
+                shape: c.conv.shape().to_vec(),
+                positions: Some(c.conv.positions()),
+                state: &mut c.conv_state,
+            });
+            let (n, channels) = (&c.norm_path, c.norm.channels());
+            let gamma = format!("{n}.gamma");
+            slots.push(Slot::dense(gamma, channels, &mut c.norm.gamma_state));
+            let beta = format!("{n}.beta");
+            slots.push(Slot::dense(beta, channels, &mut c.norm.beta_state));
+        }
+        let [weight_state, bias_state] = &mut self.fc_state;
+        slots.push(Slot {
+            path: "fc.weight".into(),
+            shape: vec![self.fc.d_in(), self.fc.d_out()],
+            positions: Some(self.fc.positions()),
+            state: weight_state,
+        });
+        slots.push(Slot::dense(
+            "fc.bias".into(),
+            self.fc_bias.len(),
+            bias_state,
+        ));
+        slots
+    }
+
     fn conv_norms(&self) -> impl Iterator<Item = &ConvNorm> {
         std::iter::once(&self.stem).chain(
             self.blocks
@@ -226,6 +264,18 @@ impl SparseResNet {
     /// `model` (dense, zeros where pruned), keeping its parameter ids and
     /// devices.
     pub fn write_into<M: Module>(&self, model: M) -> M {
+        self.write_values_into(model, |_| true)
+    }
+
+    /// Writes the BatchNorm running statistics only into `model`.
+    pub(super) fn write_running_into<M: Module>(&self, model: M) -> M {
+        self.write_values_into(model, |path| {
+            path.ends_with(".running_mean") || path.ends_with(".running_var")
+        })
+    }
+
+    /// Writes the values whose path passes `keep` into `model`.
+    fn write_values_into<M: Module>(&self, model: M, keep: impl Fn(&str) -> bool) -> M {
         // Settle pending running-statistics updates first (from a forward
         // pass of `model` in training), or a later synchronization would
         // replace the values written here.
@@ -241,6 +291,7 @@ impl SparseResNet {
         }
         values.insert("fc.weight".into(), self.fc.to_dense());
         values.insert("fc.bias".into(), self.fc_bias.clone());
+        values.retain(|path, _| keep(path));
         crate::params::map_with_paths(model, &mut ValueWriter { values })
     }
 
@@ -280,6 +331,7 @@ impl SparseResNet {
         optimizer: &OptimizerConfig,
         lr: f64,
     ) -> Result<f32, SparseError> {
+        let optimizer = &sparse_optimizer(optimizer)?;
         let batch = labels.len();
         let mode = Mode::Train {
             update_running: true,
@@ -373,7 +425,7 @@ impl SparseResNet {
 
     /// The linear layer's step, and the gradient of the last block's output
     /// (through the average pooling) into `scratch.grad`.
-    fn backward_head(&mut self, batch: usize, optimizer: &OptimizerConfig, lr: f64) {
+    fn backward_head(&mut self, batch: usize, optimizer: &SparseOptimizer, lr: f64) {
         let s = &mut self.scratch;
         s.fc_grad.resize(self.fc.nnz(), 0.0);
         self.fc
@@ -451,7 +503,7 @@ impl ConvNorm {
         dy: &[f32],
         dx: Option<&mut Vec<f32>>,
         s: &mut Scratch,
-        optimizer: &OptimizerConfig,
+        optimizer: &SparseOptimizer,
         lr: f64,
     ) {
         s.dz.resize(self.z.len(), 0.0);
@@ -497,7 +549,7 @@ impl Block {
     /// Given the gradient of the block's output in `s.grad`, steps the
     /// block's layers and writes the gradient of its input `x` into
     /// `s.grad_in`.
-    fn backward(&mut self, x: &[f32], s: &mut Scratch, optimizer: &OptimizerConfig, lr: f64) {
+    fn backward(&mut self, x: &[f32], s: &mut Scratch, optimizer: &SparseOptimizer, lr: f64) {
         let mut grad_sum = std::mem::take(&mut s.grad_sum);
         grad_sum.resize(s.grad.len(), 0.0);
         zip_chunks(&mut grad_sum, &s.grad, &self.out, |out, g, o| {

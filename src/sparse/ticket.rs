@@ -5,7 +5,8 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::Device;
 
-use super::{NormSettings, SparseError, SparseMlp, SparseResNet};
+use super::optim::{Slot, SparseOptimizer};
+use super::{NormSettings, SparseError, SparseMlp, SparseResNet, state};
 use crate::imp::{Branch, Imp, ImpError, Layout};
 use crate::mask::Mask;
 use crate::rewind::RewindCheckpoint;
@@ -60,6 +61,53 @@ impl SparseTicket {
                 Ok(m.forward(images, batch))
             }
             Self::ResNet(r) => r.forward(images, batch),
+        }
+    }
+
+    /// The model's kind in words: `MLP` or `ResNet`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Mlp(_) => "MLP",
+            Self::ResNet(_) => "ResNet",
+        }
+    }
+
+    fn slots(&mut self) -> Vec<Slot<'_>> {
+        match self {
+            Self::Mlp(m) => m.slots(),
+            Self::ResNet(r) => r.slots(),
+        }
+    }
+
+    /// The optimizer state as burn's optimizer record bytes (what
+    /// `ModuleOptimizer::into_bytes` gives) for the parameters of `model`
+    /// (the dense model this ticket was read from or written into).
+    pub(crate) fn optimizer_record<M: Module>(
+        &mut self,
+        optimizer: &SparseOptimizer,
+        model: &M,
+    ) -> Result<burn::tensor::Bytes, SparseError> {
+        state::to_record(&self.slots(), optimizer, model)
+    }
+
+    /// Takes the state of burn's optimizer record `bytes` (for the
+    /// parameters of `model`) as this ticket's optimizer state.
+    pub(crate) fn load_optimizer_record<M: Module>(
+        &mut self,
+        bytes: &[u8],
+        optimizer: &SparseOptimizer,
+        model: &M,
+    ) -> Result<(), SparseError> {
+        state::load_record(bytes, &mut self.slots(), optimizer, model)
+    }
+
+    /// Writes the BatchNorm running statistics the ticket holds into
+    /// `model` (nothing for an MLP): undoes the update a training-mode
+    /// forward pass of `model` made after the ticket was read.
+    pub(crate) fn restore_running_stats<M: Module>(&self, model: M) -> M {
+        match self {
+            Self::Mlp(_) => model,
+            Self::ResNet(r) => r.write_running_into(model),
         }
     }
 

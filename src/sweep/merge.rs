@@ -192,7 +192,10 @@ impl Sweep {
             level: summary.level,
             weights_remaining: summary.weights_remaining,
             value: summary.metric(&task.metrics().reported).unwrap_or(f64::NAN),
+            execution: None,
+            execution_reason: None,
         }
+        .with_execution(summary.execution.as_ref())
     }
 
     /// The report name of condition `name` of experiment `e`: controls and

@@ -16,6 +16,7 @@
 use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::store::RecordError;
 use burn::tensor::Device;
 
 use crate::mask::{Mask, MaskedParams};
@@ -57,6 +58,14 @@ impl MaskedOptimizer {
     /// The wrapped optimizer (e.g. to save its state).
     pub fn optimizer(&self) -> &ModuleOptimizer {
         &self.optimizer
+    }
+
+    /// Replaces the wrapped optimizer's state with burn's optimizer record
+    /// `bytes` (what [`ModuleOptimizer::into_bytes`] gives), as the sparse
+    /// training path hands its state back.
+    pub fn load_state(&mut self, bytes: burn::tensor::Bytes) -> Result<(), RecordError> {
+        self.optimizer = self.optimizer.clone().from_bytes(bytes)?;
+        Ok(())
     }
 
     /// Unwraps the optimizer.

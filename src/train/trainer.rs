@@ -16,11 +16,11 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::masked::MaskedOptimizer;
-use super::recipe::{OptimizerConfig, RecipeError, TrainingRecipe};
+use super::recipe::{RecipeError, TrainingRecipe};
 use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
 use crate::mask::Mask;
 use crate::models::{Classifier, accuracy_count, cross_entropy};
-use crate::sparse::{SparseTraining, train_sparse};
+use crate::sparse::{Execution, SparseError, SparseRequest, SparseTraining, Strategy};
 use crate::task::{DataOrder, Task, TaskError};
 
 /// Errors of training and evaluation.
@@ -57,6 +57,10 @@ pub enum TrainError {
     /// The task failed to make a batch.
     #[error(transparent)]
     Task(#[from] TaskError),
+    /// The sparse path failed (a kernel's shapes, a batch without a host
+    /// copy, optimizer state that does not convert).
+    #[error("sparse training: {0}")]
+    Sparse(#[from] SparseError),
     /// An observer asked to stop (e.g. a checkpoint could not be written).
     #[error("training stopped at iteration {iteration}: {reason}")]
     Stopped {
@@ -77,8 +81,24 @@ pub trait TrainObserver<M> {
         let _ = (completed, loss, learning_rate);
     }
 
-    /// After each step: a chance to checkpoint. An `Err` stops training
-    /// with [`TrainError::Stopped`].
+    /// Once per [`Trainer::train`], before the first step: which path
+    /// trains the range and why.
+    fn execution(&mut self, execution: &Execution) {
+        let _ = execution;
+    }
+
+    /// After each step (and [`TrainObserver::after_step`]): whether to call
+    /// [`TrainObserver::checkpoint`] now. The default, `true`, calls it
+    /// every step; the sparse path writes its weights and optimizer state
+    /// into the dense model and burn's optimizer for each call, so an
+    /// observer that checkpoints now and then says when.
+    fn checkpoint_due(&mut self, completed: u64) -> bool {
+        let _ = completed;
+        true
+    }
+
+    /// After each step when [`TrainObserver::checkpoint_due`]: a chance to
+    /// checkpoint. An `Err` stops training with [`TrainError::Stopped`].
     fn checkpoint(
         &mut self,
         completed: u64,
@@ -93,7 +113,11 @@ pub trait TrainObserver<M> {
 /// An observer that does nothing.
 pub struct NoObserver;
 
-impl<M> TrainObserver<M> for NoObserver {}
+impl<M> TrainObserver<M> for NoObserver {
+    fn checkpoint_due(&mut self, _: u64) -> bool {
+        false
+    }
+}
 
 /// Options of the loop that are not part of the recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,10 +216,15 @@ impl<'a, T> Trainer<'a, T> {
 
     /// Trains `model` for iterations `range` of the recipe on the batches of
     /// `order`, enforcing the optimizer's mask every step. Returns the
-    /// trained model.
+    /// trained model, and leaves the optimizer's state as of the last step.
+    ///
+    /// Which path trains (burn's dense masked step, or the sparse host
+    /// kernels when [`Trainer::with_sparse`] settings allow) is decided once,
+    /// before the first step, and given to
+    /// [`TrainObserver::execution`] with its reason.
     pub fn train<M: Module>(
         &self,
-        mut model: M,
+        model: M,
         optimizer: &mut MaskedOptimizer,
         range: Range<u64>,
         order: &DataOrder,
@@ -206,27 +235,34 @@ impl<'a, T> Trainer<'a, T> {
     {
         self.check(order, &range)?;
         let (recipe, task) = (self.recipe, self.task);
-        // The sparse path follows the recipe's schedule: a fixed rate
-        // (fine-tuning) trains densely.
-        if let Some((settings, mask)) = self.sparse
-            && self.fixed_learning_rate.is_none()
-            && !matches!(recipe.optimizer, OptimizerConfig::Burn { .. })
-            && settings.applies_to(mask)
-            && optimizer.optimizer().to_record().is_empty()
-            && let Some(trained) = train_sparse(
-                settings,
-                recipe,
-                task,
-                self.device,
-                &model,
-                mask,
-                range.clone(),
-                order,
-                observer,
-            )?
-        {
-            return Ok(trained);
+        let request = SparseRequest {
+            settings: self.sparse,
+            fixed_learning_rate: self.fixed_learning_rate,
+            recipe,
+            task,
+            device: self.device,
+        };
+        let (model, strategy) = request.decide(model, optimizer, &range, order)?;
+        observer.execution(strategy.execution());
+        match strategy {
+            Strategy::Sparse(run) => run.train(task, recipe, model, optimizer, range, observer),
+            Strategy::Dense(_) => self.train_dense(model, optimizer, range, order, observer),
         }
+    }
+
+    /// The dense masked step over `range`.
+    fn train_dense<M: Module>(
+        &self,
+        mut model: M,
+        optimizer: &mut MaskedOptimizer,
+        range: Range<u64>,
+        order: &DataOrder,
+        observer: &mut dyn TrainObserver<M>,
+    ) -> Result<M, TrainError>
+    where
+        T: Task<M>,
+    {
+        let (recipe, task) = (self.recipe, self.task);
         let loss_every = self.options.loss_every.max(1);
         let mut rates = recipe.learning_rates(range.start)?;
         let batches = task.batches(order, range.clone(), self.device)?;
@@ -251,12 +287,14 @@ impl<'a, T> Trainer<'a, T> {
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(learning_rate, model, grads);
             observer.after_step(iteration + 1, value, base_rate);
-            observer
-                .checkpoint(iteration + 1, &model, optimizer)
-                .map_err(|reason| TrainError::Stopped {
-                    iteration: iteration + 1,
-                    reason,
-                })?;
+            if observer.checkpoint_due(iteration + 1) {
+                observer
+                    .checkpoint(iteration + 1, &model, optimizer)
+                    .map_err(|reason| TrainError::Stopped {
+                        iteration: iteration + 1,
+                        reason,
+                    })?;
+            }
         }
         Ok(model)
     }
