@@ -116,18 +116,15 @@ fn optimizer_state_is_restored_when_captured() {
     // Continue training from a checkpoint with restored Adam state: the result
     // equals training straight through.
     let device = ndarray().autodiff();
-    let batch = |seed| {
-        device.seed(seed);
-        let x = burn::tensor::Tensor::<2>::random(
-            [8, 16],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        );
-        let y = burn::tensor::Tensor::<2>::random(
-            [8, 4],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        );
+    // Batches drawn on the host from their seed: the device's generator is
+    // shared with the tests that run at the same time.
+    let batch = |seed: u64| {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut draw =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random::<f32>() - 0.5).collect() };
+        let x = crate::common::tensor(draw(8 * 16), [8, 16], &device);
+        let y = crate::common::tensor(draw(8 * 4), [8, 4], &device);
         (x, y)
     };
     let step = |model: Mlp, optim: &mut burn::optim::ModuleOptimizer, seed| {

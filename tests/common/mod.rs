@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use burn_lottery::data::{ImageDataset, Normalization};
 use burn_lottery::imp::{ExperimentData, ImpConfig, Seeds};
 use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
@@ -70,11 +70,16 @@ pub fn ndarray() -> Device {
     Device::ndarray()
 }
 
-/// A deterministic batch for TinyNet.
+/// A deterministic batch for TinyNet, drawn on the host from `seed` (not
+/// from the device's generator, which the tests running at the same time
+/// share and reseed).
 pub fn tiny_batch(device: &Device, seed: u64) -> (Tensor<4>, Tensor<2>) {
-    device.seed(seed);
-    let x = Tensor::<4>::random([8, 1, 6, 6], Distribution::Normal(0.0, 1.0), device);
-    let y = Tensor::<2>::random([8, 3], Distribution::Normal(0.0, 1.0), device);
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut draw =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect() };
+    let x = tensor(draw(8 * 36), [8, 1, 6, 6], device);
+    let y = tensor(draw(8 * 3), [8, 3], device);
     (x, y)
 }
 
