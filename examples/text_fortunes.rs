@@ -50,7 +50,7 @@ use std::time::Instant;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::InMemDataset;
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_lottery::device::device_by_name;
@@ -151,13 +151,21 @@ struct BagOfEmbeddings {
 
 impl BagOfEmbeddings {
     fn init(device: &Device, seed: u64, vocab: usize, classes: usize) -> Self {
+        // The embedding keeps its own initializer (init_weights sets only
+        // Linear, Conv and BatchNorm): Kaiming-scale normal, drawn from the
+        // device's generator seeded here.
+        device.seed(seed);
+        let std = (2.0 / vocab as f64).sqrt();
         let model = Self {
-            embedding: EmbeddingConfig::new(vocab, WIDTH).init(device),
+            embedding: EmbeddingConfig::new(vocab, WIDTH)
+                .with_initializer(Initializer::Normal { mean: 0.0, std })
+                .init(device),
             hidden: LinearConfig::new(WIDTH, WIDTH).init(device),
             output: LinearConfig::new(WIDTH, classes).init(device),
         };
-        // Reference initialization drawn from the seed and each parameter's
-        // path: the same network on every backend and every run.
+        // The reference initialization of the Linear layers, from the seed
+        // and each parameter's path.
+
         init_weights(model, seed)
     }
 

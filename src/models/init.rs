@@ -12,17 +12,12 @@
 //! | `BatchNorm` | `gamma` / `beta` | uniform in `[0, 1)` / 0 |
 //! | `BatchNorm` | `running_mean` / `running_var` | 0 / 1 (a fresh network's statistics) |
 //!
-//! Other layers burn defines get burn's own default initializer, drawn
-//! from the same seeded generator:
-//!
-//! | layer | field | value (burn's default) |
-//! |---|---|---|
-//! | `Embedding` | `weight` | normal, mean 0, std 1 |
-//! | `LayerNorm`, `GroupNorm`, `InstanceNorm`, `RmsNorm` | `gamma` / `beta` | 1 / 0 |
-//!
-//! Parameters of any other module (a user's own `Param` fields, attention
-//! layers, ...) keep the values the module was built with: seed the device
-//! (`device.seed(seed)`) before building it to make those reproducible.
+//! Every other parameter (`Embedding`, `LayerNorm`, attention layers, a
+//! user's own `Param` fields, ...) keeps the values burn built it with,
+//! from the initializer its config names (burn's defaults: `Embedding`
+//! normal(0, 1), norms' gamma 1 and beta 0). burn draws those from the
+//! device's generator: seed it (`device.seed(seed)`) before building the
+//! module to make them reproducible.
 //! Linear biases are zero (PyTorch's default would be uniform; open_lth
 //! leaves them at PyTorch's default, but with Kaiming weights the choice
 //! does not matter and zero is reproducible without a fan-in rule).
@@ -80,11 +75,6 @@ pub fn init_rule(layer: &str, field: &str, dims: &[usize]) -> InitRule {
         ("BatchNorm", "gamma") => InitRule::Uniform01,
         ("BatchNorm", "beta" | "running_mean") => InitRule::Constant(0.0),
         ("BatchNorm", "running_var") => InitRule::Constant(1.0),
-        ("Embedding", "weight") => InitRule::Normal { std: 1.0 },
-        ("LayerNorm" | "GroupNorm" | "InstanceNorm" | "RmsNorm", "gamma") => {
-            InitRule::Constant(1.0)
-        }
-        ("LayerNorm" | "GroupNorm" | "InstanceNorm", "beta") => InitRule::Constant(0.0),
         _ => InitRule::Keep,
     }
 }
