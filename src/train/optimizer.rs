@@ -23,10 +23,10 @@
 //! adamw.validate().unwrap();
 //! let json = serde_json::to_string(&adamw).unwrap();
 //! assert!(json.starts_with(r#"{"kind":"burn","learning_rate":0.001,"optimizer":{"kind":"adamw""#));
-//! // A misspelt field of burn's config is refused by name.
-//! let typo = json.replace("\"beta_1\"", "\"beta1\"");
+//! // A field burn's config does not have (a typo) is refused by name.
+//! let typo = json.replace("\"amsgrad\"", "\"amsgard\":true,\"amsgrad\"");
 //! let error = serde_json::from_str::<OptimizerConfig>(&typo).unwrap_err();
-//! assert!(error.to_string().contains("unknown field `beta1`"), "{error}");
+//! assert!(error.to_string().contains("unknown field `amsgard`"), "{error}");
 //! ```
 
 use burn::optim::decay::WeightDecayConfig;
