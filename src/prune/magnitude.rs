@@ -9,7 +9,6 @@ use super::{
     PruneError, Pruner, PruningScope, Weights, check_weights, kept_after_levels, validate_fraction,
 };
 use crate::mask::{Mask, glob_match};
-use crate::params::float_values;
 
 /// A per-layer pruning rate. A layer matching `pattern` leaves the global
 /// pool and is pruned on its own at `fraction_of_remaining` per level (the
@@ -193,9 +192,7 @@ impl MagnitudePruner {
         current: &Mask,
         levels: usize,
     ) -> Result<Mask, PruneError> {
-        current.validate(trained, None)?;
-        let weights = float_values(trained, |path| current.contains(path));
-        self.one_shot_from_weights(&weights, current, levels)
+        self.one_shot_from_weights(&super::masked_weights(trained, current)?, current, levels)
     }
 
     /// How many weights of `current` remain after `levels` levels of this

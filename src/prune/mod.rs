@@ -85,10 +85,18 @@ pub trait Pruner {
     where
         Self: Sized,
     {
-        current.validate(trained, None)?;
-        let weights = float_values(trained, |path| current.contains(path));
-        self.next_mask_from_weights(&weights, current)
+        self.next_mask_from_weights(&masked_weights(trained, current)?, current)
     }
+}
+
+/// Host copies of the weights of `trained` that `current` masks, after
+/// checking that the mask fits the model: what every pruner scores.
+pub(crate) fn masked_weights<M: Module>(
+    trained: &M,
+    current: &Mask,
+) -> Result<Weights, PruneError> {
+    current.validate(trained, None)?;
+    Ok(float_values(trained, |path| current.contains(path)))
 }
 
 /// The number of weights that pruning `fraction` of `remaining` removes:

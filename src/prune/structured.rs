@@ -37,7 +37,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{PruneError, Pruner, Weights, check_weights, kept_after_levels, validate_fraction};
 use crate::mask::Mask;
-use crate::params::float_values;
 
 /// The output units of `producer` feeding the input channels of `consumer`
 /// (see the module docs).
@@ -347,9 +346,7 @@ impl StructuredPruner {
         current: &Mask,
         levels: usize,
     ) -> Result<Mask, PruneError> {
-        current.validate(trained, None)?;
-        let weights = float_values(trained, |path| current.contains(path));
-        self.one_shot_from_weights(&weights, current, levels)
+        self.one_shot_from_weights(&super::masked_weights(trained, current)?, current, levels)
     }
 }
 
