@@ -227,7 +227,7 @@ fn main() {
     }
 
     if env_flag("BURN_LOTTERY_BENCH_WGPU") {
-        if cfg!(feature = "wgpu") {
+        if cfg!(any(feature = "wgpu", feature = "wgpu-unfused")) {
             masked_variants(&mut c, lenet_adam(), "wgpu", short);
             masked_variants(&mut c, resnet20_sgd(), "wgpu", long);
         } else {

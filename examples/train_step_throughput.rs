@@ -26,7 +26,8 @@ mod common;
 use burn_lottery::device::device_by_name;
 use clap::Parser;
 use common::{
-    ModelKind, OptimizerKind, cpu_threads, load_average, measure, measure_sparse, peak_rss_bytes,
+    ModelKind, OptimizerKind, Reads, cpu_threads, load_average, measure_reading, measure_sparse,
+    peak_rss_bytes,
 };
 
 /// Time training steps of ResNet-20 or LeNet-300-100.
@@ -54,6 +55,11 @@ struct Args {
     /// Timed steps.
     #[arg(long, default_value_t = 5)]
     steps: usize,
+    /// Read the loss back and wait for the device every this many steps
+    /// (the trainer's `loss_every`); 1 reads every step, as a loop logging
+    /// every loss does.
+    #[arg(long, default_value_t = 1)]
+    sync_every: usize,
     /// Also time each phase (synchronizing the device after each).
     #[arg(long)]
     phases: bool,
@@ -112,7 +118,7 @@ fn main() {
             eprintln!("error: --sparse needs --mask (a sparsity)");
             std::process::exit(2);
         }
-        (false, _) => measure(
+        (false, _) => measure_reading(
             args.model,
             &device,
             optimizer,
@@ -120,7 +126,11 @@ fn main() {
             sparsity,
             args.warmup,
             args.steps,
-            args.phases,
+            if args.phases {
+                Reads::EveryStepWithPhases
+            } else {
+                Reads::Every(args.sync_every)
+            },
         ),
     };
     let implementation = if args.sparse {
@@ -131,15 +141,16 @@ fn main() {
     let median = timing.median_s();
     println!(
         "RESULT impl={} model={} batch={} optimizer={} mask={} threads={} steps={} \
-         median_s={:.6} mean_s={:.6} cpu_s={:.6} images_per_s={:.1} peak_rss_mib={:.1} \
-         malloc={} load1={}",
+         sync_every={} median_s={:.6} mean_s={:.6} cpu_s={:.6} images_per_s={:.1} \
+         peak_rss_mib={:.1} malloc={} load1={}",
         implementation,
         args.model.name(),
         batch,
         optimizer.name(),
         args.mask,
         cpu_threads(),
-        args.steps,
+        timing.steps.len(),
+        args.sync_every,
         median,
         timing.mean_s(),
         timing.cpu_per_step_s(),

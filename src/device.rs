@@ -18,27 +18,39 @@ pub struct DeviceError {
 /// Device names this build supports, fastest CPU backend first.
 pub fn available_devices() -> Vec<&'static str> {
     let mut names = Vec::new();
-    if cfg!(any(feature = "ndarray", feature = "wgpu")) {
+    if cfg!(any(
+        feature = "ndarray",
+        feature = "wgpu",
+        feature = "wgpu-unfused"
+    )) {
         names.push("flex");
     }
     if cfg!(feature = "ndarray") {
         names.push("ndarray");
     }
-    if cfg!(feature = "wgpu") {
+    if cfg!(any(feature = "wgpu", feature = "wgpu-unfused")) {
         names.push("wgpu");
+        names.push("wgpu:N");
     }
     names
 }
 
-/// The device called `name` (`flex`, `ndarray` or `wgpu`, as compiled in).
+/// The device called `name` (`flex`, `ndarray` or `wgpu`, as compiled in;
+/// `wgpu:N` is the N-th discrete GPU, for one process per GPU).
 pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
+    #[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
+    if let Some(index) = name.strip_prefix("wgpu:")
+        && let Ok(index) = index.parse::<usize>()
+    {
+        return Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)));
+    }
     match name {
-        #[cfg(any(feature = "ndarray", feature = "wgpu"))]
+        #[cfg(any(feature = "ndarray", feature = "wgpu", feature = "wgpu-unfused"))]
         "flex" => Ok(Device::flex()),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
+        #[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         _ => Err(DeviceError {
             name: name.to_string(),

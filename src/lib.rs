@@ -120,7 +120,9 @@ pub mod prelude {
     pub use crate::report::Progress;
     pub use crate::stability::Condition;
     pub use crate::sweep::SweepSpec;
-    pub use crate::task::{DataOrder, DatasetTask, MetricSpec, Metrics, Split, Task, TaskError};
+    pub use crate::task::{
+        DataOrder, DatasetTask, MetricSpec, Metrics, Split, StepTask, Task, TaskError,
+    };
     pub use crate::train::recipe::{OptimizerConfig, TrainingRecipe};
     pub use crate::train::schedule::LrSchedule;
 }

@@ -148,9 +148,10 @@ fn child_process_entry() {
     }
 }
 
-/// Starts this binary as a child doing `task`.
-pub fn spawn(task: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+/// This binary as a child doing `task` (output piped).
+pub fn spawn_command(task: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "concurrency::child_process_entry",
             "--exact",
@@ -159,9 +160,13 @@ pub fn spawn(task: &str) -> Child {
         ])
         .env(CHILD, task)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts this binary as a child doing `task`.
+pub fn spawn(task: &str) -> Child {
+    spawn_command(task).spawn().unwrap()
 }
 
 /// A child killed when dropped (a failing test leaves no process behind).

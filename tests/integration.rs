@@ -32,6 +32,7 @@ mod schedule;
 mod sparse;
 mod sparse_resnet;
 mod stability;
+mod step_task;
 mod store_integrity;
 mod structured;
 mod sweep;

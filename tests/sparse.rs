@@ -255,7 +255,7 @@ fn gather_scatter_gradients_match_dense_on_ndarray() {
     gather_scatter_matches_dense(&ndarray());
 }
 
-#[cfg(feature = "wgpu")]
+#[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
 #[test]
 fn gather_scatter_gradients_match_dense_on_wgpu() {
     let device = burn_lottery::device::device_by_name("wgpu").expect("built with wgpu");
@@ -453,14 +453,19 @@ fn check_sparse_ticket(root: &Path, report: &ImpReport, level: usize) {
 #[derive(Default)]
 struct Calls {
     steps: u64,
+    losses: u64,
     checkpoints: u64,
     execution: Option<Execution>,
 }
 
 impl TrainObserver<LeNet> for Calls {
-    fn after_step(&mut self, _: u64, loss: Option<f64>, _: f64) {
-        assert!(loss.is_some());
+    fn after_step(&mut self, _: u64, _: Option<f64>, _: f64) {
         self.steps += 1;
+    }
+
+    fn losses(&mut self, _: u64, losses: &[f64]) {
+        assert!(losses.iter().all(|l| l.is_finite()));
+        self.losses += losses.len() as u64;
     }
 
     fn execution(&mut self, execution: &Execution) {
@@ -508,8 +513,9 @@ fn the_trainer_switches_at_the_configured_density() {
             .with_fixed_learning_rate(fixed_lr)
             .train(model, &mut optimizer, 0..10, &order(&recipe), &mut calls)
             .unwrap();
-        // Both paths offer the observer a checkpoint after every step.
-        assert_eq!((calls.steps, calls.checkpoints), (10, 10));
+        // Both paths offer the observer a checkpoint after every step, and
+        // every step's loss.
+        assert_eq!((calls.steps, calls.checkpoints, calls.losses), (10, 10, 10));
         (trained, calls)
     };
     let at = SparseTraining::below;

@@ -5,12 +5,13 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use burn_lottery::imp::{Branch, Condition, Controls, Silent};
 use burn_lottery::sweep::{JobState, StabilitySpec, Sweep, SweepError, SweepSpec};
 
 use crate::common::{data, init, ndarray, tiny_imp_config};
-use crate::concurrency::{spawn, sweep};
+use crate::concurrency::{spawn_command, sweep};
 
 #[test]
 fn the_plan_orders_jobs_after_their_dependencies() {
@@ -155,21 +156,89 @@ fn a_job_whose_dependency_is_not_finished_is_refused() {
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
 
-/// Runs every job of the sweep as its own process, each wave's jobs at once.
-fn run_in_waves(sweep: &Sweep, root: &Path) {
-    for (first, last) in sweep.waves() {
-        let children: Vec<_> = (first..=last)
-            .map(|job| spawn(&format!("job {} {job}", root.display())))
-            .collect();
-        for child in children {
-            let output = child.wait_with_output().unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+/// Runs every job of the sweep as its own process, 4 at a time, each
+/// started when its dependencies are finished.
+fn run_locally(sweep: &Sweep, root: &Path) {
+    let devices = ["ndarray".to_string(), "ndarray:b".to_string()];
+    let finished = sweep
+        .run_local(root, 4, &devices, |job, _| {
+            let mut command = spawn_command(&format!("job {} {job}", root.display()));
+            command.stdout(Stdio::null()).stderr(Stdio::inherit());
+            command
+        })
+        .unwrap();
+    let mut jobs: Vec<usize> = finished.iter().map(|j| j.index).collect();
+    jobs.sort_unstable();
+    assert_eq!(jobs, (0..sweep.jobs().len()).collect::<Vec<_>>());
+}
+
+/// Starts, in a shell, each job's `start`, then `end` line to `log`.
+fn logging_command(log: &Path, job: usize, device: &str, fail: Option<usize>) -> Command {
+    let exit = if fail == Some(job) { "exit 1" } else { "true" };
+    let script = format!(
+        "echo start {job} {device} >> {log}; sleep 0.05; echo end {job} >> {log}; {exit}",
+        log = log.display()
+    );
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(script);
+    command
+}
+
+#[test]
+fn local_processes_start_after_their_dependencies_at_most_k_at_once() {
+    let sweep = sweep();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let devices = ["gpu0".to_string(), "gpu1".to_string()];
+    let finished = sweep
+        .run_local(dir.path(), 3, &devices, |job, device| {
+            logging_command(&log, job, device, None)
+        })
+        .unwrap();
+    assert_eq!(finished.len(), sweep.jobs().len());
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let (mut running, mut most, mut ended) = (0usize, 0usize, HashSet::new());
+    for line in lines.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        let job: usize = words[1].parse().unwrap();
+        if words[0] == "start" {
+            for dependency in &sweep.jobs()[job].depends_on {
+                assert!(
+                    ended.contains(dependency),
+                    "job {job} started before {dependency}"
+                );
+            }
+            assert!(devices.contains(&words[2].to_string()), "{line}");
+            running += 1;
+            most = most.max(running);
+        } else {
+            ended.insert(job);
+            running -= 1;
         }
     }
+    assert_eq!(ended.len(), sweep.jobs().len());
+    assert!((2..=3).contains(&most), "at most {most} at once");
+
+    // A failing job: nothing that depends on it starts, the error names it.
+    let log = dir.path().join("failing");
+    let err = sweep
+        .run_local(dir.path(), 2, &devices, |job, device| {
+            logging_command(&log, job, device, Some(0))
+        })
+        .unwrap_err();
+    assert!(matches!(err, SweepError::JobFailed { job: 0, .. }), "{err}");
+    let lines = std::fs::read_to_string(&log).unwrap();
+    for (index, job) in sweep.jobs().iter().enumerate() {
+        if job.depends_on.contains(&0) {
+            assert!(!lines.contains(&format!("start {index} ")), "{index} ran");
+        }
+    }
+    // No process at all is an error, not a hang.
+    assert!(
+        sweep
+            .run_local(dir.path(), 0, &devices, |_, _| Command::new("true"))
+            .is_err()
+    );
 }
 
 #[test]
@@ -181,7 +250,7 @@ fn concurrent_jobs_merge_into_the_single_process_report() {
     let partial = sweep.report(&cluster, &device, &task, init).unwrap();
     assert_eq!(partial.missing.len(), sweep.jobs().len());
     assert!(partial.rows.is_empty());
-    run_in_waves(&sweep, &cluster);
+    run_locally(&sweep, &cluster);
     assert!(
         sweep
             .status(&cluster)

@@ -12,6 +12,7 @@ use burn_lottery::mask::{Mask, ParamSelector};
 use burn_lottery::models::{LeNet, LeNetConfig};
 use burn_lottery::rewind::RewindCheckpoint;
 use burn_lottery::task::DataOrder;
+use burn_lottery::train::host_reads;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::{OptimizerConfig, TrainingRecipe};
 use burn_lottery::train::schedule::LrSchedule;
@@ -118,19 +119,36 @@ fn dense_mask<M: Module>(model: &M) -> Mask {
 #[derive(Default)]
 struct Recorder {
     steps: Vec<(u64, Option<f64>, f64)>,
+    /// Every loss delivered, with its iteration.
+    losses: Vec<(u64, f64)>,
     checkpoints: Vec<u64>,
     stop_at: Option<u64>,
+    /// Never asks for a checkpoint (so losses are read every `loss_every`).
+    no_checkpoints: bool,
 }
 
 impl Recorder {
+    /// The losses delivered, in order; checks each step's came exactly once.
     fn losses(&self) -> Vec<f64> {
-        self.steps.iter().filter_map(|s| s.1).collect()
+        let iterations: Vec<u64> = self.losses.iter().map(|l| l.0).collect();
+        let first = iterations.first().copied().unwrap_or(0);
+        let expected: Vec<u64> = (first..first + iterations.len() as u64).collect();
+        assert_eq!(iterations, expected, "losses out of order or repeated");
+        self.losses.iter().map(|l| l.1).collect()
     }
 }
 
 impl<M> TrainObserver<M> for Recorder {
     fn after_step(&mut self, completed: u64, loss: Option<f64>, learning_rate: f64) {
         self.steps.push((completed, loss, learning_rate));
+    }
+
+    fn losses(&mut self, first: u64, losses: &[f64]) {
+        self.losses.extend((first..).zip(losses.iter().copied()));
+    }
+
+    fn checkpoint_due(&mut self, _completed: u64) -> bool {
+        !self.no_checkpoints
     }
 
     fn checkpoint(
@@ -374,7 +392,7 @@ fn a_non_finite_loss_is_an_error_naming_the_iteration() {
     let recipe_adam = recipe(OptimizerConfig::adam(1e-3), 20);
     {
         let mut recorder = Recorder::default();
-        let options = TrainOptions::default();
+        let options = TrainOptions { loss_every: 1 };
         let err = train_fresh(
             &recipe_adam,
             &bad_loader,
@@ -398,25 +416,80 @@ fn a_non_finite_loss_is_an_error_naming_the_iteration() {
 
     // An absurd learning rate: the first loss is fine, a later one is not.
     let recipe_huge = recipe(OptimizerConfig::sgd_momentum(1e30), 20);
-    let mut recorder = Recorder::default();
-    let err = train_fresh(
-        &recipe_huge,
-        &loader(&dataset, 0),
-        None,
-        0..20,
-        &TrainOptions::default(),
-        &mut recorder,
-    )
-    .err()
-    .expect("lr 1e30 trained without a non-finite loss");
-    let TrainError::NonFiniteLoss { iteration, loss } = err else {
-        panic!("expected NonFiniteLoss, got {err}");
+    let run = |loss_every: u64| {
+        let mut recorder = Recorder {
+            no_checkpoints: true,
+            ..Recorder::default()
+        };
+        let options = TrainOptions { loss_every };
+        let err = train_fresh(
+            &recipe_huge,
+            &loader(&dataset, 0),
+            None,
+            0..20,
+            &options,
+            &mut recorder,
+        )
+        .err()
+        .expect("lr 1e30 trained without a non-finite loss");
+        let TrainError::NonFiniteLoss { iteration, loss } = err else {
+            panic!("expected NonFiniteLoss, got {err}");
+        };
+        assert!(!loss.is_finite());
+        (iteration, recorder)
     };
+    let (iteration, every_step) = run(1);
     assert!(iteration >= 1, "iteration {iteration}");
-    assert!(!loss.is_finite());
     // Every step before the bad one was reported, with a finite loss.
-    assert_eq!(recorder.steps.len() as u64, iteration);
-    assert!(recorder.losses().iter().all(|l| l.is_finite()));
+    assert_eq!(every_step.steps.len() as u64, iteration);
+    assert_eq!(every_step.losses().len() as u64, iteration);
+    assert!(every_step.losses().iter().all(|l| l.is_finite()));
+
+    // Losses read every 7 steps: the same iteration is named (all of a
+    // window's losses are read), found at the end of its window.
+    let (deferred, windowed) = run(7);
+    assert_eq!(deferred, iteration);
+    let window_end = ((iteration / 7 + 1) * 7).min(20);
+    assert_eq!(windowed.steps.len() as u64, window_end - 1);
+    assert_eq!(windowed.losses().len() as u64, iteration / 7 * 7);
+    assert_eq!(
+        windowed.losses(),
+        every_step.losses()[..(iteration / 7 * 7) as usize]
+    );
+}
+
+#[test]
+fn the_host_reads_once_per_loss_window_and_once_per_evaluation() {
+    let dataset = synthetic(64, 1);
+    let recipe = recipe(OptimizerConfig::adam(1e-3), 30);
+    let loader = loader(&dataset, 0);
+    let reads = |loss_every: u64| {
+        let mut recorder = Recorder {
+            no_checkpoints: true,
+            ..Recorder::default()
+        };
+        let before = host_reads();
+        let options = TrainOptions { loss_every };
+        let (model, _) =
+            train_fresh(&recipe, &loader, None, 0..30, &options, &mut recorder).unwrap();
+        let reads = host_reads() - before;
+        (reads, recorder.losses(), model)
+    };
+    let (per_step, losses, _) = reads(1);
+    assert_eq!(per_step, 30);
+    let (windowed, windowed_losses, model) = reads(10);
+    assert_eq!(windowed, 3);
+    // Every step's loss still reaches the observer, the same values.
+    assert_eq!(windowed_losses, losses);
+    // The default window: one read for a range shorter than it.
+    assert_eq!(reads(TrainOptions::default().loss_every).0, 1);
+
+    // An evaluation reads once, whatever its number of batches (10 here).
+    let normalization = Normalization::from_dataset(&dataset);
+    let before = host_reads();
+    let evaluation = evaluate(&model, &dataset, &normalization, 7, &device()).unwrap();
+    assert_eq!(host_reads() - before, 1);
+    assert_eq!(evaluation.examples, 64);
 }
 
 #[test]

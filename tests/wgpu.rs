@@ -13,7 +13,7 @@
 //! and BatchNorm), so the bounds leave a 40x margin. Everything computed on
 //! the host from the same weights (masks, pruning decisions, checkpoint
 //! contents) must be identical.
-#![cfg(feature = "wgpu")]
+#![cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
 
 use std::collections::BTreeMap;
 
@@ -138,8 +138,8 @@ fn train_on_both<M: Classifier>(build: impl Fn(&Device) -> M, recipe: &TrainingR
 struct LossLog(Vec<f64>);
 
 impl<M> burn_lottery::train::trainer::TrainObserver<M> for LossLog {
-    fn after_step(&mut self, _completed: u64, loss: Option<f64>, _learning_rate: f64) {
-        self.0.extend(loss);
+    fn losses(&mut self, _first: u64, losses: &[f64]) {
+        self.0.extend(losses);
     }
 }
 

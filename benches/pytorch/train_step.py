@@ -111,6 +111,10 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--phases", action="store_true", help="also time each phase")
     ap.add_argument(
+        "--sync-every", type=int, default=1,
+        help="read the loss (loss.item(), a sync) every this many steps; each step's time is its window's over n",
+    )
+    ap.add_argument(
         "--device", default="cpu", help="cpu or cuda (loss.item() synchronizes every step)"
     )
     args = ap.parse_args()
@@ -144,11 +148,17 @@ def main():
             for p, m in masks:
                 p.mul_(m)
 
+    every = max(1, args.sync_every)
+    warmup = -(-args.warmup // every) * every
+    steps = -(-args.steps // every) * every
     times, phases = [], [0.0, 0.0, 0.0, 0.0]
     cpu_start = None
-    for i in range(args.warmup + args.steps):
-        if i == args.warmup:
+    window_start = time.perf_counter()
+    pending = []
+    for i in range(warmup + steps):
+        if i == warmup:
             cpu_start = time.process_time()
+            window_start = time.perf_counter()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(images), labels)
@@ -164,28 +174,34 @@ def main():
             with torch.no_grad():
                 for p, m in masks:
                     p.mul_(m)
-        value = loss.item()
+        pending.append(loss.detach())
+        if (i + 1) % every == 0:
+            values = torch.stack(pending).tolist()
+            pending = []
+            assert all(v == v for v in values), "loss is NaN"
         t4 = time.perf_counter()
-        assert value == value, "loss is NaN"
-        if i >= args.warmup:
-            times.append(t4 - t0)
+        if i >= warmup:
             for j, d in enumerate([t1 - t0, t2 - t1, t3 - t2, t4 - t3]):
                 phases[j] += d
+            if (i + 1) % every == 0:
+                times.extend([(t4 - window_start) / every] * every)
+        if (i + 1) % every == 0:
+            window_start = t4
 
-    cpu_per_step = (time.process_time() - cpu_start) / args.steps
+    cpu_per_step = (time.process_time() - cpu_start) / steps
     median = statistics.median(times)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(
         f"RESULT impl=pytorch-{torch.__version__.split('+')[0]} model={name} batch={batch} "
         f"optimizer={optimizer_name} mask={args.mask} device={args.device} threads={torch.get_num_threads()} "
-        f"steps={args.steps} median_s={median:.6f} mean_s={statistics.mean(times):.6f} "
+        f"steps={steps} sync_every={every} median_s={median:.6f} mean_s={statistics.mean(times):.6f} "
         f"cpu_s={cpu_per_step:.6f} "
         f"images_per_s={batch / median:.1f} peak_rss_mib={peak_mib:.1f} "
         f"load1={os.getloadavg()[0]:.2f}",
         flush=True,
     )
     if args.phases:
-        ms = [1e3 * p / args.steps for p in phases]
+        ms = [1e3 * p / steps for p in phases]
         print(
             f"PHASES impl=pytorch model={name} mask={args.mask} forward_ms={ms[0]:.2f} "
             f"backward_ms={ms[1]:.2f} mask_grads_and_optimizer_ms={ms[2]:.2f} "

@@ -169,31 +169,72 @@ pub fn measure(
     steps: usize,
     time_phases: bool,
 ) -> StepTiming {
+    let reads = if time_phases {
+        Reads::EveryStepWithPhases
+    } else {
+        Reads::Every(1)
+    };
+    measure_reading(
+        model, device, optimizer, batch, sparsity, warmup, steps, reads,
+    )
+}
+
+/// When a timed run reads the loss back and waits for the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Every `n` steps (the trainer's `loss_every`); each step's time is its
+    /// window's time over `n`.
+    Every(usize),
+    /// Every step, and after each phase of the step to time it.
+    EveryStepWithPhases,
+}
+
+/// [`measure`] with the loss read (and the device waited for) as `reads`
+/// says; `warmup` and `steps` are rounded up to whole windows.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_reading(
+    model: ModelKind,
+    device: &Device,
+    optimizer: OptimizerKind,
+    batch: usize,
+    sparsity: Option<f64>,
+    warmup: usize,
+    steps: usize,
+    reads: Reads,
+) -> StepTiming {
     let device = device.clone().autodiff();
+    let settings = RunSettings {
+        kind: model,
+        optimizer,
+        batch,
+        sparsity,
+        warmup,
+        steps,
+        reads,
+    };
     match model {
         ModelKind::Resnet20 => run(
             ResNetConfig::resnet20().init_seeded(&device, 0),
             &device,
-            model,
-            optimizer,
-            batch,
-            sparsity,
-            warmup,
-            steps,
-            time_phases,
+            settings,
         ),
         ModelKind::Lenet => run(
             LeNetConfig::lenet_300_100().init_seeded(&device, 0),
             &device,
-            model,
-            optimizer,
-            batch,
-            sparsity,
-            warmup,
-            steps,
-            time_phases,
+            settings,
         ),
     }
+}
+
+/// What [`run`] times.
+struct RunSettings {
+    kind: ModelKind,
+    optimizer: OptimizerKind,
+    batch: usize,
+    sparsity: Option<f64>,
+    warmup: usize,
+    steps: usize,
+    reads: Reads,
 }
 
 /// The mask a run with `sparsity` enforces: the global-magnitude mask of the
@@ -210,18 +251,24 @@ pub fn magnitude_mask<M: Classifier>(model: &M, sparsity: f64) -> Mask {
         .expect("mask of the model")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run<M: Classifier>(
-    mut model: M,
-    device: &Device,
-    kind: ModelKind,
-    optimizer: OptimizerKind,
-    batch: usize,
-    sparsity: Option<f64>,
-    warmup: usize,
-    steps: usize,
-    time_phases: bool,
-) -> StepTiming {
+fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> StepTiming {
+    let RunSettings {
+        kind,
+        optimizer,
+        batch,
+        sparsity,
+        warmup,
+        steps,
+        reads,
+    } = settings;
+    let (time_phases, every) = match reads {
+        Reads::EveryStepWithPhases => (true, 1),
+        Reads::Every(n) => (false, n.max(1)),
+    };
+    let (warmup, steps) = (
+        warmup.div_ceil(every) * every,
+        steps.div_ceil(every) * every,
+    );
     let (images, labels) = synthetic_batch(device, batch, kind.image_shape());
     let mut optim: ModuleOptimizer = optimizer.config().init();
     let lr = optimizer
@@ -240,12 +287,14 @@ fn run<M: Classifier>(
     let mut durations = Vec::with_capacity(steps);
     let mut cpu_start = None;
     let mut total = Phases::default();
+    let mut window_start = Instant::now();
+    let mut pending: Vec<Tensor<1>> = Vec::with_capacity(every);
     for i in 0..warmup + steps {
         if i == warmup {
             cpu_start = process_cpu_time();
+            window_start = Instant::now();
         }
         let mut phases = Phases::default();
-        let start = Instant::now();
         let mut t = Instant::now();
         let mut lap = |slot: &mut Duration| {
             sync(time_phases);
@@ -267,14 +316,23 @@ fn run<M: Classifier>(
             model = masks.apply_to_weights(model);
         }
         lap(&mut phases.mask_weights);
-        // Read the loss back, as a training loop logging it would (and as
-        // the PyTorch script does); this also waits for the device.
-        let loss_value: f32 = loss.into_scalar();
-        assert!(loss_value.is_finite(), "loss diverged: {loss_value}");
-        device.sync().expect("device sync");
         if i >= warmup {
-            durations.push(start.elapsed());
             total.add(&phases);
+        }
+        // Read the window's losses back, as the trainer does every
+        // `loss_every` steps (and the PyTorch script every `--sync-every`);
+        // this also waits for the device.
+        pending.push(loss.without_autodiff());
+        if (i + 1) % every == 0 {
+            let losses = Tensor::cat(std::mem::take(&mut pending), 0).into_data();
+            assert!(losses.iter::<f32>().all(f32::is_finite), "loss diverged");
+            device.sync().expect("device sync");
+            let now = Instant::now();
+            if i >= warmup {
+                let step = (now - window_start) / every as u32;
+                durations.extend(std::iter::repeat_n(step, every));
+            }
+            window_start = now;
         }
     }
     let cpu = cpu_start.zip(process_cpu_time()).map(|(a, b)| b - a);

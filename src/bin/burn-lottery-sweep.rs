@@ -79,6 +79,26 @@ enum Command {
         #[arg(long)]
         require_complete: bool,
     },
+    /// Runs every unfinished job on this machine, --jobs processes at a
+    /// time (each `run --job N` of this program, started when its
+    /// dependencies are finished), then writes the report to --out.
+    Local {
+        #[command(flatten)]
+        sweep: SweepArgs,
+        #[command(flatten)]
+        exec: ExecArgs,
+        /// Processes at once (e.g. 4 trainings sharing one GPU).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Devices given out to the processes by slot, comma-separated
+        /// (e.g. `wgpu:0,wgpu:1`); default: --device for all.
+        #[arg(long, value_delimiter = ',')]
+        devices: Vec<String>,
+        /// Where the report goes (default: ROOT/report); each job's output
+        /// goes to ROOT/logs/job-N.log.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Runs the whole sweep in this process (the reference of a cluster
     /// run) and writes its report to --out.
     SingleProcess {
@@ -210,6 +230,20 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
             }
         }
+        Command::Local {
+            sweep: args,
+            exec,
+            jobs,
+            devices,
+            out,
+        } => {
+            let (sweep, title) = load(&args)?;
+            run_local(&sweep, &args, &exec, jobs, devices)?;
+            let out = out.unwrap_or_else(|| args.root.join("report"));
+            if let Some(report) = dispatch(&sweep, &exec, Action::Report(&args.root))? {
+                write(&report, &out, title)?;
+            }
+        }
         Command::SingleProcess {
             sweep: args,
             exec,
@@ -284,6 +318,59 @@ where
             Some(sweep.run_single_process(root, device, task, init, &mut progress)?)
         }
     })
+}
+
+/// Runs the unfinished jobs as child processes of this program.
+fn run_local(
+    sweep: &Sweep,
+    args: &SweepArgs,
+    exec: &ExecArgs,
+    jobs: usize,
+    devices: Vec<String>,
+) -> Result<(), Error> {
+    let devices = if devices.is_empty() {
+        vec![exec.device.clone()]
+    } else {
+        devices
+    };
+    for device in &devices {
+        device_by_name(device)?;
+    }
+    let program = std::env::current_exe()?;
+    let logs = args.root.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let started = std::time::Instant::now();
+    let finished = sweep.run_local(&args.root, jobs, &devices, |job, device| {
+        let mut command = std::process::Command::new(&program);
+        command.arg("run").arg("--sweep").arg(&args.sweep);
+        command.arg("--root").arg(&args.root);
+        command
+            .arg("--checkpoint-every")
+            .arg(args.checkpoint_every.to_string());
+        command.arg("--device").arg(device);
+        if let Some(dir) = &exec.data_dir {
+            command.arg("--data-dir").arg(dir);
+        }
+        command.arg("--job").arg(job.to_string());
+        let log = std::fs::File::create(logs.join(format!("job-{job}.log")));
+        if let Ok(log) = log.and_then(|out| Ok((out.try_clone()?, out))) {
+            command.stdout(log.0).stderr(log.1);
+        }
+        command
+    })?;
+    for job in &finished {
+        println!(
+            "job {:>4} on {}: {:.1} s",
+            job.index, job.device, job.seconds
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "local: {} jobs in {seconds:.1} s, {jobs} at a time on {}",
+        finished.len(),
+        devices.join(",")
+    );
+    Ok(())
 }
 
 fn plan(sweep: &Sweep, format: PlanFormat) -> Result<(), Error> {

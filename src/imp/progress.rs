@@ -121,14 +121,17 @@ impl<'a> ProgressHooks<'a> {
 
 impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
     fn after_step(&mut self, completed: u64, loss: Option<f64>, _learning_rate: f64) {
-        if let Some(loss) = loss {
-            self.last_loss = Some(loss);
+        self.observer.step(completed, loss);
+    }
+
+    fn losses(&mut self, first: u64, losses: &[f64]) {
+        for (completed, &loss) in (first + 1..).zip(losses) {
             if completed.is_multiple_of(self.log_every) {
                 self.metrics
                     .push_str(&format!("train_loss,{completed},{loss}\n"));
             }
+            self.last_loss = Some(loss);
         }
-        self.observer.step(completed, loss);
     }
 
     fn execution(&mut self, execution: &Execution) {

@@ -145,11 +145,18 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 ///
 /// Reads one scalar back from the device.
 pub fn accuracy_count(logits: Tensor<2>, targets: Tensor<1, Int>) -> usize {
-    let [n, _] = logits.dims();
-    if n == 0 {
+    if logits.dims()[0] == 0 {
         return 0;
     }
-    let predicted: Tensor<1, Int> = logits.argmax(1).reshape([n]);
-    let correct: i64 = predicted.equal(targets).int().sum().into_scalar();
+    let correct: i64 = correct_count(logits, targets).into_scalar();
     correct as usize
+}
+
+/// How many rows of `logits` have their largest entry at the target class,
+/// as a one-element tensor left on the device (no read); `logits` must have
+/// at least one row.
+pub fn correct_count(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {
+    let [n, _] = logits.dims();
+    let predicted: Tensor<1, Int> = logits.argmax(1).reshape([n]);
+    predicted.equal(targets).int().sum()
 }

@@ -227,6 +227,8 @@ impl<B> SparseRun<'_, B> {
                 return Err(TrainError::NonFiniteLoss { iteration, loss });
             }
             let completed = iteration + 1;
+            // The host loop has every loss at hand: each step's is read.
+            observer.losses(iteration, &[loss]);
             observer.after_step(completed, Some(loss), lr);
             if observer.checkpoint_due(completed) {
                 model = self.sync(model, optimizer)?;

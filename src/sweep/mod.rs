@@ -35,11 +35,13 @@
 //! [`Imp::run_level`]: crate::imp::Imp::run_level
 
 mod job;
+mod local;
 mod merge;
 mod run;
 mod spec;
 
 pub use job::{Job, JobState};
+pub use local::LocalJob;
 pub use merge::{STABILITY_CSV_HEADER, StabilityEntry, SweepReport};
 pub use run::Sweep;
 pub use spec::{StabilitySpec, SweepSpec};
@@ -81,6 +83,14 @@ pub enum SweepError {
         dependency: usize,
         /// The dependency, in words.
         description: String,
+    },
+    /// A job's process (of [`Sweep::run_local`]) failed or could not run.
+    #[error("job {job} failed: {status}")]
+    JobFailed {
+        /// The job.
+        job: usize,
+        /// Its exit status, or why it could not run.
+        status: String,
     },
     /// Training or reading an experiment failed.
     #[error(transparent)]

@@ -9,8 +9,8 @@ use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use super::items::Items;
 use super::{Batches, DataOrder, MetricSpec, Metrics, Split, Task, TaskError};
-use crate::data::SeededOrder;
 
 type LossFn<M, O> = dyn Fn(&M, O) -> Tensor<1> + Send + Sync;
 type MetricsFn<M, O> = dyn Fn(&M, O) -> Metrics + Send + Sync;
@@ -20,7 +20,7 @@ type MetricsFn<M, O> = dyn Fn(&M, O) -> Metrics + Send + Sync;
 /// `O`, a loss and per-batch metrics.
 ///
 /// * **Data order.** Batch `i` holds the training items of positions
-///   `b*B..(b+1)*B` of epoch `e`'s seeded permutation ([`SeededOrder`]), so
+///   `b*B..(b+1)*B` of epoch `e`'s seeded permutation ([`SeededOrder`](crate::data::SeededOrder)), so
 ///   it is a pure function of the [`DataOrder`] and `i` whatever the
 ///   dataset. Items are read with [`Dataset::get`] and batched on the
 ///   training device. `DatasetTask` does not augment: a recipe with
@@ -68,9 +68,7 @@ type MetricsFn<M, O> = dyn Fn(&M, O) -> Metrics + Send + Sync;
 /// # let _ = task;
 /// ```
 pub struct DatasetTask<M, I, O> {
-    train: Arc<dyn Dataset<I>>,
-    test: Arc<dyn Dataset<I>>,
-    batcher: Arc<dyn Batcher<I, O>>,
+    items: Items<I, O>,
     loss: Arc<LossFn<M, O>>,
     metrics: Arc<MetricsFn<M, O>>,
     spec: MetricSpec,
@@ -90,9 +88,7 @@ impl<M, I, O> DatasetTask<M, I, O> {
         spec: MetricSpec,
     ) -> Self {
         Self {
-            train: Arc::new(train),
-            test: Arc::new(test),
-            batcher: Arc::new(batcher),
+            items: Items::new(train, test, batcher),
             loss: Arc::new(loss),
             metrics: Arc::new(metrics),
             spec,
@@ -101,25 +97,12 @@ impl<M, I, O> DatasetTask<M, I, O> {
 
     /// Number of training items.
     pub fn train_len(&self) -> usize {
-        self.train.len()
+        self.items.train_len()
     }
 
     /// Number of test items.
     pub fn test_len(&self) -> usize {
-        self.test.len()
-    }
-
-    /// Items `indices` of `dataset`, or the first one that cannot be read.
-    fn items(dataset: &dyn Dataset<I>, indices: &[usize]) -> Result<Vec<I>, TaskError> {
-        indices
-            .iter()
-            .map(|&index| {
-                dataset.get(index).map_err(|e| TaskError::Item {
-                    index,
-                    reason: e.to_string(),
-                })
-            })
-            .collect()
+        self.items.test_len()
     }
 }
 
@@ -132,16 +115,7 @@ impl<M: Module, I, O> Task<M> for DatasetTask<M, I, O> {
         iterations: Range<u64>,
         device: &'a Device,
     ) -> Result<Batches<'a, O>, TaskError> {
-        if order.augment_seed.is_some() {
-            return Err(TaskError::Invalid(
-                "DatasetTask does not augment: set the recipe's augment to false".into(),
-            ));
-        }
-        let seeded = SeededOrder::new(self.train.len(), order.batch_size, order.order_seed)?;
-        Ok(Box::new(iterations.map(move |iteration| {
-            let items = Self::items(self.train.as_ref(), &seeded.batch_indices(iteration))?;
-            Ok(self.batcher.batch(items, device))
-        })))
+        self.items.batches(order, iterations, device)
     }
 
     fn loss(&self, model: &M, batch: O) -> Tensor<1> {
@@ -155,24 +129,16 @@ impl<M: Module, I, O> Task<M> for DatasetTask<M, I, O> {
         batch_size: usize,
         device: &Device,
     ) -> Result<Metrics, TaskError> {
-        if batch_size == 0 {
-            return Err(TaskError::Invalid("evaluation batch size 0".into()));
-        }
-        let (dataset, len) = match split {
-            Split::Test => (self.test.as_ref(), self.test.len()),
-            Split::TrainSubset(n) => (self.train.as_ref(), n.min(self.train.len())),
-        };
         // Callers pass an inference-mode model and a plain device: both
         // lines are no-ops then, and make a direct call safe too.
         let model = model.valid();
         let device = device.clone().without_autodiff();
+        let (len, batches) = self.items.evaluation(split, batch_size, &device)?;
         let mut sums = Metrics::new();
-        for start in (0..len).step_by(batch_size) {
-            let indices: Vec<usize> = (start..(start + batch_size).min(len)).collect();
-            let items = Self::items(dataset, &indices)?;
-            let batch = (self.metrics)(&model, self.batcher.batch(items, &device));
-            for (name, value) in batch.iter() {
-                let sum = sums.get(name).unwrap_or(0.0) + value * indices.len() as f64;
+        for batch in batches {
+            let (batch, items) = batch?;
+            for (name, value) in (self.metrics)(&model, batch).iter() {
+                let sum = sums.get(name).unwrap_or(0.0) + value * items as f64;
                 sums.insert(name, sum);
             }
         }

@@ -25,6 +25,15 @@ pub enum TaskError {
     /// of 0, augmentation asked of a task that has none).
     #[error("{0}")]
     Invalid(String),
+    /// A burn-train metric could not read its input (see
+    /// [`StepTask`](super::StepTask)).
+    #[error("metric `{name}`: {reason}")]
+    Metric {
+        /// The metric's name as reported.
+        name: String,
+        /// What failed.
+        reason: String,
+    },
     /// An evaluation did not return a metric that [`Task::metrics`](super::Task::metrics)
     /// names.
     #[error("the evaluation returned no metric `{0}`")]

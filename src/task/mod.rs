@@ -21,16 +21,20 @@
 mod dataset;
 mod error;
 mod image;
+mod items;
 mod metrics;
+mod step;
 
 use std::ops::Range;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use burn::train::TrainOutput;
 
 pub use dataset::DatasetTask;
 pub use error::TaskError;
 pub use metrics::{MetricSpec, Metrics};
+pub use step::{StepLoss, StepTask};
 
 /// Which training batches a run sees. Batch `i` must be a pure function of
 /// these settings and `i` (see the [module docs](self)).
@@ -131,6 +135,16 @@ pub trait Task<M: Module> {
     /// its running statistics).
     fn loss(&self, model: &M, batch: Self::Batch) -> Tensor<1>;
 
+    /// One training step on `batch`: the gradients of `model`'s parameters
+    /// and the step's loss (a one-element tensor, read by the trainer only
+    /// now and then). The default differentiates [`Task::loss`]; a task
+    /// whose model computes its own gradients overrides it (a
+    /// [`StepTask`] calls the model's burn-train `TrainStep`).
+    fn train_step(&self, model: &M, batch: Self::Batch) -> TrainOutput<Tensor<1>> {
+        let loss = self.loss(model, batch);
+        TrainOutput::new(model, loss.backward(), loss)
+    }
+
     /// Evaluates `model` on `split` in batches of `batch_size` examples,
     /// creating tensors on `device`. The callers pass the model in inference
     /// mode (`valid()`: BatchNorm on its running statistics) and a device
@@ -188,6 +202,10 @@ impl<M: Module, T: Task<M>> Task<M> for &T {
 
     fn loss(&self, model: &M, batch: Self::Batch) -> Tensor<1> {
         (**self).loss(model, batch)
+    }
+
+    fn train_step(&self, model: &M, batch: Self::Batch) -> TrainOutput<Tensor<1>> {
+        (**self).train_step(model, batch)
     }
 
     fn evaluate(

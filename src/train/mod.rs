@@ -2,9 +2,12 @@
 //! masked optimizer steps.
 
 pub mod iteration;
+mod losses;
 pub mod masked;
 pub mod optimizer;
 pub mod recipe;
 pub mod schedule;
 pub mod scheduler;
 pub mod trainer;
+
+pub use losses::host_reads;

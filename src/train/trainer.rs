@@ -11,15 +11,15 @@ use std::ops::Range;
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
-use burn::optim::GradientsParams;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::losses::{LossWindow, LossesRead, count_host_read};
 use super::masked::MaskedOptimizer;
 use super::recipe::{RecipeError, TrainingRecipe};
 use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
 use crate::mask::Mask;
-use crate::models::{Classifier, accuracy_count, cross_entropy};
+use crate::models::{Classifier, correct_count, cross_entropy};
 use crate::sparse::{Execution, SparseError, SparseRequest, SparseTraining, Strategy};
 use crate::task::{DataOrder, Task, TaskError};
 
@@ -29,8 +29,10 @@ pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error("the training loss became {loss} at iteration {iteration}")]
     NonFiniteLoss {
-        /// The first iteration (0-based) whose loss was read and found
-        /// non-finite (losses are read every [`TrainOptions::loss_every`] steps).
+        /// The first iteration (0-based) whose loss is non-finite: exact,
+        /// although losses are read only every
+        /// [`TrainOptions::loss_every`] steps (all of a window's losses are
+        /// read together).
         iteration: u64,
         /// The value.
         loss: f64,
@@ -76,9 +78,19 @@ pub enum TrainError {
 pub trait TrainObserver<M> {
     /// After each step; `completed` iterations are done (the step just taken
     /// was iteration `completed - 1`). `loss` is the step's loss when it was
-    /// read (every [`TrainOptions::loss_every`] steps).
+    /// read (every [`TrainOptions::loss_every`] steps of the range, and at
+    /// its last step).
     fn after_step(&mut self, completed: u64, loss: Option<f64>, learning_rate: f64) {
         let _ = (completed, loss, learning_rate);
+    }
+
+    /// Every training loss, in order, as it is read from the device:
+    /// `losses[j]` is the loss of iteration `first + j`. Losses are read
+    /// every [`TrainOptions::loss_every`] steps, before a checkpoint and at
+    /// the end of the range, each step's exactly once (so this sees every
+    /// step's loss, whatever `loss_every`).
+    fn losses(&mut self, first: u64, losses: &[f64]) {
+        let _ = (first, losses);
     }
 
     /// Once per [`Trainer::train`], before the first step: which path
@@ -123,14 +135,23 @@ impl<M> TrainObserver<M> for NoObserver {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainOptions {
-    /// Read the loss (and check it is finite) every this many steps
-    /// (default 1: every step; reading forces a device sync).
+    /// Read the losses of the last this many steps from the device (and
+    /// check they are finite) every this many steps (default 100). Each
+    /// read is one transfer that makes the host wait for the device, so on
+    /// a GPU a larger value lets it queue steps ahead; a non-finite loss is
+    /// still reported at its exact iteration, up to `loss_every - 1` steps
+    /// later. Losses are also read before every checkpoint.
     pub loss_every: u64,
 }
 
+/// The default [`TrainOptions::loss_every`].
+pub const DEFAULT_LOSS_EVERY: u64 = 100;
+
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { loss_every: 1 }
+        Self {
+            loss_every: DEFAULT_LOSS_EVERY,
+        }
     }
 }
 
@@ -250,7 +271,9 @@ impl<'a, T> Trainer<'a, T> {
         }
     }
 
-    /// The dense masked step over `range`.
+    /// The dense masked step over `range`: the task's training step, the
+    /// masked optimizer step, and the losses read every
+    /// [`TrainOptions::loss_every`] steps (and before a checkpoint).
     fn train_dense<M: Module>(
         &self,
         mut model: M,
@@ -265,6 +288,7 @@ impl<'a, T> Trainer<'a, T> {
         let (recipe, task) = (self.recipe, self.task);
         let loss_every = self.options.loss_every.max(1);
         let mut rates = recipe.learning_rates(range.start)?;
+        let mut losses = LossWindow::default();
         let batches = task.batches(order, range.clone(), self.device)?;
         for (iteration, batch) in range.clone().zip(batches) {
             let learning_rate = match self.fixed_learning_rate {
@@ -272,32 +296,38 @@ impl<'a, T> Trainer<'a, T> {
                 None => rates.next_rate(),
             };
             let base_rate = learning_rate.base();
-            let loss = task.loss(&model, batch?);
-            let read = (iteration + 1 - range.start).is_multiple_of(loss_every)
-                || iteration + 1 == range.end;
-            let value = if read {
-                let v: f64 = loss.clone().into_scalar::<f32>().into();
-                if !v.is_finite() {
-                    return Err(TrainError::NonFiniteLoss { iteration, loss: v });
-                }
-                Some(v)
+            let step = task.train_step(&model, batch?);
+            losses.push(iteration, step.item);
+            model = optimizer.step(learning_rate, model, step.grads);
+            let completed = iteration + 1;
+            let read =
+                (completed - range.start).is_multiple_of(loss_every) || completed == range.end;
+            let loss = if read {
+                deliver(losses.read()?, observer)
             } else {
                 None
             };
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(learning_rate, model, grads);
-            observer.after_step(iteration + 1, value, base_rate);
-            if observer.checkpoint_due(iteration + 1) {
+            observer.after_step(completed, loss, base_rate);
+            if observer.checkpoint_due(completed) {
+                // Nothing is checkpointed before its losses are known finite.
+                deliver(losses.read()?, observer);
                 observer
-                    .checkpoint(iteration + 1, &model, optimizer)
+                    .checkpoint(completed, &model, optimizer)
                     .map_err(|reason| TrainError::Stopped {
-                        iteration: iteration + 1,
+                        iteration: completed,
                         reason,
                     })?;
             }
         }
         Ok(model)
     }
+}
+
+/// Gives the losses just read to `observer`; the last one, if any.
+fn deliver<M>(read: Option<LossesRead>, observer: &mut dyn TrainObserver<M>) -> Option<f64> {
+    let read = read?;
+    observer.losses(read.first, &read.values);
+    read.values.last().copied()
 }
 
 /// Loss and accuracy of a model on a dataset.
@@ -312,7 +342,9 @@ pub struct Evaluation {
 }
 
 /// Evaluates `model` (in inference mode: BatchNorm uses its running
-/// statistics) on `dataset` in its stored order.
+/// statistics) on `dataset` in its stored order. Each batch's loss and
+/// number of correct predictions stay on the device until all batches are
+/// queued, then are read in one transfer.
 pub fn evaluate<M: Classifier>(
     model: &M,
     dataset: &ImageDataset,
@@ -321,17 +353,29 @@ pub fn evaluate<M: Classifier>(
     device: &Device,
 ) -> Result<Evaluation, DataError> {
     let model = model.valid();
+    let mut per_batch: Vec<Tensor<1>> = Vec::new();
+    let mut sizes: Vec<usize> = Vec::new();
+    for batch in EvalBatches::new(dataset, batch_size, normalization)?.to_device(device) {
+        sizes.push(batch.labels.dims()[0]);
+        let logits = model.forward(batch.images.without_autodiff());
+        let correct = correct_count(logits.clone(), batch.labels.clone()).float();
+        let loss = cross_entropy(logits, batch.labels);
+        per_batch.push(Tensor::cat(vec![loss, correct], 0));
+    }
+    let values: Vec<f64> = if per_batch.is_empty() {
+        Vec::new()
+    } else {
+        count_host_read();
+        let data = Tensor::cat(per_batch, 0).into_data();
+        data.iter::<f32>().map(f64::from).collect()
+    };
     let mut loss_sum = 0.0;
     let mut correct = 0usize;
-    let mut examples = 0usize;
-    for batch in EvalBatches::new(dataset, batch_size, normalization)?.to_device(device) {
-        let n = batch.labels.dims()[0];
-        let logits = model.forward(batch.images.without_autodiff());
-        correct += accuracy_count(logits.clone(), batch.labels.clone());
-        let loss: f32 = cross_entropy(logits, batch.labels).into_scalar();
-        loss_sum += f64::from(loss) * n as f64;
-        examples += n;
+    for (pair, &n) in values.chunks_exact(2).zip(&sizes) {
+        loss_sum += pair[0] * n as f64;
+        correct += pair[1] as usize;
     }
+    let examples: usize = sizes.iter().sum();
     Ok(Evaluation {
         loss: if examples == 0 {
             0.0

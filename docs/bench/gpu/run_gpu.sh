@@ -1,39 +1,104 @@
 #!/usr/bin/env bash
-# Run on the lent GPU machine from the repository root, with .gl/ (Debian libvulkan1 and
-# libglvnd .debs, downloaded as /work/.library/device/README.md says) and .carry/
-# (the xz-compressed release binaries and the Fashion-MNIST .gz files) carried.
-# GPU figures: wgpu training steps (crate) vs PyTorch CUDA, A B A B; then a ResNet-20 level on wgpu.
+# The GPU figures of BENCHMARKS.md in one run of at most ~8 minutes, on the lent GPU machine,
+# from the repository root, with .gl/ and .carry/ carried (docs/bench/gpu/prepare.sh builds
+# them here). Writes under $OUT (default ./gpu-out):
+#   gpu_steps.txt          one training step, one process: the crate with fusion and without,
+#                          reading the loss every step and every 100 steps, and PyTorch eager,
+#                          same model, batch, optimizer and mask (A B A B)
+#   gpu_processes.txt      K = 1, 2, 4, 8 concurrent processes of the crate (fused, loss every
+#                          100 steps) and of PyTorch: each process's RESULT line and the
+#                          aggregate images/s, with nvidia-smi's utilisation sampled meanwhile
+#   gpu_resnet20_level.txt one ResNet-20 level (62,560 iterations) on Fashion-MNIST through the
+#                          IMP runner for LEVEL_S seconds, and its projected wall time
+# Each file starts with the date, the GPU, the commit and the command.
+# LAVAPIPE=1 runs the same script on Mesa's software Vulkan driver with tiny step counts and
+# PyTorch on the CPU (a check of the script, not a benchmark); BIN=dir takes the binaries
+# from there instead of .carry/bin.
 set -u
-for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
+LAVAPIPE=${LAVAPIPE:-0}
+if [ "$LAVAPIPE" = 1 ]; then
+  S_RESNET=4; S_LENET=20; EVERY=10; KS="1 2"; TORCH_DEVICE=cpu; LEVEL_S=${LEVEL_S:-60}
+else
+  S_RESNET=200; S_LENET=1000; EVERY=100; KS="1 2 4 8"; TORCH_DEVICE=cuda; LEVEL_S=${LEVEL_S:-100}
+fi
+if ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
-B=/tmp/bin; mkdir -p $B; for x in .carry/bin/*.xz; do xz -dc $x > $B/$(basename $x .xz); chmod +x $B/$(basename $x .xz); done
-probe() { timeout 60 $B/train_step_throughput --model lenet --optimizer adam --device wgpu --warmup 1 --steps 2 2>&1 | grep -E '^RESULT|adapter|rror' | head -3; }
-if ! probe | grep -q RESULT; then
+if [ -n "${BIN:-}" ]; then
+  B=$BIN
+else
+  B=/tmp/bin; mkdir -p $B
+  for x in .carry/bin/*.xz; do xz -dc "$x" > "$B/$(basename "$x" .xz)"; chmod +x "$B/$(basename "$x" .xz)"; done
+fi
+COMMIT=$(cat .carry/COMMIT 2>/dev/null | tr '\n' ' ' || git rev-parse --short HEAD)
+GPU=$(nvidia-smi -L 2>/dev/null | head -1); GPU=${GPU:-"no nvidia-smi (LAVAPIPE=$LAVAPIPE)"}
+stamp() {  # file command...
+  echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | $GPU | $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  echo "# commit $COMMIT | torch $(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent)"
+  echo "# command: LAVAPIPE=$LAVAPIPE bash docs/bench/gpu/run_gpu.sh ($1)"
+}
+probe() { timeout 120 $B/train_step_throughput --model lenet --device wgpu --warmup 1 --steps 2 2>&1 | grep -E '^RESULT|adapter|rror' | head -3; }
+if [ "$LAVAPIPE" != 1 ] && ! probe | grep -q RESULT; then
   for lib in /usr/local/nvidia/lib64/libGLX_nvidia.so.0 /lib/libGLX_nvidia.so.0; do
     printf '{"file_format_version":"1.0.1","ICD":{"library_path":"%s","api_version":"1.4.312"}}' $lib > /tmp/icd.json
     export VK_DRIVER_FILES=/tmp/icd.json
     echo "probe with $lib"; probe | grep -q RESULT && break
   done
 fi
-VK_LOADER_DEBUG=error probe
-L=$OUT/gpu_steps.txt
+probe
+
+crate() {  # binary model optimizer mask steps sync_every
+  timeout 120 "$B/$1" --model "$2" --optimizer "$3" --mask "$4" --device wgpu --warmup 20 \
+    --steps "$5" --sync-every "$6" 2>&1 | grep -E '^RESULT|rror' | sed "s/^RESULT/RESULT bin=$1/"
+}
+torch_step() {  # model optimizer mask steps sync_every
+  timeout 120 python3 benches/pytorch/train_step.py --model "$1" --optimizer "$2" --mask "$3" \
+    --device $TORCH_DEVICE --warmup 20 --steps "$4" --sync-every "$5" 2>&1 | grep -E '^RESULT|rror'
+}
+unfused() { [ -x "$B/train_step_throughput_unfused" ] && crate train_step_throughput_unfused "$@" \
+  || echo "SKIPPED train_step_throughput_unfused: not built (prepare.sh with UNFUSED=1)"; }
+
 {
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC') $(nvidia-smi -L) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-echo "# torch $(python3 -c 'import torch; print(torch.__version__)')"
-run_pair() {  # model optimizer mask steps: the crate on wgpu, then PyTorch on CUDA
-  timeout 100 $B/train_step_throughput --model $1 --optimizer $2 --mask $3 --device wgpu --warmup 20 --steps $4 2>&1 | grep -E '^RESULT|rror'
-  timeout 100 python3 benches/pytorch/train_step.py --model $1 --optimizer $2 --mask $3 --device cuda --warmup 20 --steps $4 2>&1 | grep -E '^RESULT|rror'
+stamp "single-process steps"
+one_model() {  # model optimizer mask steps
+  crate train_step_throughput "$@" 1; crate train_step_throughput "$@" $EVERY
+  unfused "$@" 1; unfused "$@" $EVERY
+  torch_step "$@" 1; torch_step "$@" $EVERY
 }
 for pair in 1 2; do
-  run_pair resnet20 sgd none 200
-  run_pair resnet20 sgd 0.93 200
+  one_model resnet20 sgd none $S_RESNET
+  one_model resnet20 sgd 0.93 $S_RESNET
 done
-run_pair lenet adam none 1000
-run_pair lenet adam 0.93 1000
-} 2>&1 | tee $L
-# One ResNet-20 level (62,560 iterations) on Fashion-MNIST through the IMP runner, wgpu.
-( time timeout ${LEVEL_S:-200} $B/cifar10_resnet20 --dataset fashion-mnist --data-dir .carry/fmnist --device wgpu \
-   --levels 1 --output /tmp/exp --checkpoint-every 5000 ) 2>&1 | tee $OUT/gpu_resnet20_level.txt | tail -40
-# When each file (progress checkpoints every 5,000 iterations, level results) was written.
-find /tmp/exp -type f -printf '%TT %s %P\n' | sort | tee -a $OUT/gpu_resnet20_level.txt
-cat $(find /tmp/exp -name 'summary.json' | head -2) 2>/dev/null | tee -a $OUT/gpu_resnet20_level.txt
+one_model lenet adam none $S_LENET
+} 2>&1 | tee "$OUT/gpu_steps.txt"
+
+{
+stamp "K concurrent processes"
+aggregate() {  # label K command...: K copies at once, then the sum of their images/s
+  local label=$1 k=$2; shift 2
+  local dir; dir=$(mktemp -d)
+  for i in $(seq 1 "$k"); do "$@" > "$dir/$i" 2>&1 & done
+  wait
+  cat "$dir"/*
+  awk -v l="$label" -v k="$k" '/^RESULT/ { for (i = 1; i <= NF; i++) if ($i ~ /^images_per_s=/) { split($i, a, "="); s += a[2]; n++ } }
+    END { printf "AGGREGATE impl=%s model=resnet20 processes=%d reported=%d images_per_s=%.1f\n", l, k, n, s }' "$dir"/*
+}
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -lms 1000 > "$OUT/smi.csv" &
+  SMI=$!
+fi
+for k in $KS; do
+  aggregate crate-fused "$k" crate train_step_throughput resnet20 sgd none $S_RESNET $EVERY
+  aggregate pytorch "$k" torch_step resnet20 sgd none $S_RESNET 1
+done
+[ -n "${SMI:-}" ] && kill $SMI && echo "# nvidia-smi samples (timestamp, utilization.gpu, memory.used):" && cat "$OUT/smi.csv"
+} 2>&1 | tee "$OUT/gpu_processes.txt"
+
+{
+stamp "one ResNet-20 level for ${LEVEL_S}s"
+( time timeout "$LEVEL_S" $B/cifar10_resnet20 --dataset fashion-mnist --data-dir .carry/fmnist --device wgpu \
+   --levels 1 --output /tmp/exp --checkpoint-every 5000 ) 2>&1 | tail -20
+# When each file (progress checkpoints every 5,000 iterations, level results) was written:
+# the checkpoints' spacing gives the level's projected wall time.
+find /tmp/exp -type f -printf '%TT %s %P\n' | sort
+} 2>&1 | tee "$OUT/gpu_resnet20_level.txt"

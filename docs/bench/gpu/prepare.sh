@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds what docs/bench/gpu/run_gpu.sh runs on the lent GPU machine (which has no registry
+# access), here, from the repository root:
+#   .carry/bin/*.xz        release binaries: train_step_throughput and cifar10_resnet20 with
+#                          burn's fusion (--features wgpu,cli), train_step_throughput_unfused
+#                          (--features wgpu-unfused,cli: another burn feature set, so another
+#                          target directory and a full build of burn), burn-lottery-sweep
+#   .carry/fmnist/         Fashion-MNIST's IDX .gz files (Debian's dataset-fashion-mnist)
+#   .carry/COMMIT          the commit the binaries were built from
+#   .gl/*.deb              the Vulkan loader and libglvnd (see the device tool's README)
+# Cold, each of the two release builds compiles all of burn (about 40 minutes on 2 cores).
+# UNFUSED=0 skips the unfused build (run_gpu.sh then leaves its rows out and says so).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+mkdir -p .carry/bin .carry/fmnist .gl
+grep -qx '/.carry/' .git/info/exclude || echo /.carry/ >> .git/info/exclude
+grep -qx '/.gl/' .git/info/exclude || echo /.gl/ >> .git/info/exclude
+target=${CARGO_TARGET_DIR:-$HOME/.cache/burn-lottery/target}
+cargo build --release --features wgpu,cli --example train_step_throughput --example cifar10_resnet20 \
+  --bin burn-lottery-sweep
+for b in examples/train_step_throughput examples/cifar10_resnet20 burn-lottery-sweep; do
+  xz -T2 -c "$target/release/$b" > ".carry/bin/$(basename $b).xz"
+done
+if [ "${UNFUSED:-1}" != 0 ]; then
+  CARGO_TARGET_DIR="$target-unfused" cargo build --release --features wgpu-unfused,cli \
+    --example train_step_throughput
+  xz -T2 -c "$target-unfused/release/examples/train_step_throughput" \
+    > .carry/bin/train_step_throughput_unfused.xz
+fi
+cp /usr/share/datasets/fashion-mnist/*.gz .carry/fmnist/ 2>/dev/null \
+  || echo "prepare: no Fashion-MNIST under /usr/share/datasets (apt-get install dataset-fashion-mnist)"
+git rev-parse --short HEAD > .carry/COMMIT
+git diff --quiet HEAD || echo "dirty" >> .carry/COMMIT
+if ! ls .gl/*.deb >/dev/null 2>&1; then
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  mkdir -p /tmp/amd64/partial
+  apt-get $o update -qq
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+fi
+du -sh .carry .gl
