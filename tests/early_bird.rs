@@ -2,7 +2,9 @@
 //! stopping rule, and the search inside IMP (the ticket drawn at the right
 //! epoch, at the target density, stored and read back).
 
-use burn_lottery::imp::{Branch, Imp, ImpConfig, ImpError, Layout, PruningMethod, Retrain, Silent};
+use burn_lottery::imp::{
+    Branch, Imp, ImpConfig, ImpError, ImpObserver, Layout, PruningMethod, Retrain, Silent,
+};
 use burn_lottery::mask::{LayerMask, Mask, MaskError, ParamSelector};
 use burn_lottery::prune::{
     EARLY_BIRD_CSV_HEADER, EarlyBirdConfig, EarlyBirdDetector, EarlyBirdRecord,
@@ -221,12 +223,14 @@ fn the_ticket_is_the_dense_runs_mask_at_the_epoch_the_detector_fires_at_the_targ
         let csv = std::fs::read_to_string(dir.join(Layout::early_bird_distances(level))).unwrap();
         assert_same_distances(&csv, &record);
     }
-    // Resuming reads the stored masks: nothing is searched or trained again.
+    // Resuming reads the stored masks: nothing is searched or trained again
+    // (no step asks the observer whether to stop).
     let before = std::fs::read(dir.join(Layout::early_bird_record(2))).unwrap();
+    let mut steps = StopAt::never();
     let again = imp
-        .run(out.path(), &ndarray(), &data(), init, &mut Silent)
+        .run(out.path(), &ndarray(), &data(), init, &mut steps)
         .unwrap();
-    assert_eq!(again.trained_levels, 0);
+    assert_eq!((again.trained_levels, steps.asked), (0, 0));
     assert_eq!(again.rows, report.rows);
     assert_eq!(
         std::fs::read(dir.join(Layout::early_bird_record(2))).unwrap(),
@@ -263,4 +267,69 @@ fn the_search_stops_at_the_first_epoch_where_the_window_holds_or_runs_to_the_end
     }
     let drawn = dense_run_mask(&config, record.drawn_iteration, 1);
     assert_eq!(stored_mask(&dir, 1), drawn);
+}
+
+/// Counts the steps that ask whether to stop (every step the runner or the
+/// early-bird search trains) and stops at the `stop_at`-th.
+struct StopAt {
+    asked: u64,
+    stop_at: Option<u64>,
+}
+
+impl StopAt {
+    fn never() -> Self {
+        Self {
+            asked: 0,
+            stop_at: None,
+        }
+    }
+}
+
+impl ImpObserver for StopAt {
+    fn should_stop(&mut self) -> bool {
+        self.asked += 1;
+        self.stop_at.is_some_and(|n| self.asked >= n)
+    }
+}
+
+#[test]
+fn a_search_stopped_midway_starts_over_and_draws_the_same_ticket() {
+    let config = early_bird_config("early_bird_stopped", 1, 1.0, 2);
+    let imp = Imp::new(config);
+    let straight_dir = tempfile::tempdir().unwrap();
+    let straight = imp
+        .run(straight_dir.path(), &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // Level 0 trains 30 steps; the 35th step is the 5th of level 1's search
+    // (which draws at 9).
+    let mut stop = StopAt {
+        asked: 0,
+        stop_at: Some(35),
+    };
+    let err = imp
+        .run(out.path(), &ndarray(), &data(), init, &mut stop)
+        .unwrap_err();
+    assert!(matches!(err, ImpError::Train { level: 1, .. }), "{err}");
+    let dir = imp.directory(out.path());
+    let mask_file = Layout::level(&Branch::Main, 1).mask();
+    assert!(!dir.join(&mask_file).exists());
+    assert!(!dir.join(Layout::early_bird_record(1)).exists());
+    let resumed = imp
+        .run(out.path(), &ndarray(), &data(), init, &mut Silent)
+        .unwrap();
+    assert_eq!(resumed.trained_levels, 1, "level 0 is not retrained");
+    assert_eq!(resumed.rows, straight.rows);
+    let straight_dir = imp.directory(straight_dir.path());
+    for file in [
+        mask_file,
+        Layout::early_bird_record(1),
+        Layout::early_bird_distances(1),
+    ] {
+        assert_eq!(
+            std::fs::read(dir.join(&file)).unwrap(),
+            std::fs::read(straight_dir.join(&file)).unwrap(),
+            "{file}"
+        );
+    }
 }
