@@ -45,7 +45,73 @@ struct Search<'a> {
     stop: bool,
 }
 
-impl Search<'_> {
+impl<'a> Search<'a> {
+    /// A search at `level` with `config`, reporting to `observer`.
+    fn new(
+        config: &'a EarlyBirdConfig,
+        (pruner, dense): (&'a MagnitudePruner, &'a Mask),
+        level: usize,
+        observer: &'a mut dyn ImpObserver,
+    ) -> Self {
+        Self {
+            config,
+            pruner,
+            dense,
+            level,
+            detector: EarlyBirdDetector::new(config),
+            epochs: Vec::new(),
+            latest: None,
+            drawn: None,
+            failure: None,
+            observer,
+            stop: false,
+        }
+    }
+
+    /// The drawn mask and the record of the search, once the dense run of
+    /// `end` iterations (the recipe's length) stopped with `result`: the
+    /// mask of the epoch at which the detector fired, or, when it never
+    /// fired, that of the network trained to the end. A run stopped for
+    /// another reason gives its error (`condition` names it).
+    fn into_ticket<M: Module>(
+        mut self,
+        result: Result<M, TrainError>,
+        end: u64,
+        condition: String,
+    ) -> Result<(Mask, EarlyBirdRecord), ImpError> {
+        let drawn_iteration = match result {
+            Err(TrainError::Stopped { iteration, .. }) if self.drawn.is_some() => iteration,
+            Ok(model) => {
+                if self.epochs.last().map(|e| e.iteration) != Some(end) {
+                    self.end_of_epoch(&model, end)?;
+                }
+                end
+            }
+            Err(source) => {
+                let level = self.level;
+                return Err(self.failure.map(ImpError::from).unwrap_or(ImpError::Train {
+                    condition,
+                    level,
+                    source,
+                }));
+            }
+        };
+        let mask = self
+            .latest
+            .take()
+            .expect("the search takes a mask at the latest at the end of training");
+        let record = EarlyBirdRecord {
+            level: self.level,
+            kept: mask.kept_count(),
+            total: mask.total_count(),
+            config: self.config.clone(),
+            drawn_epoch: self.drawn,
+            drawn_iteration,
+            epochs: self.epochs,
+        };
+        Ok((mask, record))
+    }
+
     /// Takes the mask of `model` once `iteration` iterations are done
     /// (the end of epoch `ceil(iteration / epoch_iterations)`) and its
     /// distance to the previous one; returns whether the detector fires.
@@ -106,8 +172,7 @@ impl<M: Module> TrainObserver<M> for Search<'_> {
 /// Runs the early-bird search of main-line `level` (its mask keeps the
 /// per-group counts `level` levels of `pruner` keep, from `dense`), stores
 /// its distances and record (see [`Layout::early_bird_record`]) and returns
-/// the drawn mask: the mask of the epoch at which the detector fired, or,
-/// when it never fires, that of the network trained to the end.
+/// the drawn mask (see [`Search::into_ticket`]).
 pub(crate) fn draw<M, T, F>(
     trainer: &mut BranchTrainer<'_, T, F>,
     early_bird: &EarlyBirdConfig,
@@ -122,66 +187,22 @@ where
 {
     early_bird.validate()?;
     let config = trainer.config;
-    let total = config.training.training_iterations;
+    let end = config.training.training_iterations;
     let mut optimizer =
         MaskedOptimizer::new(config.training.optimizer.init(), dense, trainer.device);
     let model = optimizer.prepare(trainer.template());
-    let mut search = Search {
-        config: early_bird,
-        pruner,
-        dense,
-        level,
-        detector: EarlyBirdDetector::new(early_bird),
-        epochs: Vec::new(),
-        latest: None,
-        drawn: None,
-        failure: None,
-        observer: &mut *trainer.observer,
-        stop: false,
-    };
+    let mut search = Search::new(early_bird, (pruner, dense), level, &mut *trainer.observer);
     let result = Trainer::new(&config.training, trainer.task, trainer.device)
         .with_options(trainer.options.train.clone())
         .train(
             model,
             &mut optimizer,
-            0..total,
+            0..end,
             &Branch::Main.data_order(config),
             &mut search,
         );
-    let drawn_iteration = match result {
-        Err(TrainError::Stopped { iteration, .. }) if search.drawn.is_some() => iteration,
-        Ok(model) => {
-            // Never drawn: the mask of the network trained to the end.
-            if search.epochs.last().map(|e| e.iteration) != Some(total) {
-                search.end_of_epoch(&model, total)?;
-            }
-            total
-        }
-        Err(source) => {
-            return Err(search
-                .failure
-                .take()
-                .map(ImpError::from)
-                .unwrap_or_else(|| ImpError::Train {
-                    condition: format!("{} (early-bird search)", config.condition()),
-                    level,
-                    source,
-                }));
-        }
-    };
-    let mask = search
-        .latest
-        .take()
-        .expect("the search takes a mask at the latest at the end of training");
-    let record = EarlyBirdRecord {
-        level,
-        kept: mask.kept_count(),
-        total: mask.total_count(),
-        config: early_bird.clone(),
-        drawn_epoch: search.drawn,
-        drawn_iteration,
-        epochs: std::mem::take(&mut search.epochs),
-    };
+    let condition = format!("{} (early-bird search)", config.condition());
+    let (mask, record) = search.into_ticket(result, end, condition)?;
     let json = serde_json::to_vec_pretty(&record).expect("a record serializes");
     trainer.store.write(
         &Layout::early_bird_distances(level),
