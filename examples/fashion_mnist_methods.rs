@@ -13,7 +13,16 @@
 //!   the level's per-layer counts, weights rewound to `--rewind`;
 //! * `snip`, `grasp`, `synflow`, `magnitude_init`, `random_init`: pruning at
 //!   initialization to the level's total count (global ranking), trained from
-//!   the initialization.
+//!   the initialization;
+//! * `early_bird`: early-bird tickets (You et al.): the magnitude mask at
+//!   the level's per-layer counts taken every `--epoch-iterations` of the
+//!   dense run, drawn once 5 consecutive distances stay below 0.1, weights
+//!   rewound to `--rewind`.
+//!
+//! `--decaying` trains every level with the decaying-rate recipe
+//! (`TrainingRecipe::lenet_fashion_mnist_decaying`: x0.1 at 50% and 75% of
+//! `--iterations`), under which learning-rate rewinding and fine-tuning
+//! differ (Renda et al.); use its own `--root` and `--report-name`.
 //!
 //! Each (seed, method) is an independent experiment under `--root`, so they
 //! can run as separate processes in parallel; each writes its rows to
@@ -34,7 +43,7 @@ use std::time::Instant;
 
 use burn_lottery::device::device_by_name;
 use burn_lottery::prelude::*;
-use burn_lottery::prune::DensityRule;
+use burn_lottery::prune::{DensityRule, EarlyBirdConfig};
 use burn_lottery::report::{self, MetricLabel, ReportRow};
 use clap::{Parser, ValueEnum};
 
@@ -51,6 +60,7 @@ enum Method {
     Synflow,
     MagnitudeInit,
     RandomInit,
+    EarlyBird,
 }
 
 impl Method {
@@ -64,10 +74,13 @@ impl Method {
     /// The experiment of this method for `args` and `seed`.
     fn config(self, args: &Args, seed: u64) -> ImpConfig {
         let (iterations, k) = (args.iterations, args.rewind);
-        let base = ImpConfig {
+        let mut base = ImpConfig {
             levels: args.levels,
             ..ImpConfig::lenet_fashion_mnist(iterations, k, seed)
         };
+        if args.decaying {
+            base.training = TrainingRecipe::lenet_fashion_mnist_decaying().shortened(iterations);
+        }
         let rule = match args.density_rule {
             Rule::Global => DensityRule::Global,
             Rule::Uniform => DensityRule::Uniform,
@@ -101,6 +114,10 @@ impl Method {
             Self::Synflow => at_init(InitCriterion::Synflow),
             Self::MagnitudeInit => at_init(InitCriterion::Magnitude),
             Self::RandomInit => at_init(InitCriterion::Random),
+            Self::EarlyBird => ImpConfig {
+                method: PruningMethod::EarlyBird(EarlyBirdConfig::new(args.epoch_iterations)),
+                ..base
+            },
         }
     }
 }
@@ -157,6 +174,16 @@ struct Args {
     /// condition names get `_uniform` or `_erk` unless global).
     #[arg(long, value_enum, default_value = "global")]
     density_rule: Rule,
+    /// Train with the decaying-rate recipe (x0.1 at 50% and 75%).
+    #[arg(long)]
+    decaying: bool,
+    /// Iterations between two masks of the early-bird search (1,000: one
+    /// epoch of Fashion-MNIST at batch 60).
+    #[arg(long, default_value_t = 1000)]
+    epoch_iterations: u64,
+    /// File name (without extension) `--report` writes in `--report-dir`.
+    #[arg(long, default_value = "methods")]
+    report_name: String,
     /// Save a resumable checkpoint every this many iterations.
     #[arg(long, default_value_t = 2000)]
     checkpoint_every: u64,
@@ -173,7 +200,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = Args::parse();
     if args.report {
-        return write_report(&args.root, &args.report_dir);
+        return write_report(&args.root, &args.report_dir, &args.report_name);
     }
     if args.rewind >= args.iterations {
         return Err(format!(
@@ -220,9 +247,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Merges `<root>/rows/*.csv` into `methods.csv` and `methods.svg` under
+/// Merges `<root>/rows/*.csv` into `<name>.csv` and `<name>.svg` under
 /// `out`, and prints the mean over seeds per level and condition.
-fn write_report(root: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+fn write_report(root: &Path, out: &Path, name: &str) -> Result<(), Box<dyn std::error::Error>> {
     let rows_dir = root.join("rows");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&rows_dir)
         .map_err(|e| format!("{}: {e}", rows_dir.display()))?
@@ -243,19 +270,23 @@ fn write_report(root: &Path, out: &Path) -> Result<(), Box<dyn std::error::Error
     rows.sort_by(|a, b| (a.level, &a.condition, a.seed).cmp(&(b.level, &b.condition, b.seed)));
     std::fs::create_dir_all(out)?;
     let accuracy = MetricLabel::accuracy();
-    report::write_csv(&rows, &accuracy, &out.join("methods.csv"))?;
+    let (csv, svg) = (
+        out.join(format!("{name}.csv")),
+        out.join(format!("{name}.svg")),
+    );
+    report::write_csv(&rows, &accuracy, &csv)?;
     report::plot_accuracy_vs_weights(
         &rows,
         "Pruning methods: LeNet-300-100 on Fashion-MNIST",
-        &out.join("methods.svg"),
+        &svg,
     )?;
     print!("{}", mean_table(&rows));
     println!(
         "{} rows from {} files: {} and {}",
         rows.len(),
         files.len(),
-        out.join("methods.csv").display(),
-        out.join("methods.svg").display()
+        csv.display(),
+        svg.display()
     );
     Ok(())
 }

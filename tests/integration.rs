@@ -9,10 +9,13 @@ mod common;
 
 mod branches;
 mod concurrency;
+mod connectivity;
 mod data_cifar;
 mod data_idx;
 mod data_loader;
+mod decaying_recipe;
 mod downstream;
+mod early_bird;
 mod experiment;
 mod fuzz;
 mod hostile;

@@ -14,6 +14,8 @@ use super::branch::{Branch, Condition};
 /// branches/stability/imp/data_order_<s>/level_LL/           stability copies
 /// branches/stability/random_prune/data_order_<s>/level_LL/
 /// report.csv  report.svg
+/// early_bird/level_LL.json  early_bird/level_LL_distances.csv   early-bird search of level LL
+/// connectivity.csv                       error barriers between consecutive levels
 /// locks/                                 OS file locks of writers, with their holders
 /// ```
 ///
@@ -36,6 +38,9 @@ impl Layout {
     pub const REPORT_CSV: &'static str = "report.csv";
     /// Its plot.
     pub const REPORT_SVG: &'static str = "report.svg";
+    /// Error barriers between the trained networks of consecutive levels
+    /// (see [`StabilityAnalyzer::level_connectivity`](crate::stability::StabilityAnalyzer::level_connectivity)).
+    pub const CONNECTIVITY_CSV: &'static str = "connectivity.csv";
     /// The experiment lock, held for the moment of each store update (see
     /// [`lock`](super::lock)).
     pub const EXPERIMENT_LOCK: &'static str = "locks/experiment.lock";
@@ -44,6 +49,18 @@ impl Layout {
     /// `locks/main.level_03.lock`), held by the process that writes it.
     pub fn level_lock(level_dir: &str) -> String {
         format!("locks/{}.lock", level_dir.replace('/', "."))
+    }
+
+    /// The early-bird search of main-line `level`: the epoch drawn and the
+    /// settings (see [`EarlyBirdRecord`](crate::prune::EarlyBirdRecord)).
+    pub fn early_bird_record(level: usize) -> String {
+        format!("early_bird/level_{level:02}.json")
+    }
+
+    /// The mask distance of every epoch of the early-bird search of
+    /// main-line `level` (`epoch,iteration,distance`).
+    pub fn early_bird_distances(level: usize) -> String {
+        format!("early_bird/level_{level:02}_distances.csv")
     }
 
     /// The directory of a branch (its levels are subdirectories).

@@ -3,13 +3,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::retrain::Retrain;
-use crate::prune::{AtInitConfig, StructuredConfig};
+use crate::prune::{AtInitConfig, EarlyBirdConfig, StructuredConfig};
 
 /// Where the mask of each level `L >= 1` of the main line comes from. Every
 /// method reaches, at level `L`, exactly the number of weights that `L`
-/// levels of the experiment's magnitude pruner keep (per layer group for the
-/// first two, in total for pruning at initialization), so the methods compare
-/// at equal densities level by level.
+/// levels of the experiment's magnitude pruner keep (per layer group for
+/// IMP, one-shot pruning and early-bird tickets, in total for pruning at
+/// initialization), so the methods compare at equal densities level by
+/// level (structured pruning follows its own unit counts).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PruningMethod {
@@ -35,6 +36,14 @@ pub enum PruningMethod {
     /// [`models::export`](crate::models::export) rebuilds the smaller
     /// network.
     Structured(StructuredConfig),
+    /// Early-bird tickets (You et al., arXiv 1909.11957): level `L` runs the
+    /// dense training from the initialization, takes the magnitude mask at
+    /// `L` levels' per-group counts at the end of every epoch and stops once
+    /// consecutive masks stay within `epsilon` of each other for `window`
+    /// epochs (see [`EarlyBirdConfig`]); the drawn mask then trains from
+    /// the rewind point like any ticket. The distances and the epoch drawn
+    /// are stored under `early_bird/` (see [`Layout`](super::Layout)).
+    EarlyBird(EarlyBirdConfig),
 }
 
 impl PruningMethod {
@@ -46,7 +55,7 @@ impl PruningMethod {
         match self {
             Self::Iterative => Some(level.saturating_sub(1)),
             Self::OneShot => Some(0),
-            Self::AtInitialization(_) => None,
+            Self::AtInitialization(_) | Self::EarlyBird(_) => None,
             Self::Structured(s) => Some(if s.one_shot {
                 0
             } else {
@@ -58,7 +67,8 @@ impl PruningMethod {
     /// The condition name of the main line with `retrain` and rewind
     /// iteration `k`: `imp_rewind500` (the default), `imp_lr_rewind500`,
     /// `oneshot_finetune7500`, `snip`, `random_init_erk`, `grasp_at500`,
-    /// `structured_rewind500`, `structured_oneshot_rewind500`.
+    /// `structured_rewind500`, `structured_oneshot_rewind500`,
+    /// `early_bird_rewind0`.
     pub fn condition(&self, retrain: &Retrain, k: u64) -> String {
         match self {
             Self::Iterative => format!("imp_{}", retrain.name(k)),
@@ -67,12 +77,13 @@ impl PruningMethod {
             Self::AtInitialization(at_init) => format!("{}_at{k}", at_init.name()),
             Self::Structured(s) if s.one_shot => format!("structured_oneshot_{}", retrain.name(k)),
             Self::Structured(_) => format!("structured_{}", retrain.name(k)),
+            Self::EarlyBird(_) => format!("early_bird_{}", retrain.name(k)),
         }
     }
 
     /// Checks the method and its combination with `retrain`: pruning at
-    /// initialization trains from the rewind point, so it only combines with
-    /// weight rewinding.
+    /// initialization and early-bird tickets train from the rewind point, so
+    /// they only combine with weight rewinding.
     pub fn validate(&self, retrain: &Retrain) -> Result<(), String> {
         match self {
             Self::AtInitialization(at_init) => {
@@ -85,6 +96,15 @@ impl PruningMethod {
                 Ok(())
             }
             Self::Structured(structured) => structured.validate().map_err(|e| e.to_string()),
+            Self::EarlyBird(early_bird) => {
+                early_bird.validate().map_err(|e| e.to_string())?;
+                if retrain.keeps_trained_weights() {
+                    return Err(format!(
+                        "an early-bird ticket trains from the rewind point; retrain {retrain:?} keeps trained weights"
+                    ));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

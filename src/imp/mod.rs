@@ -8,6 +8,7 @@
 
 mod branch;
 mod config;
+mod early_bird;
 mod layout;
 mod level;
 pub mod lock;

@@ -421,8 +421,8 @@ where
 
 /// The mask of a main-line level: stored, or made by the experiment's
 /// [`PruningMethod`]: pruned from the previous level's trained weights (IMP),
-/// from the dense trained weights in one step, or scored at the rewind
-/// point.
+/// from the dense trained weights in one step, scored at the rewind point,
+/// or drawn early from a dense run (early-bird tickets).
 fn next_mask<M, T, F>(
     trainer: &mut BranchTrainer<'_, T, F>,
     level: usize,
@@ -475,6 +475,9 @@ where
                 true => pruner.one_shot(&model, dense, level)?,
                 false => pruner.next_mask(&model, previous)?,
             }
+        }
+        PruningMethod::EarlyBird(early_bird) => {
+            super::early_bird::draw(trainer, early_bird, level, dense, pruner)?
         }
     };
     trainer.store.write(&path, &mask.to_bytes())?;

@@ -115,6 +115,9 @@ pub enum PruneError {
         /// M.
         m: usize,
     },
+    /// A setting of the early-bird search is invalid.
+    #[error("early-bird tickets: {0}")]
+    InvalidEarlyBird(String),
     /// A setting of structured pruning is invalid, or does not fit the mask.
     #[error("structured pruning: {0}")]
     InvalidStructured(String),

@@ -23,10 +23,13 @@
 //! inside IMP); [`StructuredPruner`] removes whole output channels and
 //! neurons by L1 norm (Li et al.), which
 //! [`models::export`](crate::models::export) turns into a smaller dense
-//! network.
+//! network. [`EarlyBirdConfig`] draws early-bird tickets (You et al.):
+//! the magnitude mask of the dense run once it stops changing
+//! ([`mask_distance`], [`EarlyBirdDetector`]).
 
 mod at_init;
 mod density;
+mod early_bird;
 mod error;
 mod gradients;
 mod grasp;
@@ -44,6 +47,10 @@ use burn::module::Module;
 
 pub use at_init::{AtInitConfig, InitCriterion};
 pub use density::{Allocation, DensityRule, erk_densities};
+pub use early_bird::{
+    EARLY_BIRD_CSV_HEADER, EarlyBirdConfig, EarlyBirdDetector, EarlyBirdRecord, EpochDistance,
+    mask_distance,
+};
 pub use error::PruneError;
 pub use grasp::grasp_scores;
 pub use magnitude::{LayerRate, MagnitudePruner, MagnitudePrunerConfig};

@@ -193,9 +193,29 @@ where
         )?)
     }
 
+    /// The IMP runner of the experiment.
+    pub(super) fn imp(&self) -> &Imp {
+        &self.imp
+    }
+
+    /// The task.
+    pub(super) fn task(&self) -> &'a T {
+        self.task
+    }
+
+    /// The model initializer.
+    pub(super) fn init(&self) -> &F {
+        &self.init
+    }
+
+    /// The device models are evaluated on.
+    pub(super) fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Opens the experiment's store for reading (no lock, nothing written);
     /// it must exist.
-    fn store(&self) -> Result<ExperimentStore, StabilityError> {
+    pub(super) fn store(&self) -> Result<ExperimentStore, StabilityError> {
         let directory = self.directory();
         let fs = self.imp.options().file_system.clone();
         let config = directory.join(Layout::CONFIG);

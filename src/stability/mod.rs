@@ -17,6 +17,9 @@
 //!   directory: trains the extra copies from the stored rewind point (stored
 //!   as branches, reused on re-runs), measures stability to data order and
 //!   to pruning, and runs rewind sweeps.
+//! * [`connectivity`](mod@connectivity): the error barrier between the
+//!   trained networks of consecutive IMP levels (Paul et al., ICLR 2023),
+//!   stored in the experiment directory and read back on re-runs.
 //! * [`report`]: sweep rows, CSV and plots.
 //!
 //! ```
@@ -37,6 +40,7 @@
 
 pub mod analyzer;
 pub mod barrier;
+pub mod connectivity;
 pub mod distance;
 pub mod interpolate;
 pub mod report;
@@ -44,6 +48,10 @@ pub mod report;
 pub use analyzer::{Condition, PairDistance, PairResult, StabilityAnalyzer};
 pub use barrier::{
     BarrierOptions, BnStatistics, InterpolationCurve, alphas, error_barrier, interpolation_curve,
+};
+pub use connectivity::{
+    CONNECTIVITY_CSV_HEADER, ConnectivityRow, LevelConnectivity, connectivity_csv,
+    connectivity_from_csv,
 };
 pub use distance::{Distance, HostWeights, distance, host_weights, masked_distance, mean_and_std};
 pub use interpolate::{blend, interpolate, interpolate_parameters};
