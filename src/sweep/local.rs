@@ -87,17 +87,10 @@ impl Sweep {
                         done[job.index] = true;
                         finished.push(job);
                     }
-                    Ok(status) => {
-                        failure.get_or_insert(SweepError::JobFailed {
-                            job: job.index,
-                            status: status.to_string(),
-                        });
-                    }
-                    Err(reason) => {
-                        failure.get_or_insert(SweepError::JobFailed {
-                            job: job.index,
-                            status: reason,
-                        });
+                    failed => {
+                        let status = failed.map_or_else(|reason| reason, |s| s.to_string());
+                        let job = job.index;
+                        failure.get_or_insert(SweepError::JobFailed { job, status });
                     }
                 }
             }
