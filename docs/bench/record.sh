@@ -13,7 +13,10 @@
 #             profile of Cargo.toml (dependencies, burn included, at
 #             opt-level 3 with debug assertions) with this crate at opt-level 3
 #             without debug assertions or overflow checks. dev-opt reuses a
-#             test build's compiled burn instead of compiling it again.
+#             test build's compiled burn instead of compiling it again, but
+#             burn's debug assertions make its dense steps about twice as
+#             slow (ResNet-20 on flex), so its figures are not comparable
+#             with release ones: for trying the script, not for BENCHMARKS.md.
 #   PYTHON    interpreter with torch (pip install torch); default
 #             $HOME/.cache/burn-lottery-venv/bin/python, else python3.
 #   QUICK=1   shorter settings where an area's full run takes long (each
@@ -205,10 +208,8 @@ area_backends() {
     stamp_run docs/bench/cpu_backends_lenet.txt \
         "4 rounds, each: adam ndarray, adam flex, sgd ndarray, sgd flex; 2 threads" \
         -- backend_rounds
-    if [ "$QUICK" != 1 ]; then
-        stamp_run docs/bench/ndarray_resnet20_step.txt "one timed step after one warm-up step" \
-            -- "$BIN/train_step_throughput" --model resnet20 --device ndarray --warmup 1 --steps 1 --phases
-    fi
+    stamp_run docs/bench/ndarray_resnet20_step.txt "one timed step after one warm-up step" \
+        -- "$BIN/train_step_throughput" --model resnet20 --device ndarray --warmup 1 --steps 1 --phases
     stamp_run docs/bench/flex_repeatability.txt \
         "three runs (2, 2 and 1 threads): do the printed losses and accuracy agree?" \
         -- flex_repeatability
@@ -261,13 +262,11 @@ area_sparse_lenet() {
 }
 
 # Sparse ResNet-20: step and inference against burn's dense masked step
-# (2 threads; 1 thread unless QUICK=1), densities from 100% down, so that the
-# crossover is measured rather than assumed; against PyTorch's dense step.
+# (2 threads; 1 thread too unless QUICK=1), densities from 100% down, so that
+# the crossover is measured rather than assumed; against PyTorch's dense step.
 area_sparse_resnet() {
-    local densities=100,80,64,51,26,17,11,7,2 rounds=3
-    [ "$QUICK" = 1 ] && densities=100,80,64,51,26,7 && rounds=2
     stamp_run docs/bench/sparse_step_resnet20.txt "" \
-        -- "$BIN/sparse_step" --model resnet20 --rounds "$rounds" --steps 1 --densities "$densities"
+        -- "$BIN/sparse_step" --model resnet20 --rounds 3 --steps 1 --densities 100,80,64,51,26,17,11,7,2
     if [ "$QUICK" != 1 ]; then
         stamp_run docs/bench/sparse_step_resnet20_1thread.txt "" \
             -- env RAYON_NUM_THREADS=1 "$BIN/sparse_step" --model resnet20 --rounds 3 --steps 1 \
