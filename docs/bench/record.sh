@@ -19,8 +19,9 @@
 #             with release ones: for trying the script, not for BENCHMARKS.md.
 #   PYTHON    interpreter with torch (pip install torch); default
 #             $HOME/.cache/burn-lottery-venv/bin/python, else python3.
-#   QUICK=1   shorter settings where an area's full run takes long (each
-#             header says which were used).
+#   QUICK=1   shorter: sparse_kernels 3 rounds instead of 5; no one-thread
+#             sparse ResNet-20 run; no perf profiles (each header shows the
+#             settings used).
 #   CARGO_TARGET_DIR as for cargo.
 #
 # Wall times on a shared machine swing with its load (every header records
@@ -109,6 +110,7 @@ area_cpu_vs_pytorch() {
     stamp_run docs/bench/resnet20_phases_vs_pytorch.txt \
         "torch $(torch_version); 3 alternating runs: RAYON_NUM_THREADS=1 train_step_throughput --model resnet20 --device flex --warmup 1 --steps 3 --phases, then benches/pytorch/train_step.py --model resnet20 --threads 1 --warmup 1 --steps 3 --phases" \
         -- phases_vs_pytorch
+    [ "$QUICK" = 1 ] && return 0
     stamp_run docs/bench/resnet20_dense_profile.txt \
         "perf record -F 999 of 1 warm-up + 3 one-thread steps, then perf report --no-children --sort symbol (first 60 lines)" \
         -- bash -c "RAYON_NUM_THREADS=1 perf record -q -F 999 -o /tmp/record_dense.perf \
@@ -281,6 +283,7 @@ area_sparse_resnet() {
             OUT=docs/bench/sparse_resnet20_vs_pytorch_threads$threads.txt \
             bash benches/compare.sh > /dev/null
     done
+    [ "$QUICK" = 1 ] && return 0
     stamp_run docs/bench/sparse_resnet20_profile.txt \
         "perf record -F 999 of 2 warm-up + 10 sparse steps at 7% density, 2 threads, then perf report --no-children --sort symbol (first 60 lines)" \
         -- bash -c "perf record -q -F 999 -o /tmp/record_sparse.perf '$BIN/train_step_throughput' \
