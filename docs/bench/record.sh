@@ -336,6 +336,7 @@ area_structured() {
 # The README's reliability figures: power loss at every file operation with
 # sampled crash states, and the kill harness at CI size (test profile).
 area_reliability() {
+    local BUILD_NOTE="test profile (cargo test --features $FEATURES: [profile.test] of Cargo.toml, dependencies at opt-level 3)"
     cargo test --features "$FEATURES" --no-run --test integration --test kill_resume
     stamp_run docs/reliability/power_loss.txt "test profile; the sampled test's defaults: POWER_LOSS_STATES_PER_CUT=2, POWER_LOSS_SEED=25" \
         -- cargo test --features "$FEATURES" --test integration -- power_loss:: --nocapture
@@ -346,6 +347,7 @@ area_reliability() {
 # Long mode of the kill harness (100 random kills per model; not in the
 # default set).
 area_reliability_long() {
+    local BUILD_NOTE="test profile (cargo test --features $FEATURES: [profile.test] of Cargo.toml, dependencies at opt-level 3)"
     stamp_run docs/reliability/kill_resume_long.txt "test profile" \
         -- env KILL_RESUME_KILLS=100 cargo test --features "$FEATURES" --test kill_resume
 }
