@@ -20,6 +20,8 @@
 #   OUT       raw-output file (default docs/bench/compare_threads$THREADS.txt)
 #   CRATE_ARGS more arguments of the crate's side, e.g. "--mask 0.93 --sparse"
 #             (the host sparse path at 7% density against PyTorch's dense step)
+#   CRATE_BIN  the crate's train_step_throughput binary (default: built here
+#             with `cargo build --release --features wgpu,cli`)
 #   CARGO_TARGET_DIR as for cargo.
 set -euo pipefail
 
@@ -37,12 +39,16 @@ OUT=${OUT:-docs/bench/compare_threads$THREADS.txt}
 mkdir -p "$(dirname "$OUT")"
 exec > >(tee "$OUT")
 
-cargo build --quiet --release --features wgpu --example train_step_throughput
-TARGET=${CARGO_TARGET_DIR:-target}
-CRATE_BIN="$TARGET/release/examples/train_step_throughput"
+if [ -z "${CRATE_BIN:-}" ]; then
+    cargo build --quiet --release --features wgpu,cli --example train_step_throughput
+    CRATE_BIN="${CARGO_TARGET_DIR:-target}/release/examples/train_step_throughput"
+    BUILD_NOTE=${BUILD_NOTE:-"release profile (cargo build --release --features wgpu,cli)"}
+fi
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC') $(uname -m) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+. docs/bench/stamp.sh
+stamp_header "env THREADS=$THREADS PAIRS=$PAIRS CASES=\"$CASES\" CRATE_ARGS=\"${CRATE_ARGS:-}\" benches/compare.sh (crate: $CRATE_BIN)"
 echo "# threads=$THREADS pairs=$PAIRS torch=$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
+START=$(date +%s)
 
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
@@ -66,3 +72,4 @@ for case in $CASES; do
     sorted=$(printf '%s\n' "${ratios[@]}" | sort -g | tr '\n' ' ')
     echo "SUMMARY case=$case ratios=[ ${sorted}] (crate/pytorch images/s, median $(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'))"
 done
+echo "# finished: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), wall $(( $(date +%s) - START )) s; load at end: $(stamp_load)"

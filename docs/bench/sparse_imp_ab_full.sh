@@ -4,14 +4,16 @@
 # docs/bench/sparse_imp_ab_full.txt (there, run from /work/imp_ab with a copy
 # of the release binary built from main at 0e4f16b's parent, a1a6fa3).
 #
-#   cargo build --release --features wgpu --example fashion_mnist_lenet
+#   cargo build --release --features wgpu,cli --example fashion_mnist_lenet
 #   bash docs/bench/sparse_imp_ab_full.sh [work dir, default /tmp/imp_ab]
+# BIN names another binary; OUT another output file (docs/bench/record.sh
+# sparse_imp_full runs it with OUT=/dev/stdout under its stamped header).
 set -u
-bin=${CARGO_TARGET_DIR:-target}/release/examples/fashion_mnist_lenet
+bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/examples/fashion_mnist_lenet}
 work=${1:-/tmp/imp_ab}
 mkdir -p "$work"
-out=$work/imp_ab_full.txt
-echo "# $(date -u) $(uname -m) $(nproc) cores" > "$out"
+out=${OUT:-$work/imp_ab_full.txt}
+echo "# $(date -u) $(uname -m) $(nproc) cores" >> "$out"
 for pair in 1 2; do
   for mode in dense sparse; do
     flag=""; [ $mode = sparse ] && flag="--sparse"
