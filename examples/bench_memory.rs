@@ -22,7 +22,7 @@ use burn_lottery::device::device_by_name;
 use burn_lottery::models::ResNetConfig;
 use burn_lottery::params::num_trainable_params;
 use clap::Parser;
-use common::{ModelKind, OptimizerKind, magnitude_mask, measure, peak_rss_bytes};
+use common::{ModelKind, OptimizerKind, Reads, magnitude_mask, measure_reading, peak_rss_bytes};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -90,7 +90,7 @@ fn child(what: &str, device: &burn::tensor::Device, steps: usize) {
             std::hint::black_box(&model);
         }
         "none" => {
-            measure(
+            measure_reading(
                 ModelKind::Resnet20,
                 device,
                 OptimizerKind::Sgd,
@@ -98,12 +98,12 @@ fn child(what: &str, device: &burn::tensor::Device, steps: usize) {
                 None,
                 1,
                 steps,
-                false,
+                Reads::Every(1),
             );
         }
         s => {
             let sparsity: f64 = s.parse().expect("sparsity");
-            measure(
+            measure_reading(
                 ModelKind::Resnet20,
                 device,
                 OptimizerKind::Sgd,
@@ -111,7 +111,7 @@ fn child(what: &str, device: &burn::tensor::Device, steps: usize) {
                 Some(sparsity),
                 1,
                 steps,
-                false,
+                Reads::Every(1),
             );
         }
     }

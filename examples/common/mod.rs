@@ -153,32 +153,6 @@ pub fn host_values(images: &Tensor<4>, labels: &Tensor<1, Int>) -> (Vec<f32>, Ve
     (images, labels)
 }
 
-/// Runs `warmup` then `steps` timed training steps of `model` on `device`
-/// (made autodiff here). `sparsity`: `None` trains with no mask at all;
-/// `Some(s)` enforces a global-magnitude mask of sparsity `s` (as
-/// `MaskedOptimizer` does: gradients masked, optimizer step, weights masked).
-/// With `time_phases`, the device is synchronized after every phase.
-#[allow(clippy::too_many_arguments)]
-pub fn measure(
-    model: ModelKind,
-    device: &Device,
-    optimizer: OptimizerKind,
-    batch: usize,
-    sparsity: Option<f64>,
-    warmup: usize,
-    steps: usize,
-    time_phases: bool,
-) -> StepTiming {
-    let reads = if time_phases {
-        Reads::EveryStepWithPhases
-    } else {
-        Reads::Every(1)
-    };
-    measure_reading(
-        model, device, optimizer, batch, sparsity, warmup, steps, reads,
-    )
-}
-
 /// When a timed run reads the loss back and waits for the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reads {
@@ -189,8 +163,12 @@ pub enum Reads {
     EveryStepWithPhases,
 }
 
-/// [`measure`] with the loss read (and the device waited for) as `reads`
-/// says; `warmup` and `steps` are rounded up to whole windows.
+/// Runs `warmup` then `steps` timed training steps of `model` on `device`
+/// (made autodiff here). `sparsity`: `None` trains with no mask at all;
+/// `Some(s)` enforces a global-magnitude mask of sparsity `s` (as
+/// `MaskedOptimizer` does: gradients masked, optimizer step, weights masked).
+/// The loss is read back (and the device waited for) as `reads` says;
+/// `warmup` and `steps` are rounded up to whole windows.
 #[allow(clippy::too_many_arguments)]
 pub fn measure_reading(
     model: ModelKind,
@@ -343,7 +321,7 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
     }
 }
 
-/// [`measure`] on the host sparse path ([`SparseTicket::train_step`]): the
+/// [`measure_reading`] on the host sparse path ([`SparseTicket::train_step`]): the
 /// same model, mask (sparsity `sparsity`), batch and optimizer, each step a
 /// forward, cross-entropy, backward and optimizer step over the kept
 /// weights only.
