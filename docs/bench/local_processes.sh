@@ -16,7 +16,7 @@ bin=$CARGO_TARGET_DIR/debug/burn-lottery-sweep
 work=$(mktemp -d)
 jobs=$($bin plan --sweep "$sweep" --format count)
 {
-  commit=$(git rev-parse --short HEAD); git diff --quiet HEAD || commit="$commit-dirty"
+  commit=$(git rev-parse --short HEAD); git diff --quiet HEAD -- . ':!docs' || commit="$commit-dirty"
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) | $(free -g | awk '/Mem:/ {print $2}') GiB | load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# commit $commit | command: DEVICE=$device KS=\"$ks\" bash docs/bench/local_processes.sh $sweep"
   echo "# $jobs jobs ($sweep) on $device; dev-profile binary (dependencies at opt-level 3)"
