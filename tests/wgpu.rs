@@ -59,6 +59,20 @@ fn wgpu() -> Device {
     device_by_name("wgpu").expect("this test binary is built with the wgpu feature")
 }
 
+/// `wgpu:N` names the N-th discrete GPU (one process per GPU); anything
+/// else after `wgpu:` is an unknown device, named in the error with the
+/// names this build has.
+#[test]
+fn a_gpu_index_is_part_of_the_device_name() {
+    assert!(device_by_name("wgpu:0").is_ok());
+    assert!(device_by_name("wgpu:3").is_ok());
+    for name in ["wgpu:first", "wgpu:", "cuda"] {
+        let message = device_by_name(name).unwrap_err().to_string();
+        assert!(message.contains(&format!("`{name}`")), "{message}");
+        assert!(message.contains("wgpu:N"), "{message}");
+    }
+}
+
 /// Largest absolute difference between two model states, and where.
 fn max_difference(a: &BTreeMap<String, Vec<f32>>, b: &BTreeMap<String, Vec<f32>>) -> (f32, String) {
     assert_eq!(
