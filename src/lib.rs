@@ -116,7 +116,9 @@ pub mod prelude {
     };
     pub use crate::mask::{Mask, ParamSelector};
     pub use crate::models::{LeNetConfig, ResNetConfig, VggConfig};
-    pub use crate::prune::{AtInitConfig, InitCriterion, MagnitudePrunerConfig};
+    pub use crate::prune::{
+        AtInitConfig, DynamicConfig, GradualConfig, InitCriterion, MagnitudePrunerConfig,
+    };
     pub use crate::report::Progress;
     pub use crate::stability::Condition;
     pub use crate::sweep::SweepSpec;

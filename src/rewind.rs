@@ -31,6 +31,9 @@ use crate::io::{checksum, write_atomic};
 use crate::mask::{Mask, MaskError};
 
 const MAGIC: &[u8; 8] = b"BLRWND\0\x01";
+/// Version 2 adds a mask section (a checkpoint of a run whose mask
+/// changes); a checkpoint without a mask is still written as version 1.
+const MAGIC_WITH_MASK: &[u8; 8] = b"BLRWND\0\x02";
 const NO_OPTIMIZER: u64 = u64::MAX;
 
 /// Errors from capturing, saving, loading and applying rewind checkpoints.
@@ -71,6 +74,7 @@ pub struct RewindCheckpoint {
     iteration: u64,
     model: ModuleRecord,
     optimizer: Option<Vec<u8>>,
+    mask: Option<Mask>,
 }
 
 impl RewindCheckpoint {
@@ -81,7 +85,20 @@ impl RewindCheckpoint {
             iteration,
             model: model.valid().into_record(),
             optimizer: None,
+            mask: None,
         }
+    }
+
+    /// Adds the mask in force (a run whose mask changes during training
+    /// resumes under it).
+    pub fn with_mask(mut self, mask: &Mask) -> Self {
+        self.mask = Some(mask.clone());
+        self
+    }
+
+    /// The mask captured with [`RewindCheckpoint::with_mask`], if any.
+    pub fn mask(&self) -> Option<&Mask> {
+        self.mask.as_ref()
     }
 
     /// Adds the optimizer's state (momentum, Adam moments) to the checkpoint.
@@ -183,15 +200,21 @@ impl RewindCheckpoint {
     }
 
     /// Serializes the checkpoint: magic, iteration, the model and optimizer
-    /// states as burnpack, and a CRC-32 of everything.
+    /// states as burnpack, the mask if any (then with its length in the
+    /// header and version 2's magic), and a CRC-32 of everything.
     pub fn to_bytes(&self) -> Result<Vec<u8>, RewindError> {
         let model = self
             .model
             .clone()
             .into_bytes()
             .map_err(|e| RewindError::Record(e.to_string()))?;
+        let mask = self.mask.as_ref().map(Mask::to_bytes);
         let mut out = Vec::with_capacity(model.len() + 64);
-        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(if mask.is_some() {
+            MAGIC_WITH_MASK
+        } else {
+            MAGIC
+        });
         out.extend_from_slice(&self.iteration.to_le_bytes());
         out.extend_from_slice(&(model.len() as u64).to_le_bytes());
         let optimizer_len = self
@@ -199,9 +222,15 @@ impl RewindCheckpoint {
             .as_ref()
             .map_or(NO_OPTIMIZER, |o| o.len() as u64);
         out.extend_from_slice(&optimizer_len.to_le_bytes());
+        if let Some(mask) = &mask {
+            out.extend_from_slice(&(mask.len() as u64).to_le_bytes());
+        }
         out.extend_from_slice(&model);
         if let Some(o) = &self.optimizer {
             out.extend_from_slice(o);
+        }
+        if let Some(mask) = &mask {
+            out.extend_from_slice(mask);
         }
         let crc = checksum(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -218,10 +247,11 @@ impl RewindCheckpoint {
             path: file.to_path_buf(),
             reason,
         };
-        let header = MAGIC.len() + 24;
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        let with_mask = bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] == MAGIC_WITH_MASK;
+        if bytes.len() < MAGIC.len() || (&bytes[..MAGIC.len()] != MAGIC && !with_mask) {
             return Err(corrupt("wrong magic number".into()));
         }
+        let header = MAGIC.len() + if with_mask { 32 } else { 24 };
         if bytes.len() < header + 4 {
             return Err(corrupt(format!("truncated: only {} bytes", bytes.len())));
         }
@@ -233,6 +263,7 @@ impl RewindCheckpoint {
         }
         let word = |i: usize| u64::from_le_bytes(body[8 + 8 * i..16 + 8 * i].try_into().unwrap());
         let (iteration, model_len, optimizer_len) = (word(0), word(1), word(2));
+        let mask_len = if with_mask { word(3) } else { 0 };
         let optimizer_size = if optimizer_len == NO_OPTIMIZER {
             0
         } else {
@@ -240,19 +271,30 @@ impl RewindCheckpoint {
         };
         let expected = (header as u64)
             .checked_add(model_len)
-            .and_then(|n| n.checked_add(optimizer_size));
+            .and_then(|n| n.checked_add(optimizer_size))
+            .and_then(|n| n.checked_add(mask_len));
         if expected != Some(body.len() as u64) {
             return Err(corrupt("section lengths do not match the file size".into()));
         }
         let model_end = header + model_len as usize;
+        let optimizer_end = model_end + optimizer_size as usize;
         let model =
             ModuleRecord::from_bytes(Bytes::from_bytes_vec(body[header..model_end].to_vec()))
                 .map_err(|e| corrupt(format!("model state: {e}")))?;
-        let optimizer = (optimizer_len != NO_OPTIMIZER).then(|| body[model_end..].to_vec());
+        let optimizer =
+            (optimizer_len != NO_OPTIMIZER).then(|| body[model_end..optimizer_end].to_vec());
+        let mask = match with_mask {
+            true => Some(
+                Mask::from_bytes(&body[optimizer_end..])
+                    .map_err(|e| corrupt(format!("mask: {e}")))?,
+            ),
+            false => None,
+        };
         Ok(Self {
             iteration,
             model,
             optimizer,
+            mask,
         })
     }
 

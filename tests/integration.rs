@@ -15,6 +15,7 @@ mod data_idx;
 mod data_loader;
 mod decaying_recipe;
 mod downstream;
+mod dynamic_sparsity;
 mod early_bird;
 mod experiment;
 mod fuzz;

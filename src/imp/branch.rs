@@ -126,10 +126,12 @@ impl Branch {
             )
     }
 
-    /// How its starting weights at `level` are made.
+    /// How its starting weights at `level` are made: the main line trains
+    /// from the initialization at level 0, and at every level when its mask
+    /// changes during training (gradual pruning, SET, RigL).
     pub fn start(&self, level: usize, config: &ImpConfig) -> Start {
         match self {
-            Self::Main if level == 0 => Start::Init,
+            Self::Main if level == 0 || config.method.changes_mask_during_training() => Start::Init,
             Self::RandomReinit => Start::Reinit(derive_seed(
                 config.seeds.init,
                 &format!("random_reinit/{level}"),
@@ -183,13 +185,21 @@ impl Branch {
     /// exactly, if any: a stability copy with the experiment's data-order
     /// seed is its condition's own network, except for the dense level 0
     /// when the main line trained `0..T` in one go from initialization
-    /// (`k > 0`, or the optimizer state restored at `k`).
+    /// (`k > 0`, or the optimizer state restored at `k`), and for a main
+    /// line whose mask changes during training (it trains from the
+    /// initialization; its copies train the mask it ends with from `k`).
     pub fn same_network_as(&self, level: usize, config: &ImpConfig) -> Option<Branch> {
+        // Whether a copy trained from k retraces its condition's own run.
+        let retraces = |condition: Condition| match condition {
+            Condition::RandomPrune => true,
+            Condition::Imp if level == 0 => {
+                config.rewind_iteration == 0 && !config.restore_optimizer_state
+            }
+            Condition::Imp => !config.method.changes_mask_during_training(),
+        };
         match *self {
             Self::Stability { condition, seed }
-                if seed == config.seeds.data_order
-                    && (level > 0
-                        || (config.rewind_iteration == 0 && !config.restore_optimizer_state)) =>
+                if seed == config.seeds.data_order && retraces(condition.at_level(level)) =>
             {
                 Some(condition.at_level(level).branch())
             }

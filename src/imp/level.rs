@@ -20,19 +20,31 @@ use super::runner::{ImpError, RunOptions};
 use super::store::ExperimentStore;
 use super::summary::{ImpObserver, LevelSummary};
 use crate::mask::Mask;
+use crate::prune::MaskSchedule;
 use crate::rewind::RewindCheckpoint;
 use crate::sparse::Execution;
 use crate::task::{Metrics, Split, Task};
 use crate::train::masked::MaskedOptimizer;
 use crate::train::trainer::{TrainError, Trainer};
 
-/// Where a level's training starts: the model, its optimizer, the first
-/// iteration to train and the metrics recorded so far.
+/// Where a level's training starts: the model, its optimizer, the mask in
+/// force, the first iteration to train and the metrics recorded so far.
 struct Resume<M> {
     model: M,
     optimizer: burn::optim::ModuleOptimizer,
+    mask: Mask,
     first: u64,
     metrics: String,
+}
+
+/// What a level trained: the network, the mask it ended with, the metrics
+/// recorded, the last training loss and the path that trained it.
+struct Trained<M> {
+    model: M,
+    mask: Mask,
+    metrics: String,
+    last_loss: Option<f64>,
+    execution: Option<Execution>,
 }
 
 /// Trains branches of one experiment (see the [module docs](self)).
@@ -101,24 +113,64 @@ where
         // A mask read back from the directory (possibly edited by hand) must
         // fit the model before it is trained with.
         mask.validate(&self.template(), Some(&self.config.selector))?;
+        let schedule = self.mask_schedule(&branch, level)?;
         let started = Instant::now();
-        if !self.store.contains(&files.mask()) {
+        // A level whose mask changes stores the mask it ends with.
+        let (mask, density) = match &schedule {
+            Some(s) => (
+                s.initial_mask(),
+                s.final_kept() as f64 / mask.total_count() as f64,
+            ),
+            None => (mask, mask.density()),
+        };
+        if schedule.is_none() && !self.store.contains(&files.mask()) {
             self.store.write(&files.mask(), &mask.to_bytes())?;
         }
-        let resume = self.resume(&files, start, mask, iterations.start)?;
+        let resume = self.resume(&files, start, mask, iterations.start, schedule.is_some())?;
         self.observer
-            .level_started(&name, level, mask.density(), (resume.first, iterations.end));
-        let (model, metrics, last_loss, execution) =
-            self.train_from(&branch, level, &files, start, mask, resume)?;
-        let evaluation = evaluate(self.task, &model, Split::Test, self.options, self.device)
-            .map_err(|e| ImpError::Train {
-                condition: name.clone(),
-                level,
-                source: TrainError::Task(e),
-            })?;
-        let summary = LevelSummary::new(name, level, mask, evaluation, last_loss, started)
-            .with_execution(execution);
-        self.store_level(&files, &model, mask, metrics, summary, iterations.end)
+            .level_started(&name, level, density, (resume.first, iterations.end));
+        let trained =
+            self.train_from(&branch, level, &files, start, resume, schedule.as_deref())?;
+        let evaluation = evaluate(
+            self.task,
+            &trained.model,
+            Split::Test,
+            self.options,
+            self.device,
+        )
+        .map_err(|e| ImpError::Train {
+            condition: name.clone(),
+            level,
+            source: TrainError::Task(e),
+        })?;
+        let summary = LevelSummary::new(
+            name,
+            level,
+            &trained.mask,
+            evaluation,
+            trained.last_loss,
+            started,
+        )
+        .with_execution(trained.execution.clone());
+        self.store_level(&files, trained, summary, iterations.end, schedule.is_some())
+    }
+
+    /// The mask schedule of `branch` at `level`: the main line's at levels
+    /// >= 1 under a method whose mask changes during training.
+    fn mask_schedule(
+        &self,
+        branch: &Branch,
+        level: usize,
+    ) -> Result<Option<Box<dyn MaskSchedule>>, ImpError> {
+        if *branch != Branch::Main || level == 0 {
+            return Ok(None);
+        }
+        let method = &self.config.method;
+        if !method.changes_mask_during_training() {
+            return Ok(None);
+        }
+        let dense = Mask::dense(&self.template(), &self.config.selector)?;
+        Ok(method.mask_schedule(self.config, level, dense)?)
     }
 
     /// The stored summary of a finished level (after checking its files),
@@ -204,6 +256,7 @@ where
         &mut self,
         files: &LevelFiles,
         start: Start,
+        mask_changes: bool,
     ) -> Result<Option<(RewindCheckpoint, String)>, ImpError> {
         if !self.store.contains(&files.progress()) {
             return Ok(None);
@@ -220,6 +273,10 @@ where
                     Layout::REWIND
                 ),
             ),
+            Ok((checkpoint, _)) if mask_changes && checkpoint.mask().is_none() => (
+                files.progress(),
+                "it holds no mask, and the level's mask changes as it trains".into(),
+            ),
             Ok(stored) => return Ok(Some(stored)),
             Err(unusable) => unusable,
         };
@@ -229,21 +286,26 @@ where
         Ok(None)
     }
 
-    /// Where the level's training starts: its periodic checkpoint, or the
-    /// branch's starting weights with a fresh optimizer at iteration `first`.
+    /// Where the level's training starts: its periodic checkpoint (with
+    /// the mask it holds when `mask_changes`), or the branch's starting
+    /// weights under `mask` with a fresh optimizer at iteration `first`.
     fn resume(
         &mut self,
         files: &LevelFiles,
         start: Start,
         mask: &Mask,
         first: u64,
+        mask_changes: bool,
     ) -> Result<Resume<M>, ImpError> {
         let fresh_optimizer = || self.config.training.optimizer.init();
-        if let Some((checkpoint, metrics)) = self.stored_progress(files, start)? {
+        if let Some((checkpoint, metrics)) = self.stored_progress(files, start, mask_changes)? {
             let model = checkpoint.restore(self.template())?;
+            let mask = checkpoint.mask().unwrap_or(mask).clone();
+            mask.validate(&model, Some(&self.config.selector))?;
             return Ok(Resume {
                 optimizer: checkpoint.restore_optimizer_for(fresh_optimizer(), &model)?,
                 model,
+                mask,
                 first: checkpoint.iteration(),
                 metrics,
             });
@@ -272,26 +334,27 @@ where
         Ok(Resume {
             model,
             optimizer,
+            mask: mask.clone(),
             first,
             metrics: String::from(METRICS_HEADER),
         })
     }
 
-    /// Trains from `resume` to the end of the recipe; returns the model, the
-    /// metrics recorded, the last training loss and the path that trained.
+    /// Trains from `resume` to the end of the recipe under its mask,
+    /// changed by `schedule` when there is one.
     fn train_from(
         &mut self,
         branch: &Branch,
         level: usize,
         files: &LevelFiles,
         start: Start,
-        mask: &Mask,
         resume: Resume<M>,
-    ) -> Result<(M, String, Option<f64>, Option<Execution>), ImpError> {
+        schedule: Option<&dyn MaskSchedule>,
+    ) -> Result<Trained<M>, ImpError> {
         let config = self.config;
         let k = config.rewind_iteration;
         let end = branch.iterations(level, config).end;
-        let mut optimizer = MaskedOptimizer::new(resume.optimizer, mask, self.device);
+        let mut optimizer = MaskedOptimizer::new(resume.optimizer, &resume.mask, self.device);
         let model = optimizer.prepare(resume.model);
         let from_init = start == Start::Init;
         if from_init && resume.first == 0 && k == 0 && !self.store.contains(Layout::REWIND) {
@@ -307,11 +370,13 @@ where
             self.options,
             (from_init && k > 0).then_some(k),
             end,
-        );
+        )
+        .with_mask(schedule.is_some());
         let model = Trainer::new(&config.training, self.task, self.device)
             .with_options(self.options.train.clone())
             .with_fixed_learning_rate(branch.fixed_learning_rate(level, config))
-            .with_sparse(&config.sparse_training, mask)
+            .with_sparse(&config.sparse_training, &resume.mask)
+            .with_mask_schedule(schedule)
             .train(
                 model,
                 &mut optimizer,
@@ -329,24 +394,39 @@ where
                 })
             })?;
         let (metrics, last_loss, execution) = hooks.into_metrics();
-        Ok((model, metrics, last_loss, execution))
+        Ok(Trained {
+            model,
+            mask: optimizer.mask().clone(),
+            metrics,
+            last_loss,
+            execution,
+        })
     }
 
     /// Writes a trained level's files, the summary last (`end`: the level's
-    /// last iteration). Returns the summary as it reads back from its file,
-    /// so a finished level reports the same values whether it was trained
-    /// now or read back by a later run.
+    /// last iteration; `final_mask`: the mask it ended with is its
+    /// `mask.bin`). Returns the summary as it reads back from its file, so a
+    /// finished level reports the same values whether it was trained now or
+    /// read back by a later run.
     fn store_level(
         &mut self,
         files: &LevelFiles,
-        model: &M,
-        mask: &Mask,
-        mut metrics: String,
+        trained: Trained<M>,
         summary: LevelSummary,
         end: u64,
+        final_mask: bool,
     ) -> Result<LevelSummary, ImpError> {
+        let Trained {
+            model,
+            mask,
+            mut metrics,
+            ..
+        } = trained;
         append_test_metrics(&mut metrics, &summary.metrics, end);
-        let final_checkpoint = RewindCheckpoint::capture(model, end);
+        if final_mask {
+            self.store.write(&files.mask(), &mask.to_bytes())?;
+        }
+        let final_checkpoint = RewindCheckpoint::capture(&model, end);
         self.store
             .write(&files.final_checkpoint(), &final_checkpoint.to_bytes()?)?;
         self.store.write(&files.metrics(), metrics.as_bytes())?;

@@ -2,8 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::config::ImpConfig;
 use super::retrain::Retrain;
-use crate::prune::{AtInitConfig, EarlyBirdConfig, StructuredConfig};
+use crate::mask::Mask;
+use crate::prune::{
+    AtInitConfig, DynamicConfig, EarlyBirdConfig, GradualConfig, MaskSchedule, PruneError,
+    StructuredConfig,
+};
+use crate::seed::derive_seed;
 
 /// Where the mask of each level `L >= 1` of the main line comes from. Every
 /// method reaches, at level `L`, exactly the number of weights that `L`
@@ -44,6 +50,18 @@ pub enum PruningMethod {
     /// the rewind point like any ticket. The distances and the epoch drawn
     /// are stored under `early_bird/` (see [`Layout`](super::Layout)).
     EarlyBird(EarlyBirdConfig),
+    /// Gradual magnitude pruning (Zhu & Gupta, arXiv 1710.01878): level `L`
+    /// trains one run from the initialization in which the experiment's
+    /// magnitude pruner prunes on the cubic schedule of [`GradualConfig`]
+    /// up to the per-group counts of `L` levels. The level's `mask.bin` is
+    /// the mask the run ends with.
+    Gradual(GradualConfig),
+    /// Dynamic sparse training, SET or RigL ([`DynamicConfig`]): level `L`
+    /// trains one run from the initialization under a random mask with
+    /// `L` levels' total count spread over layers (ERK by default), whose
+    /// kept weights are dropped and regrown as it trains. The level's
+    /// `mask.bin` is the mask the run ends with.
+    Dynamic(DynamicConfig),
 }
 
 impl PruningMethod {
@@ -55,7 +73,10 @@ impl PruningMethod {
         match self {
             Self::Iterative => Some(level.saturating_sub(1)),
             Self::OneShot => Some(0),
-            Self::AtInitialization(_) | Self::EarlyBird(_) => None,
+            Self::AtInitialization(_)
+            | Self::EarlyBird(_)
+            | Self::Gradual(_)
+            | Self::Dynamic(_) => None,
             Self::Structured(s) => Some(if s.one_shot {
                 0
             } else {
@@ -64,11 +85,54 @@ impl PruningMethod {
         }
     }
 
+    /// The main-line level whose finished network (or mask) level
+    /// `level >= 1` is made from: the previous one for IMP and iterated
+    /// structured pruning, the dense level 0 (its trained network or its
+    /// rewind point) for every other method.
+    pub fn builds_on(&self, level: usize) -> usize {
+        match self {
+            Self::Iterative => level.saturating_sub(1),
+            Self::Structured(s) if !s.one_shot => level.saturating_sub(1),
+            _ => 0,
+        }
+    }
+
+    /// Whether the main line's mask changes while a level trains (gradual
+    /// pruning, SET, RigL): such a level trains from the initialization and
+    /// stores the mask it ends with.
+    pub fn changes_mask_during_training(&self) -> bool {
+        matches!(self, Self::Gradual(_) | Self::Dynamic(_))
+    }
+
+    /// The mask schedule of main-line `level >= 1` of `config` (whose
+    /// prunable weights `dense` keeps), for a method whose mask changes
+    /// during training; `None` for the others.
+    pub fn mask_schedule(
+        &self,
+        config: &ImpConfig,
+        level: usize,
+        dense: Mask,
+    ) -> Result<Option<Box<dyn MaskSchedule>>, PruneError> {
+        let total = config.training.training_iterations;
+        let pruner = config.pruning.init()?;
+        Ok(match self {
+            Self::Gradual(gradual) => {
+                Some(Box::new(gradual.schedule(pruner, dense, level, total)?))
+            }
+            Self::Dynamic(dynamic) => {
+                let kept = pruner.kept_after(&dense, level)?;
+                let seed = derive_seed(config.seeds.init, &format!("dynamic/{level}"));
+                Some(Box::new(dynamic.schedule(&dense, kept, total, seed)?))
+            }
+            _ => None,
+        })
+    }
+
     /// The condition name of the main line with `retrain` and rewind
     /// iteration `k`: `imp_rewind500` (the default), `imp_lr_rewind500`,
     /// `oneshot_finetune7500`, `snip`, `random_init_erk`, `grasp_at500`,
     /// `structured_rewind500`, `structured_oneshot_rewind500`,
-    /// `early_bird_rewind0`.
+    /// `early_bird_rewind0`, `gmp`, `rigl`, `set`.
     pub fn condition(&self, retrain: &Retrain, k: u64) -> String {
         match self {
             Self::Iterative => format!("imp_{}", retrain.name(k)),
@@ -78,12 +142,17 @@ impl PruningMethod {
             Self::Structured(s) if s.one_shot => format!("structured_oneshot_{}", retrain.name(k)),
             Self::Structured(_) => format!("structured_{}", retrain.name(k)),
             Self::EarlyBird(_) => format!("early_bird_{}", retrain.name(k)),
+            Self::Gradual(_) => "gmp".into(),
+            Self::Dynamic(dynamic) => dynamic.name(),
         }
     }
 
     /// Checks the method and its combination with `retrain`: pruning at
     /// initialization and early-bird tickets train from the rewind point, so
-    /// they only combine with weight rewinding.
+    /// they only combine with weight rewinding; gradual pruning, SET and
+    /// RigL train one run from the initialization, so they take no
+    /// retraining mode (the default, weight rewinding, is accepted and
+    /// means nothing for them).
     pub fn validate(&self, retrain: &Retrain) -> Result<(), String> {
         match self {
             Self::AtInitialization(at_init) => {
@@ -105,7 +174,27 @@ impl PruningMethod {
                 }
                 Ok(())
             }
+            Self::Gradual(gradual) => {
+                gradual.validate().map_err(|e| e.to_string())?;
+                self.refuse_retraining(retrain)
+            }
+            Self::Dynamic(dynamic) => {
+                dynamic.validate().map_err(|e| e.to_string())?;
+                self.refuse_retraining(retrain)
+            }
             _ => Ok(()),
         }
+    }
+
+    /// A method that trains one run from the initialization refuses any
+    /// retraining mode but the default.
+    fn refuse_retraining(&self, retrain: &Retrain) -> Result<(), String> {
+        if *retrain != Retrain::default() {
+            return Err(format!(
+                "{} trains one run from the initialization; retrain {retrain:?} does not apply",
+                self.condition(retrain, 0)
+            ));
+        }
+        Ok(())
     }
 }

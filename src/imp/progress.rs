@@ -61,6 +61,9 @@ pub(crate) struct ProgressHooks<'a> {
     /// The observer's answer to `should_stop` for the step whose
     /// checkpoint is due (asked once per step).
     stop: bool,
+    /// Progress checkpoints hold the mask in force (it changes as the
+    /// level trains).
+    with_mask: bool,
 }
 
 impl<'a> ProgressHooks<'a> {
@@ -88,7 +91,15 @@ impl<'a> ProgressHooks<'a> {
             failure: None,
             execution: None,
             stop: false,
+            with_mask: false,
         }
+    }
+
+    /// Saves the mask in force with every progress checkpoint when
+    /// `with_mask` (a level whose mask changes as it trains).
+    pub(crate) fn with_mask(mut self, with_mask: bool) -> Self {
+        self.with_mask = with_mask;
+        self
     }
 
     /// Whether a periodic checkpoint is saved when `completed` iterations
@@ -149,13 +160,18 @@ impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
         model: &M,
         optimizer: &MaskedOptimizer,
     ) -> Result<(), String> {
-        let capture = || {
-            RewindCheckpoint::capture(model, completed)
+        let capture = |with_mask: bool| {
+            let checkpoint = RewindCheckpoint::capture(model, completed);
+            let checkpoint = match with_mask {
+                true => checkpoint.with_mask(optimizer.mask()),
+                false => checkpoint,
+            };
+            checkpoint
                 .with_optimizer(optimizer.optimizer())
                 .and_then(|c| c.to_bytes())
         };
         if self.capture_rewind_at == Some(completed) && !self.store.contains(Layout::REWIND) {
-            let bytes = capture().map_err(|e| self.fail(e))?;
+            let bytes = capture(false).map_err(|e| self.fail(e))?;
             if let Err(e) = self.store.write(Layout::REWIND, &bytes) {
                 return Err(self.fail(e));
             }
@@ -167,7 +183,7 @@ impl<M: Module> TrainObserver<M> for ProgressHooks<'_> {
             {
                 return Err(self.fail(e));
             }
-            let bytes = capture().map_err(|e| self.fail(e))?;
+            let bytes = capture(self.with_mask).map_err(|e| self.fail(e))?;
             if let Err(e) = self.store.write(&self.progress_path, &bytes) {
                 return Err(self.fail(e));
             }

@@ -321,7 +321,8 @@ impl Imp {
         let mask = match branch {
             Branch::Main if level == 0 => dense,
             Branch::Main => {
-                let previous = finished_mask(&trainer, &Branch::Main, level - 1, &dense)?;
+                let from = self.config.method.builds_on(level);
+                let previous = finished_mask(&trainer, &Branch::Main, from, &dense)?;
                 next_mask(&mut trainer, level, &previous, &dense, &pruner)?
             }
             Branch::Stability { condition, .. } => {
@@ -422,7 +423,8 @@ where
 /// The mask of a main-line level: stored, or made by the experiment's
 /// [`PruningMethod`]: pruned from the previous level's trained weights (IMP),
 /// from the dense trained weights in one step, scored at the rewind point,
-/// or drawn early from a dense run (early-bird tickets).
+/// or drawn early from a dense run (early-bird tickets); for gradual
+/// pruning, SET and RigL, the mask the level starts training under.
 fn next_mask<M, T, F>(
     trainer: &mut BranchTrainer<'_, T, F>,
     level: usize,
@@ -443,6 +445,11 @@ where
         return Ok(Mask::from_bytes(&trainer.store.read(&path)?)?);
     }
     let config = trainer.config;
+    // A level whose mask changes as it trains starts from its schedule's
+    // mask; its `mask.bin` is the one it ends with, stored when finished.
+    if let Some(schedule) = config.method.mask_schedule(config, level, dense.clone())? {
+        return Ok(schedule.initial_mask().clone());
+    }
     let mask = match &config.method {
         PruningMethod::Iterative => {
             pruner.next_mask(&trainer.trained_model(&Branch::Main, level - 1)?, previous)?
@@ -478,6 +485,9 @@ where
         }
         PruningMethod::EarlyBird(early_bird) => {
             super::early_bird::draw(trainer, early_bird, level, dense, pruner)?
+        }
+        PruningMethod::Gradual(_) | PruningMethod::Dynamic(_) => {
+            unreachable!("a method whose mask changes during training has a schedule")
         }
     };
     trainer.store.write(&path, &mask.to_bytes())?;

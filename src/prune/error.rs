@@ -118,6 +118,12 @@ pub enum PruneError {
     /// A setting of the early-bird search is invalid.
     #[error("early-bird tickets: {0}")]
     InvalidEarlyBird(String),
+    /// A setting of gradual magnitude pruning is invalid.
+    #[error("gradual magnitude pruning: {0}")]
+    InvalidGradual(String),
+    /// A dynamic sparse training (SET, RigL) setting is invalid.
+    #[error("dynamic sparse training: {0}")]
+    InvalidDynamic(String),
     /// A setting of structured pruning is invalid, or does not fit the mask.
     #[error("structured pruning: {0}")]
     InvalidStructured(String),

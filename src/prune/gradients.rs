@@ -44,9 +44,22 @@ impl PathVisitor for GradientReader<'_> {
 /// Host gradients of `loss` with respect to the parameters `mask` covers
 /// (`model` must be on an autodiff device).
 pub(crate) fn gradients<M: Module>(model: &M, loss: Tensor<1>, mask: &Mask) -> Weights {
-    let grads = GradientsParams::from_grads(loss.backward(), model);
+    gradient_values(
+        model,
+        &GradientsParams::from_grads(loss.backward(), model),
+        mask,
+    )
+}
+
+/// Host copies of the gradients in `grads` of the parameters of `model`
+/// that `mask` covers (zero for one the loss does not reach).
+pub(crate) fn gradient_values<M: Module>(
+    model: &M,
+    grads: &GradientsParams,
+    mask: &Mask,
+) -> Weights {
     let mut reader = GradientReader {
-        grads: &grads,
+        grads,
         mask,
         values: Weights::new(),
     };

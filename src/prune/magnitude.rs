@@ -181,7 +181,34 @@ impl MagnitudePruner {
         levels: usize,
     ) -> Result<Mask, PruneError> {
         check_weights(weights, current)?;
-        self.prune(Some(weights), current, levels)
+        self.prune(Some(weights), current, Target::Levels(levels))
+    }
+
+    /// One step of gradual magnitude pruning towards the counts `levels`
+    /// levels of this pruner keep: every group (the global pool, each
+    /// override, each layer when layer-wise) of `n` weights keeps
+    /// `n - round(s * n)` of them, its weights of largest magnitude among
+    /// those `current` keeps, where `s` is the cubic schedule of Zhu & Gupta
+    /// (arXiv 1710.01878) at `progress` in `[0, 1]`:
+    /// `s = s_f + (s_i - s_f) (1 - progress)^3` from `initial_sparsity`
+    /// `s_i` to the group's final sparsity `s_f`. At `progress = 1` the
+    /// group keeps exactly what [`one_shot_from_weights`](Self::one_shot_from_weights)
+    /// from a dense mask keeps. A group never gains weights: a count above
+    /// what `current` keeps leaves it as it is.
+    pub fn gradual_from_weights(
+        &self,
+        weights: &Weights,
+        current: &Mask,
+        levels: usize,
+        (initial_sparsity, progress): (f64, f64),
+    ) -> Result<Mask, PruneError> {
+        check_weights(weights, current)?;
+        let target = Target::Cubic {
+            levels,
+            initial_sparsity,
+            progress: progress.clamp(0.0, 1.0),
+        };
+        self.prune(Some(weights), current, target)
     }
 
     /// [`one_shot_from_weights`](Self::one_shot_from_weights) with the
@@ -198,16 +225,18 @@ impl MagnitudePruner {
     /// How many weights of `current` remain after `levels` levels of this
     /// pruner (every group's count, floors included).
     pub fn kept_after(&self, current: &Mask, levels: usize) -> Result<usize, PruneError> {
-        Ok(self.prune(None, current, levels)?.kept_count())
+        Ok(self
+            .prune(None, current, Target::Levels(levels))?
+            .kept_count())
     }
 
-    /// Removes, group by group, what `levels` levels remove; weights ranked
-    /// by magnitude, or by position only when `weights` is `None`.
+    /// Removes, group by group, what `target` says; weights ranked by
+    /// magnitude, or by position only when `weights` is `None`.
     fn prune(
         &self,
         weights: Option<&Weights>,
         current: &Mask,
-        levels: usize,
+        target: Target,
     ) -> Result<Mask, PruneError> {
         let overrides = &self.config.layer_overrides;
         for rate in overrides {
@@ -244,8 +273,51 @@ impl MagnitudePruner {
             current,
             groups.iter().map(|(f, layers)| (*f, layers.as_slice())),
             min_density,
-            levels,
+            target,
         )
+    }
+}
+
+/// How many weights a group of pruning keeps.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target {
+    /// What this many levels at the group's fraction keep of what it keeps
+    /// now ([`kept_after_levels`]).
+    Levels(usize),
+    /// Gradual pruning (see [`MagnitudePruner::gradual_from_weights`]).
+    Cubic {
+        /// The levels whose count the schedule ends at.
+        levels: usize,
+        /// Sparsity at `progress = 0`.
+        initial_sparsity: f64,
+        /// Where in the schedule, in `[0, 1]`.
+        progress: f64,
+    },
+}
+
+impl Target {
+    /// The count a group of `total` weights (kept or not) that keeps `kept`
+    /// now keeps after this step, pruned at `fraction` per level; never more
+    /// than `kept`.
+    pub(super) fn kept(self, total: usize, kept: usize, fraction: f64) -> usize {
+        match self {
+            Self::Levels(levels) => kept_after_levels(kept, fraction, levels),
+            Self::Cubic {
+                levels,
+                initial_sparsity,
+                progress,
+            } => {
+                let last = kept_after_levels(total, fraction, levels);
+                let count = if progress >= 1.0 || total == 0 {
+                    last
+                } else {
+                    let s_f = 1.0 - last as f64 / total as f64;
+                    let s = s_f + (initial_sparsity - s_f) * (1.0 - progress).powi(3);
+                    (total - super::prune_count(s.clamp(0.0, 1.0), total)).max(last)
+                };
+                count.min(kept)
+            }
+        }
     }
 }
 
@@ -291,11 +363,11 @@ pub(super) fn prune_groups<'a, 'b: 'a>(
     current: &Mask,
     groups: impl IntoIterator<Item = (f64, &'a [Candidate<'b>])>,
     min_density: f64,
-    levels: usize,
+    target: Target,
 ) -> Result<Mask, PruneError> {
     let mut next = current.clone();
     for (fraction, layers) in groups {
-        for (path, removed) in remove_smallest(layers, fraction, min_density, levels)? {
+        for (path, removed) in remove_smallest(layers, fraction, min_density, target)? {
             let kept = next
                 .layer_mut(path)
                 .expect("path from this mask")
@@ -313,9 +385,8 @@ pub(super) fn layer_floor(total: usize, min_density: f64) -> usize {
     ((min_density * total as f64).ceil() as usize).clamp(1, total.max(1))
 }
 
-/// Chooses which kept weights of a pool to remove: `kept -
-/// kept_after_levels(kept, fraction, levels)` of them (`prune_count(fraction,
-/// kept)` for one level), smallest key first, where a weight's key is its magnitude
+/// Chooses which kept weights of a pool to remove: `kept - target.kept(..)`
+/// of them (`prune_count(fraction, kept)` for one level), smallest key first, where a weight's key is its magnitude
 /// then its position (layers in the given order, entries row-major). Layers
 /// never drop below their floor. With `magnitudes: None` every key is
 /// position only (used by tests of the rule).
@@ -323,7 +394,7 @@ pub(super) fn remove_smallest<'a>(
     layers: &[Candidate<'a>],
     fraction: f64,
     min_density: f64,
-    levels: usize,
+    target: Target,
 ) -> Result<Vec<(&'a str, Vec<usize>)>, PruneError> {
     let mut offsets = Vec::with_capacity(layers.len() + 1);
     let mut total = 0usize;
@@ -354,7 +425,7 @@ pub(super) fn remove_smallest<'a>(
             );
         }
     }
-    let k = (keys.len() - kept_after_levels(keys.len(), fraction, levels)).min(removable);
+    let k = (keys.len() - target.kept(total, keys.len(), fraction)).min(removable);
     let mut removed: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
     if k == 0 {
         return Ok(Vec::new());

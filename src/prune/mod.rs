@@ -26,16 +26,24 @@
 //! network. [`EarlyBirdConfig`] draws early-bird tickets (You et al.):
 //! the magnitude mask of the dense run once it stops changing
 //! ([`mask_distance`], [`EarlyBirdDetector`]).
+//!
+//! Masks that change during one training run are the schedule stage
+//! ([`MaskSchedule`]): [`GradualConfig`] prunes by magnitude on Zhu &
+//! Gupta's cubic schedule (GMP), [`DynamicConfig`] drops and regrows
+//! weights at fixed per-layer counts (SET, RigL).
 
 mod at_init;
 mod density;
+mod dynamic;
 mod early_bird;
 mod error;
 mod gradients;
+mod gradual;
 mod grasp;
 mod magnitude;
 mod nm;
 mod random;
+mod schedule;
 mod select;
 mod snip;
 mod structured;
@@ -47,15 +55,19 @@ use burn::module::Module;
 
 pub use at_init::{AtInitConfig, InitCriterion};
 pub use density::{Allocation, DensityRule, erk_densities};
+pub use dynamic::{DropDecay, DynamicConfig, DynamicSparsity, Regrowth, drop_and_grow};
 pub use early_bird::{
     EARLY_BIRD_CSV_HEADER, EarlyBirdConfig, EarlyBirdDetector, EarlyBirdRecord, EpochDistance,
     mask_distance,
 };
 pub use error::PruneError;
+pub(crate) use gradients::gradient_values;
+pub use gradual::{GradualConfig, GradualPruning};
 pub use grasp::grasp_scores;
 pub use magnitude::{LayerRate, MagnitudePruner, MagnitudePrunerConfig};
 pub use nm::{GroupLayout, NOfM, keep_n_of_m};
 pub use random::{RandomPruner, RandomPrunerConfig, random_mask_like};
+pub use schedule::{MaskSchedule, MaskUpdate};
 pub use select::{Scores, keep_top};
 pub use snip::snip_scores;
 pub use structured::{ChannelGroup, StructuredConfig, StructuredPruner, l1_unit_scores};

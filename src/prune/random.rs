@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::magnitude::{Candidate, prune_groups};
+use super::magnitude::{Candidate, Target, prune_groups};
 use super::{PruneError, Pruner, PruningScope, Weights, validate_fraction};
 use crate::mask::{LayerMask, Mask};
 use crate::seed::derive_seed;
@@ -91,7 +91,7 @@ impl Pruner for RandomPruner {
             current,
             groups.iter().map(|g| (fraction, g.as_slice())),
             0.0,
-            1,
+            Target::Levels(1),
         )
     }
 }

@@ -66,6 +66,9 @@ pub enum ExecutionReason {
     LossMismatch,
     /// Sparse: below the threshold, and every check passed.
     BelowThreshold,
+    /// The mask changes during training (gradual pruning, SET, RigL),
+    /// which the sparse path does not follow.
+    MaskChanges,
 }
 
 impl ExecutionReason {
@@ -83,6 +86,7 @@ impl ExecutionReason {
             Self::NoHostBatches => "no_host_batches",
             Self::LossMismatch => "loss_mismatch",
             Self::BelowThreshold => "below_threshold",
+            Self::MaskChanges => "mask_changes",
         }
     }
 
@@ -92,7 +96,7 @@ impl ExecutionReason {
     }
 }
 
-const ALL_REASONS: [ExecutionReason; 11] = [
+const ALL_REASONS: [ExecutionReason; 12] = [
     ExecutionReason::SparseTrainingOff,
     ExecutionReason::FixedLearningRate,
     ExecutionReason::DenseMask,
@@ -104,6 +108,7 @@ const ALL_REASONS: [ExecutionReason; 11] = [
     ExecutionReason::NoHostBatches,
     ExecutionReason::LossMismatch,
     ExecutionReason::BelowThreshold,
+    ExecutionReason::MaskChanges,
 ];
 
 /// Which path trained a range and why, decided once before its first step

@@ -12,6 +12,11 @@
 //!
 //! Layers whose mask keeps everything are skipped, so dense training pays
 //! nothing.
+//!
+//! The mask may change during training ([`MaskedOptimizer::replace_mask`],
+//! for gradual pruning and dynamic sparse training): the optimizer state of
+//! every weight outside the new mask is zeroed with it, so a weight that
+//! comes back starts from zero state.
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
@@ -20,11 +25,14 @@ use burn::store::RecordError;
 use burn::tensor::Device;
 
 use crate::mask::{Mask, MaskedParams};
+use crate::rewind::RewindError;
 
 /// A burn optimizer that enforces a [`Mask`] on every step.
 pub struct MaskedOptimizer {
     optimizer: ModuleOptimizer,
     masks: MaskedParams,
+    mask: Mask,
+    device: Device,
 }
 
 impl MaskedOptimizer {
@@ -33,7 +41,33 @@ impl MaskedOptimizer {
         Self {
             optimizer,
             masks: MaskedParams::new(mask, device),
+            mask: mask.clone(),
+            device: device.clone(),
         }
+    }
+
+    /// The mask it enforces.
+    pub fn mask(&self) -> &Mask {
+        &self.mask
+    }
+
+    /// Enforces `next` from now on: the weights of `model` outside it are
+    /// zeroed, and so is their optimizer state (momentum, Adam's moments),
+    /// so a weight `next` brings back starts at zero with zero state.
+    /// Returns the masked model. State burn cannot re-read is a
+    /// [`RewindError`].
+    pub fn replace_mask<M: Module>(&mut self, next: Mask, model: M) -> Result<M, RewindError> {
+        next.validate(&model, None)?;
+        let bytes = self
+            .optimizer
+            .into_bytes()
+            .map_err(|e| RewindError::Record(e.to_string()))?;
+        let masked = crate::optim_state::mask_optimizer_state(&bytes, &model, &next)?;
+        self.load_state(burn::tensor::Bytes::from_bytes_vec(masked))
+            .map_err(|e| RewindError::Record(e.to_string()))?;
+        self.masks = MaskedParams::new(&next, &self.device);
+        self.mask = next;
+        Ok(self.masks.apply_to_weights(model))
     }
 
     /// Zeroes the pruned weights of `model`; call once before the first step

@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,12 @@ use super::recipe::{RecipeError, TrainingRecipe};
 use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
 use crate::mask::Mask;
 use crate::models::{Classifier, correct_count, cross_entropy};
-use crate::sparse::{Execution, SparseError, SparseRequest, SparseTraining, Strategy};
+use crate::params::float_values;
+use crate::prune::{MaskSchedule, MaskUpdate, PruneError, gradient_values};
+use crate::rewind::RewindError;
+use crate::sparse::{
+    Execution, ExecutionReason, SparseError, SparseRequest, SparseTraining, Strategy,
+};
 use crate::task::{DataOrder, Task, TaskError};
 
 /// Errors of training and evaluation.
@@ -63,6 +69,14 @@ pub enum TrainError {
     /// copy, optimizer state that does not convert).
     #[error("sparse training: {0}")]
     Sparse(#[from] SparseError),
+    /// A mask update of a [`MaskSchedule`] failed.
+    #[error("the mask update before iteration {iteration} failed: {source}")]
+    MaskUpdate {
+        /// The iteration whose step the update comes before.
+        iteration: u64,
+        /// What failed.
+        source: MaskUpdateError,
+    },
     /// An observer asked to stop (e.g. a checkpoint could not be written).
     #[error("training stopped at iteration {iteration}: {reason}")]
     Stopped {
@@ -71,6 +85,17 @@ pub enum TrainError {
         /// Why.
         reason: String,
     },
+}
+
+/// What failed in a mask update ([`TrainError::MaskUpdate`]).
+#[derive(Debug, thiserror::Error)]
+pub enum MaskUpdateError {
+    /// The schedule could not make the next mask.
+    #[error(transparent)]
+    Prune(#[from] PruneError),
+    /// The optimizer state could not be masked.
+    #[error(transparent)]
+    OptimizerState(#[from] RewindError),
 }
 
 /// Called by [`Trainer::train`] as it goes; every method has a default that does
@@ -158,7 +183,7 @@ impl Default for TrainOptions {
 /// Runs a recipe's training of a [`Task`] over any iteration range:
 /// `Trainer::new(&recipe, &task, &device).train(model, &mut optimizer, k..T, &order, &mut NoObserver)`.
 /// [`crate::imp::Imp`] drives it for every level and branch.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Trainer<'a, T> {
     recipe: &'a TrainingRecipe,
     task: &'a T,
@@ -166,6 +191,19 @@ pub struct Trainer<'a, T> {
     options: TrainOptions,
     fixed_learning_rate: Option<f64>,
     sparse: Option<(&'a SparseTraining, &'a Mask)>,
+    schedule: Option<&'a dyn MaskSchedule>,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Trainer<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("recipe", self.recipe)
+            .field("task", self.task)
+            .field("options", &self.options)
+            .field("fixed_learning_rate", &self.fixed_learning_rate)
+            .field("mask_schedule", &self.schedule.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, T> Trainer<'a, T> {
@@ -179,7 +217,19 @@ impl<'a, T> Trainer<'a, T> {
             options: TrainOptions::default(),
             fixed_learning_rate: None,
             sparse: None,
+            schedule: None,
         }
+    }
+
+    /// Changes the mask during training as `schedule` says (gradual
+    /// pruning, SET, RigL): before the step of every iteration it names, the
+    /// schedule gets host copies of the masked weights (and of the step's
+    /// dense gradients when it asks) and the optimizer enforces its new mask
+    /// ([`MaskedOptimizer::replace_mask`]). Such a range trains on the dense
+    /// path.
+    pub fn with_mask_schedule(mut self, schedule: Option<&'a dyn MaskSchedule>) -> Self {
+        self.schedule = schedule;
+        self
     }
 
     /// Lets a range train on the sparse path ([`crate::sparse`]) when
@@ -256,6 +306,11 @@ impl<'a, T> Trainer<'a, T> {
     {
         self.check(order, &range)?;
         let (recipe, task) = (self.recipe, self.task);
+        if self.schedule.is_some() {
+            let detail = "the mask changes during training (a mask schedule)";
+            observer.execution(&Execution::dense(ExecutionReason::MaskChanges, detail));
+            return self.train_dense(model, optimizer, range, order, observer);
+        }
         let request = SparseRequest {
             settings: self.sparse,
             fixed_learning_rate: self.fixed_learning_rate,
@@ -298,7 +353,20 @@ impl<'a, T> Trainer<'a, T> {
             let base_rate = learning_rate.base();
             let step = task.train_step(&model, batch?);
             losses.push(iteration, step.item);
-            model = optimizer.step(learning_rate, model, step.grads);
+            let update = self
+                .schedule
+                .and_then(|s| Some((s, s.update_at(iteration)?)));
+            let replaced = match update {
+                Some((schedule, update)) => {
+                    model =
+                        update_mask(schedule, update, iteration, model, &step.grads, optimizer)?;
+                    update.replaces_step
+                }
+                None => false,
+            };
+            if !replaced {
+                model = optimizer.step(learning_rate, model, step.grads);
+            }
             let completed = iteration + 1;
             let read =
                 (completed - range.start).is_multiple_of(loss_every) || completed == range.end;
@@ -321,6 +389,32 @@ impl<'a, T> Trainer<'a, T> {
         }
         Ok(model)
     }
+}
+
+/// The mask update before the step of `iteration`: the schedule's next
+/// mask from host copies of the masked weights (and of the step's gradients
+/// `grads` when it asks), enforced by `optimizer` on `model`.
+fn update_mask<M: Module>(
+    schedule: &dyn MaskSchedule,
+    update: MaskUpdate,
+    iteration: u64,
+    model: M,
+    grads: &GradientsParams,
+    optimizer: &mut MaskedOptimizer,
+) -> Result<M, TrainError> {
+    let fail = |source: MaskUpdateError| TrainError::MaskUpdate { iteration, source };
+    let current = optimizer.mask();
+    count_host_read();
+    let weights = float_values(&model, |path| current.contains(path));
+    let gradients = update
+        .gradients
+        .then(|| gradient_values(&model, grads, current));
+    let next = schedule
+        .next_mask(iteration, current, &weights, gradients.as_ref())
+        .map_err(|e| fail(e.into()))?;
+    optimizer
+        .replace_mask(next, model)
+        .map_err(|e| fail(e.into()))
 }
 
 /// Gives the losses just read to `observer`; the last one, if any.
