@@ -17,7 +17,23 @@
 //! * `early_bird`: early-bird tickets (You et al.): the magnitude mask at
 //!   the level's per-layer counts taken every `--epoch-iterations` of the
 //!   dense run, drawn once 5 consecutive distances stay below 0.1, weights
-//!   rewound to `--rewind`.
+//!   rewound to `--rewind`;
+//! * `gmp`: gradual magnitude pruning (Zhu & Gupta) in one run from the
+//!   initialization to the level's per-layer counts (cubic schedule from 10%
+//!   to 75% of training, every 100 steps);
+//! * `set`, `rigl`: dynamic sparse training in one run from the
+//!   initialization at the level's total count, ERK densities, drop fraction
+//!   0.3 decayed by a cosine, an update every 100 steps until 75% of training;
+//! * `two_of_four`: one level of layer-wise magnitude pruning to exactly 2:4
+//!   (50% of every layer), weights rewound to `--rewind`; `half` is the same
+//!   level unstructured, its reference (rows `imp_2of4_rewind<k>` and
+//!   `imp_half_rewind<k>`);
+//! * `structured`: iterative L1 pruning of 20% of the hidden neurons per
+//!   level (Li et al.), weights rewound to `--rewind`.
+//!
+//! `--levels-only 3,7,10` trains only level 0 and these levels of a method
+//! whose levels do not build on each other (`oneshot`, the criteria at
+//! initialization, `early_bird`, `gmp`, `set`, `rigl`).
 //!
 //! `--decaying` trains every level with the decaying-rate recipe
 //! (`TrainingRecipe::lenet_fashion_mnist_decaying`: x0.1 at 50% and 75% of
@@ -42,8 +58,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn_lottery::device::device_by_name;
+use burn_lottery::imp::Seeds;
+use burn_lottery::imp::{Branch, LevelSummary};
+use burn_lottery::models::Classifier;
+use burn_lottery::models::export::{lenet_channel_groups, resnet_channel_groups};
 use burn_lottery::prelude::*;
-use burn_lottery::prune::{DensityRule, EarlyBirdConfig};
+use burn_lottery::prune::{DensityRule, EarlyBirdConfig, NOfM, PruningScope, StructuredConfig};
 use burn_lottery::report::{self, MetricLabel, ReportRow};
 use clap::{Parser, ValueEnum};
 
@@ -61,6 +81,12 @@ enum Method {
     MagnitudeInit,
     RandomInit,
     EarlyBird,
+    Gmp,
+    Set,
+    Rigl,
+    TwoOfFour,
+    Half,
+    Structured,
 }
 
 impl Method {
@@ -74,9 +100,24 @@ impl Method {
     /// The experiment of this method for `args` and `seed`.
     fn config(self, args: &Args, seed: u64) -> ImpConfig {
         let (iterations, k) = (args.iterations, args.rewind);
-        let mut base = ImpConfig {
-            levels: args.levels,
-            ..ImpConfig::lenet_fashion_mnist(iterations, k, seed)
+        let mut base = match args.model {
+            Model::Lenet => ImpConfig {
+                levels: args.levels,
+                ..ImpConfig::lenet_fashion_mnist(iterations, k, seed)
+            },
+            Model::Resnet8 => ImpConfig {
+                name: "resnet8_fashion_mnist".into(),
+                training: TrainingRecipe {
+                    batch_size: args.batch_size,
+                    augment: false,
+                    ..TrainingRecipe::resnet20_cifar10().shortened(iterations)
+                },
+                pruning: MagnitudePrunerConfig::new(args.fraction),
+                levels: args.levels,
+                rewind_iteration: k,
+                seeds: Seeds::all(seed),
+                ..ImpConfig::resnet20_cifar10()
+            },
         };
         if args.decaying {
             base.training = TrainingRecipe::lenet_fashion_mnist_decaying().shortened(iterations);
@@ -118,8 +159,69 @@ impl Method {
                 method: PruningMethod::EarlyBird(EarlyBirdConfig::new(args.epoch_iterations)),
                 ..base
             },
+            Self::Gmp => ImpConfig {
+                method: PruningMethod::Gradual(GradualConfig::new()),
+                ..base
+            },
+            Self::Set | Self::Rigl => ImpConfig {
+                method: PruningMethod::Dynamic(match self {
+                    Self::Set => DynamicConfig::set(),
+                    _ => DynamicConfig::rigl(),
+                }),
+                ..base
+            },
+            Self::TwoOfFour | Self::Half => {
+                let half = MagnitudePrunerConfig::new(0.5).with_scope(PruningScope::LayerWise);
+                ImpConfig {
+                    levels: 1,
+                    pruning: match self {
+                        Self::TwoOfFour => half.with_n_of_m(NOfM::two_of_four()),
+                        _ => half,
+                    },
+                    // A ResNet's stem has 9 weights per filter: no 2:4 groups.
+                    selector: match args.model {
+                        Model::Lenet => base.selector.clone(),
+                        Model::Resnet8 => base.selector.clone().exclude("conv.weight"),
+                    },
+                    ..base
+                }
+            }
+            Self::Structured => ImpConfig {
+                method: PruningMethod::Structured(StructuredConfig::new(
+                    args.fraction,
+                    match args.model {
+                        Model::Lenet => lenet_channel_groups(),
+                        Model::Resnet8 => resnet_channel_groups(3),
+                    },
+                )),
+                ..base
+            },
         }
     }
+
+    /// The condition its rows carry: the experiment's, told apart for the
+    /// two single-level N:M references.
+    fn row_condition(self, config: &ImpConfig) -> String {
+        let k = config.rewind_iteration;
+        match self {
+            Self::TwoOfFour => format!("imp_2of4_rewind{k}"),
+            Self::Half => format!("imp_half_rewind{k}"),
+            _ => config.condition(),
+        }
+    }
+}
+
+/// The network compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Model {
+    /// LeNet-300-100 (the README's protocol).
+    Lenet,
+    /// ResNet-8 (three basic blocks, widths 16-32-64) on 1-channel images,
+    /// the CIFAR ResNet recipe (SGD momentum 0.9, rate 0.1 with warm-up,
+    /// x0.1 at 50% and 75%) shortened to `--iterations` at `--batch-size`,
+    /// global pruning of `--fraction` per level over every convolution and
+    /// the output layer.
+    Resnet8,
 }
 
 /// How pruning at initialization spreads the kept weights over layers.
@@ -187,6 +289,20 @@ struct Args {
     /// Save a resumable checkpoint every this many iterations.
     #[arg(long, default_value_t = 2000)]
     checkpoint_every: u64,
+    /// The network: LeNet-300-100 or ResNet-8.
+    #[arg(long, value_enum, default_value = "lenet")]
+    model: Model,
+    /// Batch size of the ResNet-8 recipe.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Fraction of the remaining weights (or, structured, units) pruned per
+    /// level for ResNet-8 (LeNet keeps its protocol's 20% and 10%).
+    #[arg(long, default_value_t = 0.2)]
+    fraction: f64,
+    /// Train only level 0 and these levels (comma-separated) of a method
+    /// whose levels do not build on each other; ignored by the others.
+    #[arg(long, value_delimiter = ',')]
+    levels_only: Vec<usize>,
 }
 
 fn main() {
@@ -200,7 +316,11 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = Args::parse();
     if args.report {
-        return write_report(&args.root, &args.report_dir, &args.report_name);
+        let title = match args.model {
+            Model::Lenet => "Pruning methods: LeNet-300-100 on Fashion-MNIST",
+            Model::Resnet8 => "Pruning methods: ResNet-8 on Fashion-MNIST",
+        };
+        return write_report(&args.root, &args.report_dir, &args.report_name, title);
     }
     if args.rewind >= args.iterations {
         return Err(format!(
@@ -214,28 +334,55 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
-    let experiment = Experiment::new(&args.root, &device, &data, |d, s| {
-        LeNetConfig::lenet_300_100().init_seeded(d, s)
-    })
-    .options(RunOptions {
+    match args.model {
+        Model::Lenet => run_methods(&args, &device, &data, |d, s| {
+            LeNetConfig::lenet_300_100().init_seeded(d, s)
+        }),
+        Model::Resnet8 => {
+            let resnet8 = ResNetConfig::new().with_depth(8).with_input_channels(1);
+            run_methods(&args, &device, &data, |d, s| resnet8.init_seeded(d, s))
+        }
+    }
+}
+
+/// Runs every (seed, method) of `args` on `data` with the model `init`
+/// builds, writing each one's rows under `<root>/rows`.
+fn run_methods<M: Classifier>(
+    args: &Args,
+    device: &burn::tensor::Device,
+    data: &ExperimentData,
+    init: impl Fn(&burn::tensor::Device, u64) -> M,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let experiment = Experiment::new(&args.root, device, data, init).options(RunOptions {
         checkpoint_every: args.checkpoint_every,
         ..RunOptions::default()
     });
     for &seed in &args.seed {
         for &method in &args.method {
             let started = Instant::now();
-            let imp = experiment.imp(|_| method.config(&args, seed));
+            let config = method.config(args, seed);
+            let imp = experiment.imp(|_| config.clone());
             eprintln!(
                 "seed {seed}, {}: {}",
                 method.file_name(),
                 imp.directory().display()
             );
-            let result = imp.run_with(&mut Progress::new())?;
+            let independent = (1..=config.levels).all(|l| config.method.builds_on(l) == 0);
+            let mut rows = if independent && !args.levels_only.is_empty() {
+                let mut summaries = Vec::new();
+                for level in std::iter::once(0).chain(args.levels_only.iter().copied()) {
+                    summaries.push(imp.run_level(Branch::Main, level, &mut Progress::new())?);
+                }
+                summaries.iter().map(|s| row(s, seed)).collect()
+            } else {
+                imp.run_with(&mut Progress::new())?.rows
+            };
+            let name = method.row_condition(&config);
+            rows.iter_mut().for_each(|r| r.condition = name.clone());
             let rows_dir = args.root.join("rows");
             std::fs::create_dir_all(&rows_dir)?;
-            let name = imp.imp().config().condition();
             let path = rows_dir.join(format!("{name}_seed{seed}.csv"));
-            report::write_csv(&result.rows, &MetricLabel::accuracy(), &path)?;
+            report::write_csv(&rows, &MetricLabel::accuracy(), &path)?;
             eprintln!(
                 "seed {seed}, {}: {} ({:.1} min)",
                 method.file_name(),
@@ -247,9 +394,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The report row of a level trained on its own.
+fn row(summary: &LevelSummary, seed: u64) -> ReportRow {
+    ReportRow {
+        condition: summary.condition.clone(),
+        seed,
+        level: summary.level,
+        weights_remaining: summary.weights_remaining,
+        value: summary.metric("accuracy").unwrap_or(f64::NAN),
+        execution: None,
+        execution_reason: None,
+    }
+    .with_execution(summary.execution.as_ref())
+}
+
 /// Merges `<root>/rows/*.csv` into `<name>.csv` and `<name>.svg` under
 /// `out`, and prints the mean over seeds per level and condition.
-fn write_report(root: &Path, out: &Path, name: &str) -> Result<(), Box<dyn std::error::Error>> {
+fn write_report(
+    root: &Path,
+    out: &Path,
+    name: &str,
+    title: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let rows_dir = root.join("rows");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&rows_dir)
         .map_err(|e| format!("{}: {e}", rows_dir.display()))?
@@ -275,11 +441,7 @@ fn write_report(root: &Path, out: &Path, name: &str) -> Result<(), Box<dyn std::
         out.join(format!("{name}.svg")),
     );
     report::write_csv(&rows, &accuracy, &csv)?;
-    report::plot_accuracy_vs_weights(
-        &rows,
-        "Pruning methods: LeNet-300-100 on Fashion-MNIST",
-        &svg,
-    )?;
+    report::plot_accuracy_vs_weights(&rows, title, &svg)?;
     print!("{}", mean_table(&rows));
     println!(
         "{} rows from {} files: {} and {}",
