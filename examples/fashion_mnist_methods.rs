@@ -217,8 +217,8 @@ enum Model {
     /// LeNet-300-100 (the README's protocol).
     Lenet,
     /// ResNet-8 (three basic blocks, widths 16-32-64) on 1-channel images,
-    /// the CIFAR ResNet recipe (SGD momentum 0.9, rate 0.1 with warm-up,
-    /// x0.1 at 50% and 75%) shortened to `--iterations` at `--batch-size`,
+    /// the CIFAR ResNet recipe (SGD momentum 0.9, weight decay 1e-4, rate
+    /// 0.1, x0.1 at 50% and 75%) shortened to `--iterations` at `--batch-size`,
     /// global pruning of `--fraction` per level over every convolution and
     /// the output layer.
     Resnet8,

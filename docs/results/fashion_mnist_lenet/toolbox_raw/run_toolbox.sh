@@ -15,8 +15,11 @@
 # methods_decaying.csv).
 set -eu
 cargo build --features wgpu,cli --example fashion_mnist_methods
-M=${CARGO_TARGET_DIR:-target}/debug/examples/fashion_mnist_methods
-ROOT=${ROOT:-experiments/toolbox}
+# A copy of the binary, so that a rebuild while the jobs run changes nothing.
+mkdir -p "${ROOT:=experiments/toolbox}/bin"
+cp "${CARGO_TARGET_DIR:-target}/debug/examples/fashion_mnist_methods" "$ROOT/bin/"
+M=$ROOT/bin/fashion_mnist_methods
+git rev-parse HEAD > "$ROOT/bin/commit"
 OUT=docs/results/fashion_mnist_lenet
 mkdir -p "$ROOT/logs"
 job() { # seed method [options]
