@@ -64,6 +64,48 @@ fn the_plan_orders_jobs_after_their_dependencies() {
 }
 
 #[test]
+fn levels_that_do_not_build_on_each_other_wait_only_for_the_dense_level() {
+    use burn_lottery::imp::{ImpConfig, PruningMethod};
+    use burn_lottery::prune::{DynamicConfig, GradualConfig};
+    let spec = SweepSpec {
+        network: "tiny".into(),
+        iterations: Some(20),
+        levels: 3,
+        rewind_points: vec![5],
+        seeds: vec![0],
+        controls: Controls::random(true),
+        stability: StabilitySpec::default(),
+    };
+    let methods = [
+        PruningMethod::OneShot,
+        PruningMethod::Gradual(GradualConfig::new()),
+        PruningMethod::Dynamic(DynamicConfig::rigl()),
+    ];
+    for method in methods {
+        let base = ImpConfig {
+            method,
+            ..tiny_imp_config("s", 3)
+        };
+        let sweep = Sweep::new(spec.clone(), &base, Default::default()).unwrap();
+        let jobs = sweep.jobs();
+        for job in jobs
+            .iter()
+            .filter(|j| j.branch == Branch::Main && j.level > 0)
+        {
+            let dep = &jobs[job.depends_on[0]];
+            assert_eq!(
+                (dep.branch, dep.level, job.wave),
+                (Branch::Main, 0, 1),
+                "{job}"
+            );
+        }
+        // Three levels side by side after the dense one, controls after
+        // their level: three waves instead of IMP's five.
+        assert_eq!(sweep.waves().len(), 3);
+    }
+}
+
+#[test]
 fn random_prune_copies_wait_for_the_control() {
     let spec = SweepSpec {
         network: "tiny".into(),

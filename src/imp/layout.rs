@@ -22,7 +22,10 @@ use super::branch::{Branch, Condition};
 /// Every level directory holds `mask.bin`, `final.ckpt`, `metrics.csv`,
 /// `sparsity.json` and `summary.json` (written last: the level is finished
 /// when it is recorded), and while the level trains `progress.ckpt` and
-/// `progress_metrics.csv`. Paths are relative to the experiment directory
+/// `progress_metrics.csv`. `mask.bin` is the mask the level trains under,
+/// written before training; for a method whose mask changes as the level
+/// trains (GMP, SET, RigL) it is the mask the level ends with, written when
+/// it finishes, and `progress.ckpt` holds the mask in force. Paths are relative to the experiment directory
 /// (the keys of its [`ExperimentStore`](super::store::ExperimentStore)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout;
@@ -104,7 +107,8 @@ impl LevelFiles {
         format!("{}/{name}", self.dir)
     }
 
-    /// The mask the level trains under.
+    /// The mask the level trains under (or, when it changes during
+    /// training, ends with).
     pub fn mask(&self) -> String {
         self.file("mask.bin")
     }

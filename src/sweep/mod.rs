@@ -5,12 +5,15 @@
 //! A [`SweepSpec`] (a JSON file) expands into one IMP experiment per (seed,
 //! rewind point k) and into [`Job`]s: one per trained network, i.e. one per
 //! level of the main line, of each control and of each stability copy. A job
-//! names the jobs it depends on: the main line's level `L` needs its level
-//! `L - 1` (its mask is pruned from it); a control, another data order or
-//! a stability copy of level `L` needs only the level-`L` mask (the main
-//! line's, or the random-pruning control's) and the rewind point. Jobs are
-//! numbered in waves (wave `w`: the main line's level `w`, with the controls
-//! of level `w - 1`), so a job's dependencies always have smaller numbers.
+//! names the jobs it depends on: the main line's level `L` needs the level
+//! its mask is made from ([`PruningMethod::builds_on`](crate::imp::PruningMethod::builds_on):
+//! `L - 1` for IMP, the dense level 0 for one-shot pruning, pruning at
+//! initialization, early-bird tickets, GMP, SET and RigL, whose levels then
+//! train side by side); a control, another data order or a stability copy
+//! of level `L` needs only the level-`L` mask (the main line's, or the
+//! random-pruning control's) and the rewind point. Jobs are numbered in
+//! waves (for IMP, wave `w` is the main line's level `w` with the controls of
+//! level `w - 1`), so a job's dependencies always have smaller numbers.
 //!
 //! One job per level rather than one per chain: a chain of `L` levels would
 //! make every control of level 1 wait for the whole chain; per level, the

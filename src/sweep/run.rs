@@ -237,7 +237,11 @@ fn experiment_jobs(spec: &SweepSpec, e: usize, imp: &Imp) -> Vec<(Key, Vec<Key>)
     let mut jobs = Vec::new();
     for level in 0..=config.levels {
         let main = (e, Branch::Main, level);
-        let previous = (level > 0).then(|| vec![(e, Branch::Main, level - 1)]);
+        // The level the main line's mask is made from: the previous one
+        // for IMP, the dense level 0 for methods whose levels are
+        // independent (one-shot, at initialization, GMP, SET, RigL, ...).
+        let from = config.method.builds_on(level);
+        let previous = (level > 0).then(|| vec![(e, Branch::Main, from)]);
         jobs.push((main, previous.unwrap_or_default()));
         for branch in imp.branches().into_iter().skip(1) {
             if branch.trains_at(level) {
