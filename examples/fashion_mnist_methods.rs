@@ -443,6 +443,7 @@ fn write_report(
     report::write_csv(&rows, &accuracy, &csv)?;
     report::plot_accuracy_vs_weights(&rows, title, &svg)?;
     print!("{}", mean_table(&rows));
+    print!("{}", orderings(&rows));
     println!(
         "{} rows from {} files: {} and {}",
         rows.len(),
@@ -451,6 +452,113 @@ fn write_report(
         svg.display()
     );
     Ok(())
+}
+
+/// The mean over seeds of every (condition, level): (density, accuracy).
+fn means(rows: &[ReportRow]) -> std::collections::BTreeMap<(String, usize), (f64, f64)> {
+    let mut sums: std::collections::BTreeMap<(String, usize), (f64, f64, usize)> =
+        Default::default();
+    for r in rows {
+        let cell = sums.entry((r.condition.clone(), r.level)).or_default();
+        *cell = (r.weights_remaining, cell.1 + r.value, cell.2 + 1);
+    }
+    sums.into_iter()
+        .map(|(key, (density, sum, n))| (key, (density, sum / n as f64)))
+        .collect()
+}
+
+/// The orderings the papers report, checked on the mean accuracies of the
+/// methods present: RigL >= SET at the sparsest common level; GMP within a
+/// point of IMP at every common level with 20-60% of the weights; 2:4
+/// within a point of the same level unstructured; structured below IMP at
+/// the same fraction of weights (IMP interpolated linearly in log density
+/// between its levels).
+fn orderings(rows: &[ReportRow]) -> String {
+    let means = means(rows);
+    let find = |pred: &dyn Fn(&str) -> bool| means.keys().map(|(c, _)| c.clone()).find(|c| pred(c));
+    let curve = |condition: &str| -> Vec<(usize, f64, f64)> {
+        means
+            .iter()
+            .filter(|((c, _), _)| c == condition)
+            .map(|((_, l), (d, a))| (*l, *d, *a))
+            .collect()
+    };
+    let pct = |x: f64| format!("{:.2}%", 100.0 * x);
+    let verdict = |holds: bool| if holds { "holds" } else { "does not hold" };
+    let mut out = String::from("\norderings (mean of the seeds):\n");
+    let imp = find(&|c| c.starts_with("imp_rewind"));
+    if let (Some(rigl), Some(set)) = (find(&|c| c == "rigl"), find(&|c| c == "set")) {
+        let (r, s) = (curve(&rigl), curve(&set));
+        if let Some(&(level, density, a)) = r.iter().rev().find(|x| s.iter().any(|y| y.0 == x.0)) {
+            let b = s.iter().find(|y| y.0 == level).expect("common level").2;
+            out += &format!(
+                "* RigL >= SET at {} of the weights (level {level}): {} vs {}: {}\n",
+                pct(density),
+                pct(a),
+                pct(b),
+                verdict(a >= b)
+            );
+        }
+    }
+    if let (Some(gmp), Some(imp)) = (find(&|c| c == "gmp"), imp.clone()) {
+        let reference = curve(&imp);
+        for (level, density, a) in curve(&gmp) {
+            let Some(&(_, _, b)) = reference.iter().find(|y| y.0 == level) else {
+                continue;
+            };
+            if (0.2..=0.6).contains(&density) {
+                out += &format!(
+                    "* GMP within 1 point of IMP at {} (level {level}): {} vs {}: {}\n",
+                    pct(density),
+                    pct(a),
+                    pct(b),
+                    verdict((a - b).abs() <= 0.01)
+                );
+            }
+        }
+    }
+    let two = find(&|c| c.starts_with("imp_2of4"));
+    let half = find(&|c| c.starts_with("imp_half"));
+    let pair = two.zip(half).map(|(two, half)| (curve(&two), curve(&half)));
+    if let Some((Some(&(_, d, a)), Some(&(_, _, b)))) =
+        pair.as_ref().map(|(two, half)| (two.last(), half.last()))
+    {
+        out += &format!(
+            "* 2:4 within 1 point of unstructured at {}: {} vs {}: {}\n",
+            pct(d),
+            pct(a),
+            pct(b),
+            verdict((a - b).abs() <= 0.01)
+        );
+    }
+    if let (Some(structured), Some(imp)) = (find(&|c| c.starts_with("structured")), imp) {
+        let reference = curve(&imp);
+        for (level, density, a) in curve(&structured) {
+            let Some(b) = interpolate(&reference, density) else {
+                continue;
+            };
+            out += &format!(
+                "* structured below IMP at {} (structured level {level}): {} vs {} (IMP interpolated): {}\n",
+                pct(density),
+                pct(a),
+                pct(b),
+                verdict(a < b)
+            );
+        }
+    }
+    out
+}
+
+/// The accuracy of `curve` (level, density, accuracy; densities falling)
+/// at `density`, linear in log density between the two levels around it.
+fn interpolate(curve: &[(usize, f64, f64)], density: f64) -> Option<f64> {
+    curve.windows(2).find_map(|w| {
+        let ((_, d0, a0), (_, d1, a1)) = (w[0], w[1]);
+        (d1 <= density && density <= d0).then(|| {
+            let t = (d0.ln() - density.ln()) / (d0.ln() - d1.ln());
+            a0 + t * (a1 - a0)
+        })
+    })
 }
 
 /// A markdown table: one line per level, one column per condition, the mean
