@@ -378,7 +378,10 @@ fn a_level_stopped_mid_run_resumes_to_the_same_final_mask_and_network() {
 #[test]
 fn a_levels_stored_mask_is_the_one_it_ends_with_at_the_levels_count() {
     for (method, name) in [(gradual(), "gmp"), (rigl(), "rigl"), (set(), "set")] {
-        let config = config("dst_levels", method);
+        let config = ImpConfig {
+            controls: burn_lottery::imp::Controls::random(true),
+            ..config("dst_levels", method)
+        };
         assert_eq!(config.condition(), name);
         let out = tempfile::tempdir().unwrap();
         let mut ranges = Ranges::default();
@@ -387,8 +390,9 @@ fn a_levels_stored_mask_is_the_one_it_ends_with_at_the_levels_count() {
             .run(out.path(), &ndarray(), &data(), init, &mut ranges)
             .unwrap();
         // Every level trains from the initialization, 0..30.
+        let main: Vec<_> = ranges.0.iter().filter(|r| r.0 == name).cloned().collect();
         let expected: Vec<_> = (0..=2).map(|l| (name.to_string(), l, (0, 30))).collect();
-        assert_eq!(ranges.0, expected);
+        assert_eq!(main, expected);
         let pruner = config.pruning.init().unwrap();
         let dense = dense_mask();
         let dir = imp.directory(out.path());
@@ -402,7 +406,11 @@ fn a_levels_stored_mask_is_the_one_it_ends_with_at_the_levels_count() {
                 pruner.kept_after(&dense, level).unwrap()
             );
             assert_eq!(summary(&dir, level).weights_remaining, stored.density());
-            assert_eq!(report.rows[level].weights_remaining, stored.density());
+            let row = report
+                .rows
+                .iter()
+                .find(|r| r.condition == name && r.level == level);
+            assert_eq!(row.unwrap().weights_remaining, stored.density());
             if name == "gmp" {
                 let one_shot = pruner
                     .one_shot(&init(&ndarray(), 0), &dense, level)
@@ -419,6 +427,20 @@ fn a_levels_stored_mask_is_the_one_it_ends_with_at_the_levels_count() {
                     assert_eq!(layer.kept_count(), counts[path], "{name} {path}");
                 }
             }
+            // The random-reinitialization control trains the mask the level
+            // ended with; the random-pruning control its per-layer counts.
+            let control = |branch: &Branch| {
+                let file = dir.join(Layout::level(branch, level).mask());
+                Mask::from_bytes(&std::fs::read(file).unwrap()).unwrap()
+            };
+            assert_eq!(
+                control(&Branch::RandomReinit),
+                stored,
+                "{name} level {level}"
+            );
+            let random = control(&Branch::RandomPrune);
+            let counts = |m: &Mask| m.layers().map(|(_, l)| l.kept_count()).collect::<Vec<_>>();
+            assert_eq!(counts(&random), counts(&stored), "{name} level {level}");
             // A stability copy of such a level trains the mask it ended with
             // from k: never the level's own run.
             let copy = Branch::Stability {

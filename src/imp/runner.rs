@@ -278,6 +278,10 @@ impl Imp {
                     let branch_mask = branch_mask(&mut trainer, &branch, level, &mask)?;
                     summaries.push(trainer.train(branch, level, &branch_mask)?);
                 }
+                if branch == Branch::Main && self.config.method.changes_mask_during_training() {
+                    // The controls follow the mask the main line ended with.
+                    mask = finished_mask(&trainer, &Branch::Main, level, &dense)?;
+                }
             }
             if self
                 .config
