@@ -21,7 +21,7 @@ use burn_lottery::sparse::ExecutionReason;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::trainer::{TrainObserver, Trainer};
 
-use crate::common::{data, init, ndarray, state, tiny_imp_config};
+use crate::common::{StopAfter, data, init, ndarray, state, tiny_imp_config};
 
 /// The tiny experiment with the LeNet protocol's pruning (20% of the hidden
 /// layers' pool, 10% of `fc3` on its own) and `method`.
@@ -290,18 +290,6 @@ fn regrown_weights_start_at_zero_with_zero_optimizer_state_and_counts_stay() {
                 assert_eq!(pair[0].1, pair[1].1, "no update before the step of {t}");
             }
         }
-    }
-}
-
-/// Stops the run after `0` steps.
-struct StopAfter(u64);
-
-impl ImpObserver for StopAfter {
-    fn step(&mut self, _completed: u64, _loss: Option<f64>) {
-        self.0 = self.0.saturating_sub(1);
-    }
-    fn should_stop(&mut self) -> bool {
-        self.0 == 0
     }
 }
 

@@ -17,11 +17,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::{Mlp, TinyNet, data, init, ndarray, snapshot, tiny_imp_config};
+use crate::common::{Mlp, StopAfter, TinyNet, data, init, ndarray, snapshot, tiny_imp_config};
 use burn_lottery::data::{DataError, DataSource, load_fashion_mnist};
 use burn_lottery::imp::store::{ExperimentStore, StoreError};
 use burn_lottery::imp::{
-    ExperimentData, Imp, ImpConfig, ImpError, ImpObserver, LevelSummary, RunOptions, Silent,
+    ExperimentData, Imp, ImpConfig, ImpError, LevelSummary, RunOptions, Silent,
 };
 use burn_lottery::mask::{Mask, MaskError, ParamSelector};
 use burn_lottery::models::{LeNetConfig, ModelConfigError};
@@ -45,18 +45,6 @@ fn options() -> RunOptions {
 
 fn imp() -> Imp {
     Imp::new(config()).with_options(options())
-}
-
-/// Stops the run after `stop_after` training steps in total.
-struct StopAfter(u64);
-
-impl ImpObserver for StopAfter {
-    fn step(&mut self, _completed: u64, _loss: Option<f64>) {
-        self.0 = self.0.saturating_sub(1);
-    }
-    fn should_stop(&mut self) -> bool {
-        self.0 == 0
-    }
 }
 
 /// Steps of level 0 (30) plus one of level 1: level 0 is finished and level

@@ -23,7 +23,7 @@ use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::schedule::LrSchedule;
 use burn_lottery::train::trainer::{TrainObserver, Trainer};
 
-use crate::common::{data, init, ndarray, state, tiny_imp_config};
+use crate::common::{StopAfter, data, init, ndarray, state, tiny_imp_config};
 
 // ---------------------------------------------------------------- retraining
 
@@ -716,18 +716,6 @@ fn the_runner_prunes_at_initialization_to_each_levels_count() {
 }
 
 // ------------------------------------------------------- resume and refusals
-
-/// Stops the run after `0` steps.
-struct StopAfter(u64);
-
-impl burn_lottery::imp::ImpObserver for StopAfter {
-    fn step(&mut self, _completed: u64, _loss: Option<f64>) {
-        self.0 = self.0.saturating_sub(1);
-    }
-    fn should_stop(&mut self) -> bool {
-        self.0 == 0
-    }
-}
 
 #[test]
 fn a_fine_tuning_level_interrupted_past_t_resumes_to_the_same_network() {

@@ -212,3 +212,16 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// Stops a run after this many training steps in total (asks to stop once
+/// they are done; the checkpoint of that step is still written).
+pub struct StopAfter(pub u64);
+
+impl burn_lottery::imp::ImpObserver for StopAfter {
+    fn step(&mut self, _completed: u64, _loss: Option<f64>) {
+        self.0 = self.0.saturating_sub(1);
+    }
+    fn should_stop(&mut self) -> bool {
+        self.0 == 0
+    }
+}
