@@ -14,9 +14,10 @@ use crate::seed::derive_seed;
 /// Where the mask of each level `L >= 1` of the main line comes from. Every
 /// method reaches, at level `L`, exactly the number of weights that `L`
 /// levels of the experiment's magnitude pruner keep (per layer group for
-/// IMP, one-shot pruning and early-bird tickets, in total for pruning at
-/// initialization), so the methods compare at equal densities level by
-/// level (structured pruning follows its own unit counts).
+/// IMP, one-shot pruning, early-bird tickets and gradual pruning, in total
+/// for pruning at initialization, SET and RigL), so the methods compare at
+/// equal densities level by level (structured pruning follows its own unit
+/// counts).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PruningMethod {
