@@ -527,3 +527,44 @@ fn bad_settings_and_typos_are_refused_by_name() {
     );
     assert_eq!(RewindCheckpoint::from_bytes(&plain).unwrap().mask(), None);
 }
+
+/// Pinned values (produced at the commit that added them): the start and
+/// final masks of level 1 of the tiny experiment for each method, and its
+/// test accuracy. A change of either changes every stored GMP, SET and RigL
+/// experiment: not a refactor (see tests/pinned.rs).
+#[test]
+fn pinned_masks_and_accuracy_of_gmp_set_and_rigl() {
+    use xxhash_rust::xxh3::xxh3_64;
+    let pinned: [(PruningMethod, u64, u64, f64); 3] = [
+        // GMP starts dense; SET and RigL from the same ERK random mask.
+        (gradual(), 6763863630149752371, 15557348633389482410, 0.78),
+        (rigl(), 15047958374860806121, 656872773746806611, 0.65),
+        (set(), 15047958374860806121, 519927871723559570, 0.62),
+    ];
+    for (method, start_hash, final_hash, accuracy) in pinned {
+        let config = ImpConfig {
+            levels: 1,
+            ..config("pinned_dst", method)
+        };
+        let dense = dense_mask();
+        let start = config
+            .method
+            .mask_schedule(&config, 1, dense)
+            .unwrap()
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let imp = Imp::new(config.clone());
+        let report = imp
+            .run(out.path(), &ndarray(), &data(), init, &mut Silent)
+            .unwrap();
+        let dir = imp.directory(out.path());
+        let stored = std::fs::read(dir.join(Layout::level(&Branch::Main, 1).mask())).unwrap();
+        let got = (
+            xxh3_64(&start.initial_mask().to_bytes()),
+            xxh3_64(&stored),
+            report.rows[1].value,
+        );
+        let want = (start_hash, final_hash, accuracy);
+        assert_eq!(got, want, "{}", config.condition());
+    }
+}
