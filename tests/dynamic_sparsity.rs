@@ -568,3 +568,81 @@ fn pinned_masks_and_accuracy_of_gmp_set_and_rigl() {
         assert_eq!(got, want, "{}", config.condition());
     }
 }
+
+/// A schedule that records the gradients each update is given.
+struct Recording<'a> {
+    inner: &'a dyn MaskSchedule,
+    seen: std::cell::RefCell<Vec<BTreeMap<String, Vec<f32>>>>,
+}
+
+impl MaskSchedule for Recording<'_> {
+    fn initial_mask(&self) -> &Mask {
+        self.inner.initial_mask()
+    }
+    fn update_at(&self, iteration: u64) -> Option<burn_lottery::prune::MaskUpdate> {
+        self.inner.update_at(iteration)
+    }
+    fn next_mask(
+        &self,
+        iteration: u64,
+        current: &Mask,
+        weights: &burn_lottery::prune::Weights,
+        gradients: Option<&burn_lottery::prune::Weights>,
+    ) -> Result<Mask, burn_lottery::prune::PruneError> {
+        self.seen.borrow_mut().push(gradients.cloned().unwrap());
+        self.inner.next_mask(iteration, current, weights, gradients)
+    }
+    fn final_kept(&self) -> usize {
+        self.inner.final_kept()
+    }
+}
+
+#[test]
+fn rigl_grows_by_the_dense_gradient_of_pruned_weights() {
+    let config = config("rigl_gradients", rigl());
+    let PruningMethod::Dynamic(dynamic) = &config.method else {
+        unreachable!()
+    };
+    let dense = dense_mask();
+    let schedule = dynamic
+        .schedule(&dense, dense.total_count() / 4, 30, 3)
+        .unwrap();
+    let recording = Recording {
+        inner: &schedule,
+        seen: Default::default(),
+    };
+    let (steps, _) = run_schedule(&config, &recording);
+    let seen = recording.seen.into_inner();
+    assert_eq!(seen.len(), 4);
+    for (update, gradients) in [5usize, 10, 15, 20].iter().zip(&seen) {
+        let before = &steps.0[update - 1].1;
+        let after = &steps.0[*update].1;
+        for (path, layer) in before.layers() {
+            let g = &gradients[path];
+            let inactive: Vec<usize> = (0..g.len()).filter(|&i| !layer.kept()[i]).collect();
+            // The gradient of pruned weights is there (not masked to zero) ...
+            assert!(inactive.iter().any(|&i| g[i] != 0.0), "{path} at {update}");
+            // ... and every weight grown has a gradient at least as large
+            // as every inactive weight left out.
+            let grown: Vec<usize> = inactive
+                .iter()
+                .copied()
+                .filter(|&i| after.layer(path).unwrap().kept()[i])
+                .collect();
+            let left: Vec<usize> = inactive
+                .iter()
+                .copied()
+                .filter(|&i| !after.layer(path).unwrap().kept()[i])
+                .collect();
+            let smallest_grown = grown
+                .iter()
+                .map(|&i| g[i].abs())
+                .fold(f32::INFINITY, f32::min);
+            let largest_left = left.iter().map(|&i| g[i].abs()).fold(0.0, f32::max);
+            assert!(
+                grown.is_empty() || smallest_grown >= largest_left,
+                "{path} at {update}"
+            );
+        }
+    }
+}
