@@ -533,7 +533,7 @@ fn orderings(rows: &[ReportRow]) -> String {
     }
     if let (Some(structured), Some(imp)) = (find(&|c| c.starts_with("structured")), imp) {
         let reference = curve(&imp);
-        for (level, density, a) in curve(&structured) {
+        for (level, density, a) in curve(&structured).into_iter().filter(|x| x.0 > 0) {
             let Some(b) = interpolate(&reference, density) else {
                 continue;
             };
@@ -568,24 +568,28 @@ fn mean_table(rows: &[ReportRow]) -> String {
     let mut conditions: Vec<&str> = rows.iter().map(|r| r.condition.as_str()).collect();
     conditions.sort();
     conditions.dedup();
-    let mut cells: BTreeMap<(usize, &str), Vec<f64>> = BTreeMap::new();
-    let mut density: BTreeMap<usize, f64> = BTreeMap::new();
+    // One line per (level, density): methods that reach other densities at
+    // the same level (structured pruning, 2:4) get lines of their own.
+    let line = |r: &ReportRow| (r.level, (r.weights_remaining * 1e6).round() as u64);
+    let mut cells: BTreeMap<((usize, u64), &str), Vec<f64>> = BTreeMap::new();
     for r in rows {
         cells
-            .entry((r.level, r.condition.as_str()))
+            .entry((line(r), r.condition.as_str()))
             .or_default()
             .push(r.value);
-        density.entry(r.level).or_insert(r.weights_remaining);
     }
+    let mut lines: Vec<(usize, u64)> = cells.keys().map(|(l, _)| *l).collect();
+    lines.dedup();
+    lines.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut table = format!(
         "| level | weights remaining | {} |\n",
         conditions.join(" | ")
     );
     table.push_str(&format!("|---|---|{}\n", "---|".repeat(conditions.len())));
-    for (level, weights) in density {
+    for (level, weights) in lines {
         let values: Vec<String> = conditions
             .iter()
-            .map(|c| match cells.get(&(level, *c)) {
+            .map(|c| match cells.get(&((level, weights), *c)) {
                 Some(v) => format!(
                     "{:.2}% (n={})",
                     100.0 * v.iter().sum::<f64>() / v.len() as f64,
@@ -596,7 +600,7 @@ fn mean_table(rows: &[ReportRow]) -> String {
             .collect();
         table.push_str(&format!(
             "| {level} | {:.2}% | {} |\n",
-            100.0 * weights,
+            weights as f64 / 1e4,
             values.join(" | ")
         ));
     }
