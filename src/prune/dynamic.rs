@@ -1,20 +1,4 @@
-//! Dynamic sparse training: the mask keeps its per-layer counts but moves
-//! during training. Every `update_every` steps until `end_fraction` of
-//! training, each sparse layer drops the fraction `α_t` of its kept weights
-//! with the smallest magnitude and regrows as many among the others:
-//!
-//! * **SET** (Mocanu et al., Nature Communications 2018) regrows at random;
-//! * **RigL** (Evci et al., "Rigging the Lottery", arXiv 1911.11134)
-//!   regrows where the dense gradient of the step's batch is largest.
-//!
-//! `α_t` decays from `drop_fraction` to 0 by a cosine over the update
-//! window (RigL's schedule, used for both here) or stays constant. The run
-//! starts from a random mask with the level's total count spread over layers
-//! by a [`DensityRule`] (ERK by default). An update step replaces the
-//! optimizer step of its batch (as RigL's implementations do); regrown
-//! weights start at zero, with zero optimizer state (the trainer enforces
-//! it, see [`MaskSchedule`]). A weight dropped and regrown by the same
-//! update keeps its value.
+//! Dynamic sparse training: SET and RigL ([`DynamicConfig`]).
 
 use std::collections::BTreeMap;
 
@@ -49,8 +33,25 @@ pub enum DropDecay {
     Constant,
 }
 
-/// Dynamic sparse training (see the [module docs](self)). Defaults are
-/// RigL's: drop fraction 0.3 decayed by a cosine, an update every 100
+/// Dynamic sparse training: the mask keeps its per-layer counts but moves
+/// during training. Every `update_every` steps until `end_fraction` of
+/// training, each sparse layer drops the fraction `α_t` of its kept weights
+/// with the smallest magnitude and regrows as many among the others:
+///
+/// * **SET** (Mocanu et al., Nature Communications 2018) regrows at random;
+/// * **RigL** (Evci et al., "Rigging the Lottery", arXiv 1911.11134)
+///   regrows where the dense gradient of the step's batch is largest.
+///
+/// `α_t` decays from `drop_fraction` to 0 by a cosine over the update
+/// window (RigL's schedule, used for both here) or stays constant. The run
+/// starts from a random mask with the level's total count spread over layers
+/// by a [`DensityRule`] (ERK by default). An update step replaces the
+/// optimizer step of its batch (as RigL's implementations do); regrown
+/// weights start at zero, with zero optimizer state (the trainer enforces
+/// it, see [`MaskSchedule`]). A weight dropped and regrown by the same
+/// update keeps its value.
+///
+/// Defaults are RigL's: drop fraction 0.3 decayed by a cosine, an update every 100
 /// steps, none after 75% of training, ERK densities.
 ///
 /// ```

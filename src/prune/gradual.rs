@@ -1,15 +1,4 @@
-//! Gradual magnitude pruning (GMP; Zhu & Gupta, "To prune, or not to
-//! prune", arXiv 1710.01878): one training run from the initialization in
-//! which the sparsity rises on a cubic schedule,
-//! `s_t = s_f + (s_i - s_f) (1 - (t - t_0) / (n Δt))^3`, pruning the
-//! smallest-magnitude kept weights every `Δt` steps from `t_0` to
-//! `t_0 + n Δt`, then training on at the final sparsity.
-//!
-//! The final counts are the experiment's magnitude pruner's at the level
-//! (per group: the global pool, each override, each layer when layer-wise),
-//! so GMP compares with IMP level by level; the scope, overrides, floors and
-//! N:M pattern of [`MagnitudePrunerConfig`](super::MagnitudePrunerConfig)
-//! apply at every step.
+//! Gradual magnitude pruning ([`GradualConfig`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +6,20 @@ use super::schedule::{MaskSchedule, MaskUpdate};
 use super::{MagnitudePruner, PruneError, Weights};
 use crate::mask::Mask;
 
-/// When gradual magnitude pruning prunes (see the [module docs](self)).
-/// Defaults: from sparsity 0 at 10% of training to the level's sparsity at
+/// Gradual magnitude pruning (GMP; Zhu & Gupta, "To prune, or not to
+/// prune", arXiv 1710.01878): one training run from the initialization in
+/// which the sparsity rises on a cubic schedule,
+/// `s_t = s_f + (s_i - s_f) (1 - (t - t_0) / (n Δt))^3`, pruning the
+/// smallest-magnitude kept weights every `Δt` steps from `t_0` to
+/// `t_0 + n Δt`, then training on at the final sparsity.
+///
+/// The final counts are the experiment's magnitude pruner's at the level
+/// (per group: the global pool, each override, each layer when layer-wise),
+/// so GMP compares with IMP level by level; the scope, overrides, floors and
+/// N:M pattern of [`MagnitudePrunerConfig`](super::MagnitudePrunerConfig)
+/// apply at every step.
+///
+/// This config says when it prunes. Defaults: from sparsity 0 at 10% of training to the level's sparsity at
 /// 75%, every 100 steps.
 ///
 /// ```

@@ -1,21 +1,4 @@
-//! The schedule stage: masks that change during one training run.
-//!
-//! A [`MaskSchedule`] says before which steps the mask changes and what it
-//! becomes; the [`Trainer`](crate::train::trainer::Trainer) asks it every
-//! step (see [`Trainer::with_mask_schedule`](crate::train::trainer::Trainer::with_mask_schedule)),
-//! hands it host copies of the masked weights (and of the step's dense
-//! gradients when it asks for them), and enforces the new mask through the
-//! [`MaskedOptimizer`](crate::train::masked::MaskedOptimizer): weights
-//! outside it are zeroed, and so is their optimizer state, so a weight that
-//! comes back starts at zero with zero momentum and moments.
-//!
-//! Two schedules are built on the shared stages: [`GradualPruning`]
-//! (magnitude pruning on the cubic schedule of Zhu & Gupta) and
-//! [`DynamicSparsity`] (SET and RigL: drop the smallest kept weights,
-//! regrow at random or where the gradient is largest).
-//!
-//! [`GradualPruning`]: super::GradualPruning
-//! [`DynamicSparsity`]: super::DynamicSparsity
+//! The schedule stage ([`MaskSchedule`]).
 
 use super::{PruneError, Weights};
 use crate::mask::Mask;
@@ -32,7 +15,24 @@ pub struct MaskUpdate {
     pub replaces_step: bool,
 }
 
-/// A mask that changes during training (see the [module docs](self)).
+/// A mask that changes during one training run (the schedule stage).
+///
+/// A `MaskSchedule` says before which steps the mask changes and what it
+/// becomes; the [`Trainer`](crate::train::trainer::Trainer) asks it every
+/// step (see [`Trainer::with_mask_schedule`](crate::train::trainer::Trainer::with_mask_schedule)),
+/// hands it host copies of the masked weights (and of the step's dense
+/// gradients when it asks for them), and enforces the new mask through the
+/// [`MaskedOptimizer`](crate::train::masked::MaskedOptimizer): weights
+/// outside it are zeroed, and so is their optimizer state, so a weight that
+/// comes back starts at zero with zero momentum and moments.
+///
+/// Two schedules are built on the shared stages: [`GradualPruning`]
+/// (magnitude pruning on the cubic schedule of Zhu & Gupta) and
+/// [`DynamicSparsity`] (SET and RigL: drop the smallest kept weights,
+/// regrow at random or where the gradient is largest).
+///
+/// [`GradualPruning`]: super::GradualPruning
+/// [`DynamicSparsity`]: super::DynamicSparsity
 pub trait MaskSchedule {
     /// The mask training starts under (iteration 0).
     fn initial_mask(&self) -> &Mask;
