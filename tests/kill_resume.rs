@@ -1,8 +1,9 @@
 //! Killed at any instant, resumed, same answer: optimizer state included.
 //!
-//! A `harness = false` test. For each of two small experiments on ndarray
+//! A `harness = false` test. For each of three small experiments on ndarray
 //! (the synthetic LeNet 64-24-16-10 for 240 iterations per level with a
-//! progress checkpoint every 40, and a ResNet-8 with BatchNorm trained
+//! progress checkpoint every 40; the same with RigL, whose mask changes
+//! every 30 steps as a level trains; and a ResNet-8 with BatchNorm trained
 //! with augmentation for 6 with one every 3; 2 pruning levels plus the
 //! random-pruning control) it
 //!
@@ -34,7 +35,7 @@
 //!
 //! `KILL_RESUME_KILLS=<n>` repeats killed runs until `n` random kills
 //! (default 12, the CI size; `KILL_RESUME_KILLS=100` is the long mode),
-//! `KILL_RESUME_MODEL=lenet|resnet` runs one experiment,
+//! `KILL_RESUME_MODEL=lenet|rigl|resnet` runs one experiment,
 //! `KILL_RESUME_SEED=<n>` replays a schedule (approximately: the timing of
 //! a kill depends on the machine), `KILL_RESUME_KEEP=1` keeps the
 //! directories. With `--child <model> <dir>` the binary is the child.
@@ -47,15 +48,19 @@ use std::process::ExitCode;
 use burn::module::Module;
 use burn::tensor::Device;
 use burn_lottery::data::Augmentation;
-use burn_lottery::imp::{Controls, ExperimentData, Imp, ImpConfig, RunOptions, Seeds};
+use burn_lottery::imp::{
+    Controls, ExperimentData, Imp, ImpConfig, PruningMethod, RunOptions, Seeds,
+};
 use burn_lottery::models::{LeNet, ResNet, ResNetConfig};
-use burn_lottery::prune::MagnitudePrunerConfig;
+use burn_lottery::prune::{DynamicConfig, MagnitudePrunerConfig};
 use common::{data, init, ndarray, tiny_recipe};
 
 /// The two experiments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Model {
     LeNet,
+    /// The LeNet experiment with RigL as its pruning method.
+    Rigl,
     ResNet,
 }
 
@@ -63,12 +68,13 @@ impl Model {
     fn name(self) -> &'static str {
         match self {
             Self::LeNet => "lenet",
+            Self::Rigl => "rigl",
             Self::ResNet => "resnet",
         }
     }
 
     fn parse(name: &str) -> Option<Self> {
-        [Self::LeNet, Self::ResNet]
+        [Self::LeNet, Self::Rigl, Self::ResNet]
             .into_iter()
             .find(|m| m.name() == name)
     }
@@ -91,6 +97,10 @@ impl Model {
             levels: 2,
             rewind_iteration: 2,
             seeds: Seeds::all(3),
+            method: match self {
+                Self::Rigl => PruningMethod::Dynamic(DynamicConfig::rigl().with_update_every(30)),
+                _ => PruningMethod::default(),
+            },
             controls: Controls {
                 random_reinit: false,
                 random_prune: true,
@@ -128,7 +138,7 @@ fn options(model: Model) -> RunOptions {
     RunOptions {
         // Six progress checkpoints per LeNet network, two per ResNet one.
         checkpoint_every: match model {
-            Model::LeNet => 40,
+            Model::LeNet | Model::Rigl => 40,
             Model::ResNet => 3,
         },
         log_every: 2,
@@ -193,11 +203,11 @@ fn main() -> ExitCode {
             args.get(i + 1).and_then(|m| Model::parse(m)),
             args.get(i + 2),
         ) else {
-            eprintln!("--child needs a model (lenet, resnet) and a directory");
+            eprintln!("--child needs a model (lenet, rigl, resnet) and a directory");
             return ExitCode::from(2);
         };
         return match model {
-            Model::LeNet => child::run(model, Path::new(dir), lenet),
+            Model::LeNet | Model::Rigl => child::run(model, Path::new(dir), lenet),
             Model::ResNet => child::run(model, Path::new(dir), resnet),
         };
     }
@@ -531,11 +541,11 @@ mod parent {
             Ok(name) => match Model::parse(&name) {
                 Some(model) => vec![model],
                 None => {
-                    eprintln!("KILL_RESUME_MODEL must be lenet or resnet, not {name:?}");
+                    eprintln!("KILL_RESUME_MODEL must be lenet, rigl or resnet, not {name:?}");
                     return ExitCode::FAILURE;
                 }
             },
-            Err(_) => vec![Model::LeNet, Model::ResNet],
+            Err(_) => vec![Model::LeNet, Model::Rigl, Model::ResNet],
         };
         for model in models {
             if let Err(message) = harness(model) {
@@ -903,9 +913,11 @@ mod parent {
             )?;
             let dir = model.config().directory_name();
             let same = match model {
-                Model::LeNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
-                    lenet(&ndarray(), 0)
-                })?,
+                Model::LeNet | Model::Rigl => {
+                    compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
+                        lenet(&ndarray(), 0)
+                    })?
+                }
                 Model::ResNet => compare_all(&a, &b, &dir, &archive_a, &archive_b, &|| {
                     resnet(&ndarray(), 0)
                 })?,

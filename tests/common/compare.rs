@@ -3,8 +3,8 @@
 //!
 //! Checkpoint files differ between processes (burn stores each parameter's
 //! random `ParamId`, and keys optimizer state by it), so a checkpoint is
-//! compared by its iteration, the bits of every tensor of the model by path
-//! and its optimizer state by parameter path; a summary without its
+//! compared by its iteration, the bits of every tensor of the model by path,
+//! its optimizer state by parameter path and the mask it holds, if any; a summary without its
 //! wall-clock time; the manifest without the hashes of those files.
 
 use std::collections::BTreeMap;
@@ -29,6 +29,8 @@ pub enum Stored {
         iteration: u64,
         model: BTreeMap<String, Vec<u32>>,
         optimizer: Option<OptimizerState>,
+        /// The mask in force, for a run whose mask changes.
+        mask: Option<Vec<u8>>,
     },
 }
 
@@ -56,6 +58,7 @@ pub fn stored_value<M: Module>(
             iteration: checkpoint.iteration(),
             model: values,
             optimizer,
+            mask: checkpoint.mask().map(|m| m.to_bytes()),
         });
     }
     let json = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes);
