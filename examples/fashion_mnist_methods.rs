@@ -20,10 +20,11 @@
 //!   rewound to `--rewind`;
 //! * `gmp`: gradual magnitude pruning (Zhu & Gupta) in one run from the
 //!   initialization to the level's per-layer counts (cubic schedule from 10%
-//!   to 75% of training, every 100 steps);
+//!   to 75% of training, every `--update-every` steps, default 100);
 //! * `set`, `rigl`: dynamic sparse training in one run from the
 //!   initialization at the level's total count, ERK densities, drop fraction
-//!   0.3 decayed by a cosine, an update every 100 steps until 75% of training;
+//!   0.3 decayed by a cosine, an update every `--update-every` steps until
+//!   75% of training;
 //! * `two_of_four`: one level of layer-wise magnitude pruning to exactly 2:4
 //!   (50% of every layer), weights rewound to `--rewind`; `half` is the same
 //!   level unstructured, its reference (rows `imp_2of4_rewind<k>` and
@@ -160,14 +161,17 @@ impl Method {
                 ..base
             },
             Self::Gmp => ImpConfig {
-                method: PruningMethod::Gradual(GradualConfig::new()),
+                method: PruningMethod::Gradual(GradualConfig::new().with_every(args.update_every)),
                 ..base
             },
             Self::Set | Self::Rigl => ImpConfig {
-                method: PruningMethod::Dynamic(match self {
-                    Self::Set => DynamicConfig::set(),
-                    _ => DynamicConfig::rigl(),
-                }),
+                method: PruningMethod::Dynamic(
+                    match self {
+                        Self::Set => DynamicConfig::set(),
+                        _ => DynamicConfig::rigl(),
+                    }
+                    .with_update_every(args.update_every),
+                ),
                 ..base
             },
             Self::TwoOfFour | Self::Half => {
@@ -299,6 +303,10 @@ struct Args {
     /// level for ResNet-8 (LeNet keeps its protocol's 20% and 10%).
     #[arg(long, default_value_t = 0.2)]
     fraction: f64,
+    /// Steps between two mask updates of GMP, SET and RigL (their papers'
+    /// 100; fewer for a shortened recipe).
+    #[arg(long, default_value_t = 100)]
+    update_every: u64,
     /// Train only level 0 and these levels (comma-separated) of a method
     /// whose levels do not build on each other; ignored by the others.
     #[arg(long, value_delimiter = ',')]

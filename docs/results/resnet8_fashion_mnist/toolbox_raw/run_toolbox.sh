@@ -10,7 +10,10 @@
 # then the report.
 #
 # gmp, set, rigl and early_bird (a mask every 40 iterations) train levels 1
-# and 3 on their own (--levels-only; the 2-core budget); two_of_four and
+# and 3 on their own (--levels-only; the 2-core budget), with a mask update
+# every 20 steps (14 updates in a run; the papers' 100 would give 2 in 400
+# iterations: rows_update100/ holds SET and RigL run that way first);
+# two_of_four and
 # half are the first
 # level with and without the 2:4 pattern (the 1-channel stem left out of
 # both: 9 weights per filter make no groups of 4); structured removes 50% of
@@ -32,9 +35,9 @@ job() { # seed method [options]
 }
 lane() { # seed
   job "$1" imp
-  job "$1" rigl --levels-only 1,3
-  job "$1" set --levels-only 1,3
-  job "$1" gmp --levels-only 1,3
+  job "$1" rigl --levels-only 1,3 --update-every 20
+  job "$1" set --levels-only 1,3 --update-every 20
+  job "$1" gmp --levels-only 1,3 --update-every 20
   job "$1" two_of_four
   job "$1" half
   job "$1" structured
