@@ -13,11 +13,10 @@
 # and 3 on their own (--levels-only; the 2-core budget), with a mask update
 # every 20 steps (14 updates in a run; the papers' 100 would give 2 in 400
 # iterations: rows_update100/ holds SET and RigL run that way first);
-# two_of_four and
-# half are the first
-# level with and without the 2:4 pattern (the 1-channel stem left out of
-# both: 9 weights per filter make no groups of 4); structured removes 50% of
-# the inner channels of every block per level (L1 norm, Li et al.).
+# two_of_four and half are the first level with and without the 2:4
+# pattern (the 1-channel stem left out of both: 9 weights per filter make no
+# groups of 4); structured removes 50% of the inner channels of every block
+# per level (L1 norm, Li et al.).
 set -eu
 cargo build --features wgpu,cli --example fashion_mnist_methods
 # A copy of the binary, so that a rebuild while the jobs run changes nothing.
