@@ -361,6 +361,13 @@ area_results() {
         --control-seeds 0 --rewind 0,500 --levels 12 --report docs/results/fashion_mnist_lenet
     stamp_run docs/results/fashion_mnist_lenet/methods_raw/record.log "" \
         -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/fashion_mnist_lenet/methods_raw/run_methods.sh
+    stamp_run docs/results/fashion_mnist_lenet/methods_decaying_raw/record.log "" \
+        -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/fashion_mnist_lenet/methods_decaying_raw/run_methods_decaying.sh
+    # The sparsity toolbox (IMP, GMP, SET, RigL, 2:4, structured, early-bird).
+    stamp_run docs/results/fashion_mnist_lenet/toolbox_raw/record.log "" \
+        -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/fashion_mnist_lenet/toolbox_raw/run_toolbox.sh
+    stamp_run docs/results/resnet8_fashion_mnist/toolbox_raw/record.log "" \
+        -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/resnet8_fashion_mnist/toolbox_raw/run_toolbox.sh
     cargo build "${CARGO_PROFILE_ARGS[@]}" --features "$FEATURES" --example stability \
         --example cifar10_resnet20 --example text_fortunes --example diabetes_regression
     stamp_run docs/results/fashion_mnist_lenet/stability.log "" \
