@@ -412,6 +412,10 @@ fn update_mask<M: Module>(
     let next = schedule
         .next_mask(iteration, current, &weights, gradients.as_ref())
         .map_err(|e| fail(e.into()))?;
+    if next == *current {
+        // Nothing outside the mask holds weight or state: nothing to do.
+        return Ok(model);
+    }
     optimizer
         .replace_mask(next, model)
         .map_err(|e| fail(e.into()))
