@@ -123,6 +123,10 @@ impl Method {
         if args.decaying {
             base.training = TrainingRecipe::lenet_fashion_mnist_decaying().shortened(iterations);
         }
+        if let Some(rate) = args.sgd {
+            // SGD with momentum 0.9 and no weight decay at base rate `rate`.
+            base.training.optimizer = OptimizerConfig::sgd_momentum(rate).with_weight_decay(0.0);
+        }
         let rule = match args.density_rule {
             Rule::Global => DensityRule::Global,
             Rule::Uniform => DensityRule::Uniform,
@@ -280,6 +284,10 @@ struct Args {
     /// condition names get `_uniform` or `_erk` unless global).
     #[arg(long, value_enum, default_value = "global")]
     density_rule: Rule,
+    /// Train with SGD (momentum 0.9, no weight decay) at this base rate
+    /// instead of the recipe's optimizer (the recipe's schedule is kept).
+    #[arg(long)]
+    sgd: Option<f64>,
     /// Train with the decaying-rate recipe (x0.1 at 50% and 75%).
     #[arg(long)]
     decaying: bool,
