@@ -368,6 +368,10 @@ area_results() {
         -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/fashion_mnist_lenet/toolbox_raw/run_toolbox.sh
     stamp_run docs/results/resnet8_fashion_mnist/toolbox_raw/record.log "" \
         -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/resnet8_fashion_mnist/toolbox_raw/run_toolbox.sh
+    stamp_run docs/results/fashion_mnist_lenet/toolbox_raw/rigl_set_sgd/record.log "" \
+        -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/fashion_mnist_lenet/toolbox_raw/run_rigl_set_sgd.sh
+    stamp_run docs/results/resnet8_fashion_mnist/toolbox_raw/longer/record.log "" \
+        -- env CARGO_TARGET_DIR="$TARGET" bash docs/results/resnet8_fashion_mnist/toolbox_raw/run_longer.sh
     cargo build "${CARGO_PROFILE_ARGS[@]}" --features "$FEATURES" --example stability \
         --example cifar10_resnet20 --example text_fortunes --example diabetes_regression
     stamp_run docs/results/fashion_mnist_lenet/stability.log "" \
