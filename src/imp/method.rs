@@ -87,15 +87,12 @@ impl PruningMethod {
     }
 
     /// The main-line level whose finished network (or mask) level
-    /// `level >= 1` is made from: the previous one for IMP and iterated
-    /// structured pruning, the dense level 0 (its trained network or its
-    /// rewind point) for every other method.
+    /// `level >= 1` is made from: the level it is
+    /// [pruned from](Self::pruned_from) (the previous one for IMP and
+    /// iterated structured pruning), else the dense level 0 (its trained
+    /// network or its rewind point).
     pub fn builds_on(&self, level: usize) -> usize {
-        match self {
-            Self::Iterative => level.saturating_sub(1),
-            Self::Structured(s) if !s.one_shot => level.saturating_sub(1),
-            _ => 0,
-        }
+        self.pruned_from(level).unwrap_or(0)
     }
 
     /// Whether the main line's mask changes while a level trains (gradual
