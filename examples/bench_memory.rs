@@ -99,6 +99,7 @@ fn child(what: &str, device: &burn::tensor::Device, steps: usize) {
                 1,
                 steps,
                 Reads::Every(1),
+                false,
             );
         }
         s => {
@@ -112,6 +113,7 @@ fn child(what: &str, device: &burn::tensor::Device, steps: usize) {
                 1,
                 steps,
                 Reads::Every(1),
+                false,
             );
         }
     }

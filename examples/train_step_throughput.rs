@@ -63,6 +63,10 @@ struct Args {
     /// Also time each phase (synchronizing the device after each).
     #[arg(long)]
     phases: bool,
+    /// Count the kernel launches of the timed steps (wgpu builds) and print
+    /// them per step in a `LAUNCHES` line (the count costs a little time).
+    #[arg(long)]
+    count_launches: bool,
     /// Train on the host sparse path (`burn_lottery::sparse::SparseTicket`,
     /// needs `--mask`): only the kept weights are computed.
     #[arg(long)]
@@ -131,6 +135,7 @@ fn main() {
             } else {
                 Reads::Every(args.sync_every)
             },
+            args.count_launches,
         ),
     };
     let implementation = if args.sparse {
@@ -159,6 +164,10 @@ fn main() {
         if retained { "retain" } else { "default" },
         load_average(),
     );
+    #[cfg(feature = "wgpu-unfused")]
+    if let Some(launches) = &timing.launches {
+        print_launches(launches, &implementation, &args, timing.steps.len());
+    }
     if let Some(p) = timing.phases {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / args.steps as f64;
         println!(
@@ -173,5 +182,29 @@ fn main() {
             ms(p.optimizer),
             ms(p.mask_weights),
         );
+    }
+}
+
+/// One `LAUNCHES` line: launches per step in all and per kernel (most
+/// launched first), then one `KERNEL` line per kernel.
+#[cfg(feature = "wgpu-unfused")]
+fn print_launches(
+    launches: &burn_lottery::launches::LaunchCount,
+    implementation: &str,
+    args: &Args,
+    steps: usize,
+) {
+    let per_step = |n: usize| n as f64 / steps as f64;
+    println!(
+        "LAUNCHES impl={implementation} model={} mask={} sync_every={} steps={steps} \
+         per_step={:.1} kernels={}",
+        args.model.name(),
+        args.mask,
+        args.sync_every,
+        per_step(launches.total()),
+        launches.by_kernel().count(),
+    );
+    for (name, n) in launches.most_launched(usize::MAX) {
+        println!("KERNEL per_step={:.1} name={name}", per_step(n));
     }
 }

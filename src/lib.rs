@@ -31,6 +31,7 @@
 //! * [`sparse`]: masked `Linear` chains (LeNet) that train and infer over
 //!   their kept weights only, faster below about 30% density (off by default).
 //! * [`alloc`]: an opt-in malloc setting that makes CPU training faster.
+//! * `launches` (wgpu builds): counting the GPU kernel launches of a step.
 //!
 //! The crate never names a concrete backend: everything that creates
 //! tensors takes a `&Device`, and the same code runs on ndarray, flex or
@@ -91,6 +92,8 @@ pub mod device;
 pub mod experiment;
 pub mod imp;
 pub mod io;
+#[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
+pub mod launches;
 pub mod mask;
 pub mod models;
 pub mod multi_device;

@@ -96,6 +96,9 @@ pub struct StepTiming {
     pub phases: Option<Phases>,
     /// Process CPU time (user + system, all threads) over the measured steps.
     pub cpu: Option<Duration>,
+    /// Kernel launches over the measured steps (when counted).
+    #[cfg(feature = "wgpu-unfused")]
+    pub launches: Option<burn_lottery::launches::LaunchCount>,
 }
 
 impl StepTiming {
@@ -179,6 +182,7 @@ pub fn measure_reading(
     warmup: usize,
     steps: usize,
     reads: Reads,
+    count_launches: bool,
 ) -> StepTiming {
     let device = device.clone().autodiff();
     let settings = RunSettings {
@@ -189,6 +193,7 @@ pub fn measure_reading(
         warmup,
         steps,
         reads,
+        count_launches,
     };
     match model {
         ModelKind::Resnet20 => run(
@@ -213,6 +218,8 @@ struct RunSettings {
     warmup: usize,
     steps: usize,
     reads: Reads,
+    /// Count the kernel launches of the measured steps (wgpu builds).
+    count_launches: bool,
 }
 
 /// The mask a run with `sparsity` enforces: the global-magnitude mask of the
@@ -238,6 +245,7 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
         warmup,
         steps,
         reads,
+        count_launches,
     } = settings;
     let (time_phases, every) = match reads {
         Reads::EveryStepWithPhases => (true, 1),
@@ -267,8 +275,10 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
     let mut total = Phases::default();
     let mut window_start = Instant::now();
     let mut pending: Vec<Tensor<1>> = Vec::with_capacity(every);
+    let mut counter = None;
     for i in 0..warmup + steps {
         if i == warmup {
+            counter = count_launches.then(launch_counter);
             cpu_start = process_cpu_time();
             window_start = Instant::now();
         }
@@ -314,11 +324,27 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
         }
     }
     let cpu = cpu_start.zip(process_cpu_time()).map(|(a, b)| b - a);
+    #[cfg(not(feature = "wgpu-unfused"))]
+    drop(counter);
     StepTiming {
         steps: durations,
         phases: time_phases.then_some(total),
         cpu,
+        #[cfg(feature = "wgpu-unfused")]
+        launches: counter.map(|c| c.finish(device).expect("device sync")),
     }
+}
+
+/// Starts counting kernel launches (wgpu builds; the CPU backends launch none).
+#[cfg(feature = "wgpu-unfused")]
+fn launch_counter() -> burn_lottery::launches::LaunchCounter {
+    burn_lottery::launches::LaunchCounter::start()
+}
+
+/// Without a cubecl backend there are no kernel launches to count.
+#[cfg(not(feature = "wgpu-unfused"))]
+fn launch_counter() {
+    eprintln!("launches are counted on wgpu builds only (--features wgpu)");
 }
 
 /// [`measure_reading`] on the host sparse path ([`SparseTicket::train_step`]): the
@@ -366,6 +392,8 @@ pub fn measure_sparse(
         steps: durations,
         phases: None,
         cpu,
+        #[cfg(feature = "wgpu-unfused")]
+        launches: None,
     }
 }
 

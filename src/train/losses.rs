@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData, Transaction};
 
 use super::trainer::TrainError;
 
@@ -51,19 +51,17 @@ impl LossWindow {
         self.pending.push(loss.without_autodiff());
     }
 
-    /// Reads every pending loss at once (one device sync) and empties the
-    /// window: the iterations they belong to and their values, or `None`
-    /// when nothing is pending. The first non-finite loss is an error that
-    /// names its exact iteration.
+    /// Reads every pending loss at once (one device sync, no kernel launched)
+    /// and empties the window: the iterations they belong to and their
+    /// values, or `None` when nothing is pending. The first non-finite loss
+    /// is an error that names its exact iteration.
     pub(crate) fn read(&mut self) -> Result<Option<LossesRead>, TrainError> {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        let pending = std::mem::take(&mut self.pending);
-        count_host_read();
-        let values: Vec<f64> = Tensor::cat(pending, 0)
-            .into_data()
-            .iter::<f32>()
+        let values: Vec<f64> = read_together(std::mem::take(&mut self.pending))
+            .iter()
+            .flat_map(|data| data.iter::<f32>())
             .map(f64::from)
             .collect();
         if let Some((offset, &loss)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
@@ -76,5 +74,44 @@ impl LossWindow {
             first: self.first,
             values,
         }))
+    }
+}
+
+/// The values of `tensors`, in order, read from the device in one
+/// transfer (a burn [`Transaction`]: one wait for the device, and no kernel
+/// to gather the tensors into one first, as `Tensor::cat` would launch one
+/// per tensor). Counted as one host read.
+pub(crate) fn read_together<const D: usize>(tensors: Vec<Tensor<D>>) -> Vec<TensorData> {
+    count_host_read();
+    tensors
+        .into_iter()
+        .fold(Transaction::default(), Transaction::register)
+        .execute()
+}
+
+#[cfg(all(test, any(feature = "wgpu", feature = "wgpu-unfused")))]
+mod tests {
+    use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
+
+    use super::LossWindow;
+    use crate::launches::LaunchCounter;
+
+    /// Reading a window of losses on a GPU device is a transfer, not a
+    /// kernel: nothing is launched to gather the losses first.
+    #[test]
+    fn reading_a_window_of_losses_launches_no_kernel() {
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        let mut window = LossWindow::default();
+        for i in 0..10u64 {
+            let loss = Tensor::<1>::from_data(TensorData::new(vec![i as f32], [1]), &device);
+            window.push(100 + i, loss);
+        }
+        device.sync().unwrap();
+        let counter = LaunchCounter::start();
+        let read = window.read().unwrap().unwrap();
+        let launches = counter.finish(&device).unwrap();
+        assert_eq!(read.first, 100);
+        assert_eq!(read.values, (0..10).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(launches.total(), 0, "reading launched {launches}");
     }
 }

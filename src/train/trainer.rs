@@ -15,7 +15,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::losses::{LossWindow, LossesRead, count_host_read};
+use super::losses::{LossWindow, LossesRead, count_host_read, read_together};
 use super::masked::MaskedOptimizer;
 use super::recipe::{RecipeError, TrainingRecipe};
 use crate::data::{DataError, EvalBatches, ImageDataset, Normalization};
@@ -457,15 +457,17 @@ pub fn evaluate<M: Classifier>(
         sizes.push(batch.labels.dims()[0]);
         let logits = model.forward(batch.images.without_autodiff());
         let correct = correct_count(logits.clone(), batch.labels.clone()).float();
-        let loss = cross_entropy(logits, batch.labels);
-        per_batch.push(Tensor::cat(vec![loss, correct], 0));
+        per_batch.push(cross_entropy(logits, batch.labels));
+        per_batch.push(correct);
     }
     let values: Vec<f64> = if per_batch.is_empty() {
         Vec::new()
     } else {
-        count_host_read();
-        let data = Tensor::cat(per_batch, 0).into_data();
-        data.iter::<f32>().map(f64::from).collect()
+        read_together(per_batch)
+            .iter()
+            .flat_map(|data| data.iter::<f32>())
+            .map(f64::from)
+            .collect()
     };
     let mut loss_sum = 0.0;
     let mut correct = 0usize;

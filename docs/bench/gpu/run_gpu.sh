@@ -11,11 +11,14 @@
 #                          100 steps) and of PyTorch: each process's RESULT line and the
 #                          aggregate images/s (K = 1: gpu_steps.txt), with nvidia-smi's
 #                          utilisation sampled meanwhile
+#   gpu_launches.txt       kernel launches per step (fused and unfused, ResNet-20 and LeNet,
+#                          no mask and 93% masked), counted by the crate's LaunchCounter
 #   gpu_resnet20_level.txt one ResNet-20 level (62,560 iterations) on Fashion-MNIST through the
 #                          IMP runner for LEVEL_S seconds, and its projected wall time
 # Each file starts with the date, the GPU, the commit and the command. Budget (estimated from the
 # H100 step times of h100_train_steps.txt, not yet timed on a GPU): 18 single-process runs of
-# 10-15 s, 6 runs of K processes of 15-30 s, a 60 s level: about 8 minutes.
+# 10-15 s, 6 launch counts of a few seconds, 6 runs of K processes of 15-30 s, a 60 s level:
+# about 8 minutes.
 # LAVAPIPE=1 runs the same script on Mesa's software Vulkan driver with tiny step counts and
 # PyTorch on the CPU (a check of the script, not a benchmark); BIN=dir takes the binaries
 # from there instead of .carry/bin.
@@ -83,6 +86,19 @@ awk '/^RESULT/ && /model=resnet20/ { for (i = 1; i <= NF; i++) { split($i, a, "=
   "$OUT/gpu_steps.txt.part"
 } 2>&1 | tee "$OUT/gpu_steps.txt.part"
 mv "$OUT/gpu_steps.txt.part" "$OUT/gpu_steps.txt"
+
+{
+stamp "kernel launches per step"
+launches() {  # binary model optimizer mask
+  [ -x "$B/$1" ] || { echo "SKIPPED $1: not built"; return; }
+  timeout 120 "$B/$1" --model "$2" --optimizer "$3" --mask "$4" --device wgpu --warmup $WARMUP \
+    --steps 5 --sync-every 5 --count-launches 2>&1 | grep -E '^(LAUNCHES|KERNEL)|rror' \
+    | sed "s/^LAUNCHES/LAUNCHES bin=$1/"
+}
+for bin in train_step_throughput train_step_throughput_unfused; do
+  launches $bin $BIG sgd none; launches $bin $BIG sgd 0.93; launches $bin lenet adam none
+done
+} 2>&1 | tee "$OUT/gpu_launches.txt"
 
 {
 stamp "K concurrent processes"
