@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Kernel launches per training step on wgpu through Mesa's lavapipe (no GPU needed), counted
 # by burn_lottery::launches::LaunchCounter (`train_step_throughput --count-launches`):
-# LeNet-300-100 (Adam, batch 60) and ResNet-20 (SGD, batch 8: the count does not grow with the
-# batch, and a batch of 128 takes minutes per step there), each with no mask and 93% masked.
+# LeNet-300-100 (Adam, batch 60) and ResNet-20 (SGD, batch 8: a batch of 128 takes minutes per
+# step there), each with no mask and 93% masked.
 # Writes docs/bench/launches_lavapipe.txt (about 5 minutes on 2 cores). Lavapipe's autotune
 # picks its own convolution and matmul kernels by timing them, so a GPU's counts differ in
 # those kernels; docs/bench/gpu/run_gpu.sh counts the same on the lent GPU.
