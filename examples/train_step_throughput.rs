@@ -185,8 +185,9 @@ fn main() {
     }
 }
 
-/// One `LAUNCHES` line: launches per step in all and per kernel (most
-/// launched first), then one `KERNEL` line per kernel.
+/// One `LAUNCHES` line (launches per step, and how many distinct kernels),
+/// then one `KERNEL` line per kernel with its launches per step, most
+/// launched first.
 #[cfg(feature = "wgpu-unfused")]
 fn print_launches(
     launches: &burn_lottery::launches::LaunchCount,

@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use burn::tensor::{Tensor, TensorData, Transaction};
+use burn::tensor::{Tensor, Transaction};
 
 use super::trainer::TrainError;
 
@@ -59,11 +59,7 @@ impl LossWindow {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        let values: Vec<f64> = read_together(std::mem::take(&mut self.pending))
-            .iter()
-            .flat_map(|data| data.iter::<f32>())
-            .map(f64::from)
-            .collect();
+        let values = read_together(std::mem::take(&mut self.pending));
         if let Some((offset, &loss)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(TrainError::NonFiniteLoss {
                 iteration: self.first + offset as u64,
@@ -77,16 +73,20 @@ impl LossWindow {
     }
 }
 
-/// The values of `tensors`, in order, read from the device in one
-/// transfer (a burn [`Transaction`]: one wait for the device, and no kernel
-/// to gather the tensors into one first, as `Tensor::cat` would launch one
-/// per tensor). Counted as one host read.
-pub(crate) fn read_together<const D: usize>(tensors: Vec<Tensor<D>>) -> Vec<TensorData> {
+/// The values of the `f32` tensors `tensors`, in order and one after the
+/// other, read from the device in one transfer (a burn [`Transaction`]: one
+/// wait for the device, and no kernel gathering the tensors into one first,
+/// which `Tensor::cat` launches). Counted as one host read.
+pub(crate) fn read_together<const D: usize>(tensors: Vec<Tensor<D>>) -> Vec<f64> {
     count_host_read();
     tensors
         .into_iter()
         .fold(Transaction::default(), Transaction::register)
         .execute()
+        .iter()
+        .flat_map(|data| data.iter::<f32>())
+        .map(f64::from)
+        .collect()
 }
 
 #[cfg(all(test, any(feature = "wgpu", feature = "wgpu-unfused")))]

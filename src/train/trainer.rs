@@ -464,10 +464,6 @@ pub fn evaluate<M: Classifier>(
         Vec::new()
     } else {
         read_together(per_batch)
-            .iter()
-            .flat_map(|data| data.iter::<f32>())
-            .map(f64::from)
-            .collect()
     };
     let mut loss_sum = 0.0;
     let mut correct = 0usize;
