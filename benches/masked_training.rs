@@ -43,7 +43,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement:
 
 enum Stepper {
     Plain(ModuleOptimizer),
-    Masked(MaskedOptimizer),
+    Masked(Box<MaskedOptimizer>),
 }
 
 fn step<M: Classifier>(
@@ -139,7 +139,7 @@ fn bench_step<M: Classifier + 'static>(
             };
             let masked = MaskedOptimizer::new(case.optimizer.init(), &mask, &device);
             model = masked.prepare(model);
-            Stepper::Masked(masked)
+            Stepper::Masked(Box::new(masked))
         }
     };
     let mut model = Some(model);

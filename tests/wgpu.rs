@@ -13,9 +13,18 @@
 //! and BatchNorm), so the bounds leave a 40x margin. Everything computed on
 //! the host from the same weights (masks, pruning decisions, checkpoint
 //! contents) must be identical.
+//!
+//! Fusion on and off: this binary is built with burn's `fusion` (the `wgpu`
+//! feature), and `the_agreement_tests_pass_with_fusion_switched_off` runs
+//! the tests below again in a child process with burn's fusion switched off
+//! at run time (`BURN_FUSION_MAX_EXPLORATIONS=0`: every queued operation runs
+//! as its own kernel of the backend underneath, as in a build without
+//! `fusion`), held to the same tolerances; there the training runs also
+//! check that no fused kernel was launched.
 #![cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
 
 use std::collections::BTreeMap;
+use std::process::Command;
 
 use crate::common::{
     TinyNet, data, init, ndarray, sparse_mask, state, synthetic, tiny_batch, tiny_grads,
@@ -29,6 +38,7 @@ use burn::tensor::Device;
 use burn_lottery::data::{ExperimentData, ImageDataset, Normalization};
 use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{Imp, RunOptions, Silent};
+use burn_lottery::launches::LaunchCounter;
 use burn_lottery::mask::{Mask, ParamSelector};
 use burn_lottery::models::{Classifier, ResNet, ResNetConfig};
 use burn_lottery::prune::{MagnitudePrunerConfig, Pruner, kept_after_levels};
@@ -124,12 +134,14 @@ struct Run {
 fn train_on_both<M: Classifier>(build: impl Fn(&Device) -> M, recipe: &TrainingRecipe) -> [Run; 2] {
     let task = image_task(synthetic(200, 1));
     let order = recipe.data_order(3, 4);
-    [ndarray().autodiff(), wgpu().autodiff()].map(|device| {
+    [(ndarray(), false), (wgpu(), true)].map(|(device, on_gpu)| {
+        let device = device.autodiff();
         let model = build(&device);
         let mask = sparse_mask(&model);
         let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
         let model = optimizer.prepare(model);
         let mut losses = LossLog::default();
+        let counter = (on_gpu && fusion_switched_off()).then(LaunchCounter::start);
         let model = Trainer::new(recipe, &task, &device)
             .train(
                 model,
@@ -139,12 +151,33 @@ fn train_on_both<M: Classifier>(build: impl Fn(&Device) -> M, recipe: &TrainingR
                 &mut losses,
             )
             .unwrap();
+        if let Some(counter) = counter {
+            assert_nothing_fused(counter, &device);
+        }
         Run {
             state: state(&model),
             losses: losses.0,
             mask,
         }
     })
+}
+
+/// Whether this process runs with burn's fusion switched off at run time
+/// (the child process of `the_agreement_tests_pass_with_fusion_switched_off`).
+fn fusion_switched_off() -> bool {
+    std::env::var("BURN_FUSION_MAX_EXPLORATIONS").as_deref() == Ok("0")
+}
+
+/// Fails if the work `counter` watched launched a fused kernel (or nothing).
+/// Tests run one at a time in the child, so the count is this test's alone.
+fn assert_nothing_fused(counter: LaunchCounter, device: &Device) {
+    let launches = counter.finish(device).unwrap();
+    assert!(launches.total() > 0, "training launched no kernel");
+    let fused: Vec<_> = launches
+        .by_kernel()
+        .filter(|(name, _)| name.starts_with("burn_cubecl_fusion"))
+        .collect();
+    assert!(fused.is_empty(), "fusion was switched off, yet: {fused:?}");
 }
 
 /// Collects the training loss of every step.
@@ -207,6 +240,37 @@ fn assert_runs_agree(label: &str, runs: &[Run; 2]) {
     let end = cpu_losses[cpu_losses.len() - 1];
     assert!(end < start, "{label}: loss {start} -> {end}");
     assert_pruned_exactly_zero(gpu, mask, &format!("{label} on wgpu"));
+}
+
+/// The tests of this file that train or prune on wgpu, by their full names
+/// in the integration test binary.
+const WGPU_TESTS: [&str; 5] = [
+    "wgpu::masked_lenet_training_on_wgpu_matches_ndarray",
+    "wgpu::masked_resnet_training_on_wgpu_matches_ndarray",
+    "wgpu::pruned_weights_stay_exactly_zero_on_wgpu",
+    "wgpu::magnitude_pruning_on_wgpu_gives_the_ndarray_mask",
+    "wgpu::a_two_level_imp_run_and_its_rewind_work_on_wgpu",
+];
+
+#[test]
+fn the_agreement_tests_pass_with_fusion_switched_off() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(WGPU_TESTS)
+        .args(["--exact", "--test-threads", "1"])
+        .env("BURN_FUSION_MAX_EXPLORATIONS", "0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "with fusion off:\n{stdout}\n{stderr}"
+    );
+    let passed = format!("{} passed; 0 failed", WGPU_TESTS.len());
+    assert!(
+        stdout.contains(&passed),
+        "with fusion off, expected {passed}:\n{stdout}"
+    );
 }
 
 #[test]
