@@ -2,8 +2,10 @@
 # Kernel launches per training step on wgpu through Mesa's lavapipe (no GPU needed), counted
 # by burn_lottery::launches::LaunchCounter (`train_step_throughput --count-launches`):
 # LeNet-300-100 (Adam, batch 60) and ResNet-20 (SGD, batch 8: a batch of 128 takes minutes per
-# step there), each with no mask and 93% masked.
-# Writes docs/bench/launches_lavapipe.txt (about 5 minutes on 2 cores). Lavapipe's autotune
+# step there), each with no mask and 93% masked, with burn's fusion on; then fusion switched off
+# at run time (BURN_FUSION_MAX_EXPLORATIONS=0: each operation its own kernel, as in a build
+# without fusion) for LeNet (both masks) and unmasked ResNet-20.
+# Writes docs/bench/launches_lavapipe.txt (about 15 minutes on 2 cores). Lavapipe's autotune
 # picks its own convolution and matmul kernels by timing them, so a GPU's counts differ in
 # those kernels; docs/bench/gpu/run_gpu.sh counts the same on the lent GPU.
 set -euo pipefail
@@ -16,11 +18,12 @@ cargo build --features wgpu,cli --example train_step_throughput 2>&1 | tail -1
 bin=$CARGO_TARGET_DIR/debug/examples/train_step_throughput
 {
   commit=$(git rev-parse --short HEAD); git diff --quiet HEAD -- . ':!docs' || commit="$commit-dirty"
-  echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) | Mesa lavapipe (software Vulkan), burn's fusion on (--features wgpu)"
+  echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) | Mesa lavapipe (software Vulkan), --features wgpu (burn's fusion on unless a row says BURN_FUSION_MAX_EXPLORATIONS=0)"
   echo "# commit $commit | command: bash docs/bench/launches_lavapipe.sh (dev-profile binary)"
-  run() {  # model optimizer batch mask warmup steps
-    echo "## --model $1 --optimizer $2 --batch-size $3 --mask $4 --warmup $5 --steps $6 --sync-every $6"
-    "$bin" --model "$1" --optimizer "$2" --batch-size "$3" --mask "$4" --device wgpu \
+  run() {  # model optimizer batch mask warmup steps (FUSION_OFF=1: burn's fusion switched off)
+    local env=; [ "${FUSION_OFF:-0}" = 1 ] && env=BURN_FUSION_MAX_EXPLORATIONS=0
+    echo "## ${env:+$env }--model $1 --optimizer $2 --batch-size $3 --mask $4 --warmup $5 --steps $6 --sync-every $6"
+    env $env "$bin" --model "$1" --optimizer "$2" --batch-size "$3" --mask "$4" --device wgpu \
       --warmup "$5" --steps "$6" --sync-every "$6" --count-launches 2>&1 \
       | grep -E '^(RESULT|LAUNCHES|KERNEL)|rror'
   }
@@ -28,4 +31,7 @@ bin=$CARGO_TARGET_DIR/debug/examples/train_step_throughput
   run lenet adam 60 0.93 10 10
   run resnet20 sgd 8 none 3 3
   run resnet20 sgd 8 0.93 3 3
+  FUSION_OFF=1 run lenet adam 60 none 10 10
+  FUSION_OFF=1 run lenet adam 60 0.93 10 10
+  FUSION_OFF=1 run resnet20 sgd 8 none 3 3
 } 2>&1 | tee "$out"

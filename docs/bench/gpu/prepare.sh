@@ -2,14 +2,16 @@
 # Builds what docs/bench/gpu/run_gpu.sh runs on the lent GPU machine (which has no registry
 # access), here, from the repository root:
 #   .carry/bin/*.xz        release binaries: train_step_throughput and cifar10_resnet20 with
-#                          burn's fusion (--features wgpu,cli), train_step_throughput_unfused
-#                          (--features wgpu-unfused,cli: another burn feature set, so another
-#                          target directory and a full build of burn), burn-lottery-sweep
+#                          burn's fusion (--features wgpu,cli), burn-lottery-sweep, and with
+#                          UNFUSED=1 train_step_throughput_unfused (--features wgpu-unfused,cli:
+#                          another burn feature set, so another target directory and a full
+#                          build of burn)
 #   .carry/fmnist/         Fashion-MNIST's IDX .gz files (Debian's dataset-fashion-mnist)
 #   .carry/COMMIT          the commit the binaries were built from
 #   .gl/*.deb              the Vulkan loader and libglvnd (see the device tool's README)
-# Cold, each of the two release builds compiles all of burn (about 40 minutes on 2 cores).
-# UNFUSED=0 skips the unfused build (run_gpu.sh then leaves its rows out and says so).
+# Cold, each release build compiles all of burn (40-55 minutes on 2 cores). Without the unfused
+# build (the default), run_gpu.sh measures fusion off with burn's run-time switch in the fused
+# binary (BURN_FUSION_MAX_EXPLORATIONS=0); UNFUSED=1 adds the build without fusion as well.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 mkdir -p .carry/bin .carry/fmnist .gl
@@ -21,7 +23,7 @@ cargo build --release --features wgpu,cli --example train_step_throughput --exam
 for b in examples/train_step_throughput examples/cifar10_resnet20 burn-lottery-sweep; do
   xz -T2 -c "$target/release/$b" > ".carry/bin/$(basename $b).xz"
 done
-if [ "${UNFUSED:-1}" != 0 ]; then
+if [ "${UNFUSED:-0}" != 0 ]; then
   CARGO_TARGET_DIR="$target-unfused" cargo build --release --features wgpu-unfused,cli \
     --example train_step_throughput
   xz -T2 -c "$target-unfused/release/examples/train_step_throughput" \

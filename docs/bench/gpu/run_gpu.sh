@@ -2,7 +2,10 @@
 # The GPU figures of BENCHMARKS.md in one run of at most ~8 minutes, on the lent GPU machine,
 # from the repository root, with .gl/ and .carry/ carried (docs/bench/gpu/prepare.sh builds
 # them here). Writes under $OUT (default ./gpu-out):
-#   gpu_steps.txt          one training step, one process: the crate with fusion and without,
+#   gpu_steps.txt          one training step, one process: the crate with fusion and without
+#                          (the build without burn's fusion when prepare.sh made it with
+#                          UNFUSED=1, else the fused build with fusion switched off at run time,
+#                          BURN_FUSION_MAX_EXPLORATIONS=0: rows bin=...+fusion_off),
 #                          reading the loss every step and every 100 steps, and PyTorch eager,
 #                          same model, batch, optimizer and mask (ResNet-20 dense A B A B;
 #                          ResNet-20 at 93% sparsity and LeNet-300-100 once), and each
@@ -17,7 +20,7 @@
 #                          IMP runner for LEVEL_S seconds, and its projected wall time
 # Each file starts with the date, the GPU, the commit and the command. Budget (estimated from the
 # H100 step times of h100_train_steps.txt, not yet timed on a GPU): 18 single-process runs of
-# 10-15 s, 6 launch counts of a few seconds, 6 runs of K processes of 15-30 s, a 60 s level:
+# 10-15 s, 6 launch counts of a few seconds (9 with the unfused build), 6 runs of K processes of 15-30 s, a 60 s level:
 # about 8 minutes.
 # LAVAPIPE=1 runs the same script on Mesa's software Vulkan driver with tiny step counts and
 # PyTorch on the CPU (a check of the script, not a benchmark); BIN=dir takes the binaries
@@ -55,16 +58,19 @@ if [ "$LAVAPIPE" != 1 ] && ! probe | grep -q RESULT; then
 fi
 probe
 
-crate() {  # binary model optimizer mask steps sync_every
-  timeout 120 "$B/$1" --model "$2" --optimizer "$3" --mask "$4" --device wgpu --warmup $WARMUP \
+crate() {  # binary model optimizer mask steps sync_every (CRATE_ENV: environment for the binary)
+  timeout 120 env ${CRATE_ENV:-} "$B/$1" --model "$2" --optimizer "$3" --mask "$4" --device wgpu --warmup $WARMUP \
     --steps "$5" --sync-every "$6" 2>&1 | grep -E '^RESULT|rror' | sed "s/^RESULT/RESULT bin=$1/"
 }
 torch_step() {  # model optimizer mask steps sync_every
   timeout 120 python3 benches/pytorch/train_step.py --model "$1" --optimizer "$2" --mask "$3" \
     --device $TORCH_DEVICE --warmup $WARMUP --steps "$4" --sync-every "$5" 2>&1 | grep -E '^RESULT|rror'
 }
-unfused() { [ -x "$B/train_step_throughput_unfused" ] && crate train_step_throughput_unfused "$@" \
-  || echo "SKIPPED train_step_throughput_unfused: not built (prepare.sh with UNFUSED=1)"; }
+unfused() {  # fusion off: the unfused build if there is one, else burn's run-time switch
+  if [ -x "$B/train_step_throughput_unfused" ]; then crate train_step_throughput_unfused "$@"
+  else CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 crate train_step_throughput "$@" \
+    | sed 's/bin=train_step_throughput/bin=train_step_throughput+fusion_off/'; fi
+}
 
 {
 stamp "single-process steps"
@@ -89,14 +95,16 @@ mv "$OUT/gpu_steps.txt.part" "$OUT/gpu_steps.txt"
 
 {
 stamp "kernel launches per step"
-launches() {  # binary model optimizer mask
-  [ -x "$B/$1" ] || { echo "SKIPPED $1: not built"; return; }
-  timeout 120 "$B/$1" --model "$2" --optimizer "$3" --mask "$4" --device wgpu --warmup $WARMUP \
-    --steps 5 --sync-every 5 --count-launches 2>&1 | grep -E '^(LAUNCHES|KERNEL)|rror' \
-    | sed "s/^LAUNCHES/LAUNCHES bin=$1/"
+launches() {  # label binary model optimizer mask (CRATE_ENV: environment for the binary)
+  [ -x "$B/$2" ] || { echo "SKIPPED $2: not built"; return; }
+  timeout 120 env ${CRATE_ENV:-} "$B/$2" --model "$3" --optimizer "$4" --mask "$5" --device wgpu \
+    --warmup $WARMUP --steps 5 --sync-every 5 --count-launches 2>&1 \
+    | grep -E '^(LAUNCHES|KERNEL)|rror' | sed "s/^LAUNCHES/LAUNCHES bin=$1/"
 }
-for bin in train_step_throughput train_step_throughput_unfused; do
-  launches $bin $BIG sgd none; launches $bin $BIG sgd 0.93; launches $bin lenet adam none
+for case in "$BIG sgd none" "$BIG sgd 0.93" "lenet adam none"; do
+  launches train_step_throughput train_step_throughput $case
+  CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 launches train_step_throughput+fusion_off train_step_throughput $case
+  launches train_step_throughput_unfused train_step_throughput_unfused $case
 done
 } 2>&1 | tee "$OUT/gpu_launches.txt"
 
