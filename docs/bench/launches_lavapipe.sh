@@ -4,7 +4,8 @@
 # LeNet-300-100 (Adam, batch 60) and ResNet-20 (SGD, batch 8: a batch of 128 takes minutes per
 # step there), each with no mask and 93% masked, with burn's fusion on; then fusion switched off
 # at run time (BURN_FUSION_MAX_EXPLORATIONS=0: each operation its own kernel, as in a build
-# without fusion) for LeNet (both masks) and unmasked ResNet-20.
+# without fusion) for LeNet (both masks) and unmasked ResNet-20; last, the masked LeNet step with
+# a wider fusion search (burn.toml's [fusion.beam_search] max_blocks: 8 and 32; burn's default 5).
 # Writes docs/bench/launches_lavapipe.txt (about 15 minutes on 2 cores). Lavapipe's autotune
 # picks its own convolution and matmul kernels by timing them, so a GPU's counts differ in
 # those kernels; docs/bench/gpu/run_gpu.sh counts the same on the lent GPU.
@@ -34,4 +35,9 @@ bin=$CARGO_TARGET_DIR/debug/examples/train_step_throughput
   FUSION_OFF=1 run lenet adam 60 none 10 10
   FUSION_OFF=1 run lenet adam 60 0.93 10 10
   FUSION_OFF=1 run resnet20 sgd 8 none 3 3
+  for blocks in 8 32; do  # burn reads burn.toml from the working directory
+    dir=$(mktemp -d); printf '[fusion.beam_search]\nmax_blocks = %s\n' "$blocks" > "$dir/burn.toml"
+    echo "## burn.toml: [fusion.beam_search] max_blocks = $blocks"
+    (cd "$dir" && run lenet adam 60 0.93 10 10)
+  done
 } 2>&1 | tee "$out"
