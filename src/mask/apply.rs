@@ -18,10 +18,10 @@ use crate::params::{PathMapper, PathVisitor, map_with_paths, visit_with_paths};
 /// tensor of ones and zeros, uploaded the first time a step enforces it, in
 /// its parameter's own shape, and reused by every later step; multiplying by
 /// it zeroes pruned weights and gradients. Being already in shape (no reshape
-/// each step) is what lets burn's fusion merge the two multiplies into the
-/// elementwise kernels around them: on lavapipe a 93%-masked LeNet-300-100
-/// step launches no more kernels than the dense one
-/// (`docs/bench/launches_lavapipe.txt`).
+/// each step) is what lets burn's fusion merge most of the multiplies into
+/// the elementwise kernels around them: counted on lavapipe, ResNet-20's 22
+/// masked tensors add 17 launches per step, down from 34 with a mask
+/// reshaped every step (`BENCHMARKS.md`, kernel launches per step).
 #[derive(Debug, Clone)]
 pub struct MaskedParams {
     layers: HashMap<String, MaskedLayer>,
