@@ -1,38 +1,68 @@
 #!/usr/bin/env bash
 # Builds what docs/bench/gpu/run_gpu.sh runs on the lent GPU machine (which has no registry
 # access), here, from the repository root:
-#   .carry/bin/*.xz        release binaries: train_step_throughput and cifar10_resnet20 with
-#                          burn's fusion (--features wgpu,cli), burn-lottery-sweep, and with
+#   .carry/bin/*.xz        stripped binaries (release; PROFILE=dev: see below): train_step_throughput
+#                          and cifar10_resnet20 with burn's fusion (--features wgpu,cli), and with
 #                          UNFUSED=1 train_step_throughput_unfused (--features wgpu-unfused,cli:
 #                          another burn feature set, so another target directory and a full
 #                          build of burn)
-#   .carry/fmnist/         Fashion-MNIST's IDX .gz files (Debian's dataset-fashion-mnist)
+#   .carry/fmnist/         Fashion-MNIST's IDX .gz files (Debian's dataset-fashion-mnist), the
+#                          training set cut to its first 10,000 images: the level run times
+#                          iterations, and the whole set would not fit the 64 MiB a run carries
 #   .carry/COMMIT          the commit the binaries were built from
 #   .gl/*.deb              the Vulkan loader and libglvnd (see the device tool's README)
-# Cold, each release build compiles all of burn (40-55 minutes on 2 cores). Without the unfused
-# build (the default), run_gpu.sh measures fusion off with burn's run-time switch in the fused
-# binary (BURN_FUSION_MAX_EXPLORATIONS=0); UNFUSED=1 adds the build without fusion as well.
+# Cold, each release build compiles all of burn (40-55 minutes on 2 cores). PROFILE=dev packs
+# the dev-profile binaries instead (dependencies at opt-level 3, the crate at 1, debug assertions
+# on): after the test command has built them, no build at all; .carry/COMMIT, so every figure's
+# # header, then says "(dev profile)". Without the unfused build (the default), run_gpu.sh
+# measures fusion off with burn's run-time switch in the fused binary
+# (BURN_FUSION_MAX_EXPLORATIONS=0); UNFUSED=1 adds the build without fusion as well.
+# Last, it checks that the working tree and what a run carries fit in the device's 64 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 mkdir -p .carry/bin .carry/fmnist .gl
 grep -qx '/.carry/' .git/info/exclude || echo /.carry/ >> .git/info/exclude
 grep -qx '/.gl/' .git/info/exclude || echo /.gl/ >> .git/info/exclude
 target=${CARGO_TARGET_DIR:-$HOME/.cache/burn-lottery/target}
-cargo build --release --features wgpu,cli --example train_step_throughput --example cifar10_resnet20 \
-  --bin burn-lottery-sweep
-for b in examples/train_step_throughput examples/cifar10_resnet20 burn-lottery-sweep; do
-  xz -T2 -c "$target/release/$b" > ".carry/bin/$(basename $b).xz"
-done
+profile=${PROFILE:-release}
+case $profile in
+  release) flag=--release; dir=release ;;
+  dev) flag=; dir=debug ;;
+  *) echo "prepare: PROFILE is release or dev, not $profile" >&2; exit 2 ;;
+esac
+pack() {  # binary name: stripped and compressed into .carry/bin
+  strip -o /tmp/prepare-strip "$1" && xz -T2 -c /tmp/prepare-strip > ".carry/bin/$2.xz"
+  rm -f /tmp/prepare-strip
+}
+cargo build $flag --features wgpu,cli --example train_step_throughput --example cifar10_resnet20
+for b in train_step_throughput cifar10_resnet20; do pack "$target/$dir/examples/$b" $b; done
 if [ "${UNFUSED:-0}" != 0 ]; then
   CARGO_TARGET_DIR="$target-unfused" cargo build --release --features wgpu-unfused,cli \
     --example train_step_throughput
-  xz -T2 -c "$target-unfused/release/examples/train_step_throughput" \
-    > .carry/bin/train_step_throughput_unfused.xz
+  pack "$target-unfused/release/examples/train_step_throughput" train_step_throughput_unfused
 fi
-cp /usr/share/datasets/fashion-mnist/*.gz .carry/fmnist/ 2>/dev/null \
-  || echo "prepare: no Fashion-MNIST under /usr/share/datasets (apt-get install dataset-fashion-mnist)"
+fmnist=/usr/share/datasets/fashion-mnist
+if [ -f $fmnist/train-images-idx3-ubyte.gz ]; then
+  cp $fmnist/t10k-*.gz .carry/fmnist/
+  python3 - $fmnist .carry/fmnist 10000 <<'PY'
+import gzip, struct, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for name, size in [("train-images-idx3-ubyte", 28 * 28), ("train-labels-idx1-ubyte", 1)]:
+    data = gzip.open(f"{src}/{name}.gz").read()
+    rank = data[3]
+    start = 4 + 4 * rank
+    dims = list(struct.unpack(f">{rank}I", data[4:start]))
+    dims[0] = n
+    kept = data[:4] + struct.pack(f">{rank}I", *dims) + data[start:start + n * size]
+    with gzip.open(f"{dst}/{name}.gz", "wb") as out:
+        out.write(kept)
+PY
+else
+  echo "prepare: no Fashion-MNIST under $fmnist (apt-get install dataset-fashion-mnist)"
+fi
 git rev-parse --short HEAD > .carry/COMMIT
 git diff --quiet HEAD || echo "dirty" >> .carry/COMMIT
+echo "($profile profile)" >> .carry/COMMIT
 if ! ls .gl/*.deb >/dev/null 2>&1; then
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   mkdir -p /tmp/amd64/partial
@@ -40,3 +70,7 @@ if ! ls .gl/*.deb >/dev/null 2>&1; then
   (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
 du -sh .carry .gl
+tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb | tail -1 | cut -f1)
+carried=$(du -sb .carry .gl | awk '{ s += $1 } END { print s }')
+echo "prepare: working tree $tree bytes + carried $carried bytes (a run takes at most 67108864)"
+[ $((tree + carried)) -le 67108864 ] || { echo "prepare: too large for one run" >&2; exit 1; }
