@@ -4,7 +4,8 @@
 //!    sparsity: the host [`Mask`] (one `bool` per weight), its bit-packed
 //!    file (`Mask::save`), its safetensors export, and the copy that
 //!    `MaskedOptimizer` keeps on the device (one `f32` per weight of every
-//!    layer that prunes at least one weight);
+//!    layer that prunes at least one weight, uploaded at the first step; its
+//!    host side keeps one `bool` per such weight to upload it from);
 //! 2. the peak resident memory (`VmHWM`) of a process that runs ResNet-20
 //!    training steps (batch 128, SGD momentum) on a CPU backend with no mask
 //!    and masked at 80% and 98%: each in its own child process (this

@@ -28,18 +28,18 @@ pub struct MaskedParams {
     device: Device,
 }
 
-/// One masked layer: its ones and zeros on the host, and on the device once
-/// a step has asked for them (shared by clones).
+/// One masked layer: which entries are kept, and the mask tensor on the
+/// device once a step has asked for it (shared by clones).
 #[derive(Clone)]
 struct MaskedLayer {
-    values: Arc<[f32]>,
+    kept: Arc<[bool]>,
     on_device: Arc<OnceLock<Arc<dyn Any + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for MaskedLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MaskedLayer")
-            .field("entries", &self.values.len())
+            .field("entries", &self.kept.len())
             .field("uploaded", &self.on_device.get().is_some())
             .finish()
     }
@@ -53,13 +53,8 @@ impl MaskedParams {
             .layers()
             .filter(|(_, layer)| layer.kept_count() < layer.total_count())
             .map(|(path, layer)| {
-                let values = layer
-                    .kept()
-                    .iter()
-                    .map(|&k| if k { 1.0 } else { 0.0 })
-                    .collect();
                 let layer = MaskedLayer {
-                    values,
+                    kept: layer.kept().into(),
                     on_device: Arc::default(),
                 };
                 (path.to_string(), layer)
@@ -102,7 +97,8 @@ impl MaskedParams {
     fn get<const D: usize>(&self, path: &str, shape: Shape) -> Option<Tensor<D>> {
         let layer = self.layers.get(path)?;
         let upload = || {
-            let data = TensorData::new(layer.values.to_vec(), shape.clone());
+            let values = layer.kept.iter().map(|&k| if k { 1.0f32 } else { 0.0 });
+            let data = TensorData::new(values.collect(), shape.clone());
             Tensor::<D>::from_data(data, &self.device).without_autodiff()
         };
         let uploaded = layer.on_device.get_or_init(|| Arc::new(upload()));
