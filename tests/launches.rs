@@ -2,8 +2,10 @@
 //! counted by `burn_lottery::launches::LaunchCounter`. A GPU step of a small
 //! network is host-bound, its cost roughly proportional to its launches, so
 //! these counts catch a change that makes the step slower on a GPU without
-//! needing one. Alone in its binary: a counter counts every launch of the
-//! process, and nothing else may train on the GPU meanwhile.
+//! needing one (and a `wgpu` build that lost burn's fusion, which would
+//! launch every operation as its own kernel). Alone in its binary: a
+//! counter counts every launch of the process, and nothing else may train
+//! on the GPU meanwhile.
 #![cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
 
 mod common;
@@ -94,6 +96,21 @@ fn training_steps_launch_a_reproducible_number_of_kernels_and_masks_add_at_most_
     // The same steps launch the same kernels: the count is a figure a test
     // can hold a change to.
     assert!(first.total() > 0, "a training step launches kernels");
+    // The `wgpu` feature brings burn's fusion (`wgpu-unfused` does not): a
+    // build that lost it would launch each operation as its own kernel.
+    let fused = first
+        .by_kernel()
+        .filter(|(name, _)| name.starts_with("burn_cubecl_fusion"))
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    if cfg!(feature = "wgpu") {
+        assert!(
+            fused > 0,
+            "built with `wgpu`, yet nothing was fused: {first}"
+        );
+    } else {
+        assert_eq!(fused, 0, "built without fusion, yet: {first}");
+    }
     assert_eq!(
         first, again,
         "two identical runs launched different kernels"
