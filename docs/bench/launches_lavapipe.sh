@@ -6,7 +6,7 @@
 # at run time (BURN_FUSION_MAX_EXPLORATIONS=0: each operation its own kernel, as in a build
 # without fusion) for LeNet (both masks) and unmasked ResNet-20; last, the masked LeNet step with
 # a wider fusion search (burn.toml's [fusion.beam_search] max_blocks: 8 and 32; burn's default 5).
-# Writes docs/bench/launches_lavapipe.txt (about 15 minutes on 2 cores). Lavapipe's autotune
+# Writes docs/bench/launches_lavapipe.txt (7 minutes on 2 cores at d85dc26). Lavapipe's autotune
 # picks its own convolution and matmul kernels by timing them, so a GPU's counts differ in
 # those kernels; docs/bench/gpu/run_gpu.sh counts the same on the lent GPU.
 set -euo pipefail

@@ -14,15 +14,16 @@
 #                          100 steps) and of PyTorch: each process's RESULT line and the
 #                          aggregate images/s (K = 1: gpu_steps.txt), with nvidia-smi's
 #                          utilisation sampled meanwhile
-#   gpu_launches.txt       kernel launches per step (fused and unfused, ResNet-20 and LeNet,
-#                          no mask and 93% masked), counted by the crate's LaunchCounter
+#   gpu_launches.txt       kernel launches per step (fused, fusion off at run time, and the
+#                          unfused build when there is one; ResNet-20 with no mask and 93%
+#                          masked, LeNet), counted by the crate's LaunchCounter
 #   gpu_resnet20_level.txt one ResNet-20 level (62,560 iterations) on Fashion-MNIST (its first
 #                          10,000 training images, as prepare.sh packs them) through the IMP
 #                          runner for LEVEL_S seconds, and its projected wall time
 # Each file starts with the date, the GPU, the commit and the command. Budget (estimated from the
 # H100 step times of h100_train_steps.txt, not yet timed on a GPU): 18 single-process runs of
-# 10-15 s, 6 launch counts of a few seconds (9 with the unfused build), 6 runs of K processes of 15-30 s, a 60 s level:
-# about 8 minutes.
+# 10-15 s, 6 launch counts of a few seconds (9 with the unfused build), 6 runs of K processes
+# of 15-30 s, a 60 s level: about 8 minutes.
 # LAVAPIPE=1 runs the same script on Mesa's software Vulkan driver with tiny step counts and
 # PyTorch on the CPU (a check of the script, not a benchmark); BIN=dir takes the binaries
 # from there instead of .carry/bin.
