@@ -65,6 +65,15 @@ impl LaunchCount {
         self.by_kernel.iter().map(|(name, &n)| (name.as_str(), n))
     }
 
+    /// Launches of kernels that burn's fusion built (merged elementwise
+    /// chains, fused reductions): none when fusion is off or not compiled in.
+    pub fn fused(&self) -> usize {
+        self.by_kernel()
+            .filter(|(name, _)| name.starts_with("burn_cubecl_fusion::"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// The `n` most launched kernels, most launched first (ties by name).
     pub fn most_launched(&self, n: usize) -> Vec<(&str, usize)> {
         let mut kernels: Vec<_> = self.by_kernel().collect();
@@ -209,5 +218,21 @@ mod tests {
         assert_eq!(count.of("d"), 0);
         assert_eq!(count.most_launched(2), vec![("c", 5), ("a", 2)]);
         assert_eq!(count.to_string(), "c=5 a=2 b=2");
+    }
+
+    #[test]
+    fn fused_kernels_are_those_of_burns_fusion() {
+        let count = LaunchCount {
+            by_kernel: [
+                ("burn_cubecl_fusion::optim::elemwise::ElemwiseFuse", 3),
+                ("burn_cubecl_fusion::optim::reduce::ReduceKernelFused", 1),
+                ("burn_cubecl::kernel::binary::KernelBinop<MulOp>", 4),
+            ]
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
+        };
+        assert_eq!(count.fused(), 4);
+        assert_eq!(LaunchCount::default().fused(), 0);
     }
 }

@@ -98,11 +98,7 @@ fn training_steps_launch_a_reproducible_number_of_kernels_and_masks_add_at_most_
     assert!(first.total() > 0, "a training step launches kernels");
     // The `wgpu` feature brings burn's fusion (`wgpu-unfused` does not): a
     // build that lost it would launch each operation as its own kernel.
-    let fused = first
-        .by_kernel()
-        .filter(|(name, _)| name.starts_with("burn_cubecl_fusion"))
-        .map(|(_, n)| n)
-        .sum::<usize>();
+    let fused = first.fused();
     if cfg!(feature = "wgpu") {
         assert!(
             fused > 0,
