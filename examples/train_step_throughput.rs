@@ -164,7 +164,7 @@ fn main() {
         if retained { "retain" } else { "default" },
         load_average(),
     );
-    #[cfg(feature = "wgpu-unfused")]
+    #[cfg(feature = "cubecl")]
     if let Some(launches) = &timing.launches {
         print_launches(launches, &implementation, &args, timing.steps.len());
     }
@@ -188,7 +188,7 @@ fn main() {
 /// One `LAUNCHES` line (launches per step, and how many distinct kernels),
 /// then one `KERNEL` line per kernel with its launches per step, most
 /// launched first.
-#[cfg(feature = "wgpu-unfused")]
+#[cfg(feature = "cubecl")]
 fn print_launches(
     launches: &burn_lottery::launches::LaunchCount,
     implementation: &str,

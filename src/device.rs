@@ -18,11 +18,7 @@ pub struct DeviceError {
 /// Device names this build supports, fastest CPU backend first.
 pub fn available_devices() -> Vec<&'static str> {
     let mut names = Vec::new();
-    if cfg!(any(
-        feature = "ndarray",
-        feature = "wgpu",
-        feature = "wgpu-unfused"
-    )) {
+    if cfg!(any(feature = "ndarray", feature = "cubecl")) {
         names.push("flex");
     }
     if cfg!(feature = "ndarray") {
@@ -32,12 +28,23 @@ pub fn available_devices() -> Vec<&'static str> {
         names.push("wgpu");
         names.push("wgpu:N");
     }
+    if cfg!(feature = "cuda") {
+        names.push("cuda");
+        names.push("cuda:N");
+    }
     names
 }
 
-/// The device called `name` (`flex`, `ndarray` or `wgpu`, as compiled in;
-/// `wgpu:N` is the N-th discrete GPU, for one process per GPU).
+/// The device called `name` (`flex`, `ndarray`, `wgpu` or `cuda`, as
+/// compiled in; `wgpu:N` is the N-th discrete GPU and `cuda:N` the GPU of
+/// CUDA index N, for one process per GPU).
 pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
+    #[cfg(feature = "cuda")]
+    if let Some(index) = name.strip_prefix("cuda:")
+        && let Ok(index) = index.parse::<usize>()
+    {
+        return Ok(Device::cuda(index));
+    }
     #[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
     if let Some(index) = name.strip_prefix("wgpu:")
         && let Ok(index) = index.parse::<usize>()
@@ -45,13 +52,15 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
         return Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)));
     }
     match name {
-        #[cfg(any(feature = "ndarray", feature = "wgpu", feature = "wgpu-unfused"))]
+        #[cfg(any(feature = "ndarray", feature = "cubecl"))]
         "flex" => Ok(Device::flex()),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)),
         _ => Err(DeviceError {
             name: name.to_string(),
             available: available_devices(),

@@ -1,4 +1,4 @@
-//! Counting the GPU kernel launches a piece of work issues (wgpu builds).
+//! Counting the GPU kernel launches a piece of work issues (wgpu and cuda builds).
 //!
 //! On a GPU a training step of a small network is host-bound: its cost is
 //! mostly a fixed amount of CPU work per kernel launch, so the number of
@@ -7,8 +7,8 @@
 //! software Vulkan driver (lavapipe), so a test can catch a change that adds
 //! launches (an unfused operation, a mask applied twice) on any machine.
 //!
-//! [`LaunchCounter`] watches cubecl's launch path (burn's wgpu backend runs
-//! on cubecl): every kernel the process issues is counted by its name until
+//! [`LaunchCounter`] watches cubecl's launch path (burn's wgpu and CUDA
+//! backends run on cubecl): every kernel the process issues is counted by its name until
 //! the counter is finished. Process-wide, because burn issues a device's
 //! launches from that device's own thread, not from the caller's: work that
 //! other threads run on a GPU meanwhile is counted too, so count alone (tests
@@ -24,10 +24,10 @@
 //! is in the count.
 //!
 //! ```no_run
-//! use burn::tensor::{Device, DeviceKind, Tensor};
-//! use burn_lottery::launches::LaunchCounter;
+//! use burn::tensor::Tensor;
+//! use burn_lottery::{device::device_by_name, launches::LaunchCounter};
 //!
-//! let device = Device::wgpu(DeviceKind::DefaultDevice);
+//! let device = device_by_name("wgpu").expect("a wgpu build");
 //! let x = Tensor::<2>::ones([4, 4], &device);
 //! let counter = LaunchCounter::start();
 //! let y = (x.clone() * 2.0 + 1.0).exp();

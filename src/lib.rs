@@ -92,7 +92,7 @@ pub mod device;
 pub mod experiment;
 pub mod imp;
 pub mod io;
-#[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
+#[cfg(feature = "cubecl")]
 pub mod launches;
 pub mod mask;
 pub mod models;

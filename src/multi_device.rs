@@ -49,11 +49,9 @@
 //!   `ServerError::no_device_transport(Collective::AllReduce)`, which the
 //!   catalog's own comment says ends in a panic from cubecl.
 //! - **CUDA: yes**, through NCCL (cubecl-cuda's `compute/communication.rs`),
-//!   with burn's `cuda` feature. This crate compiles `ndarray`, `flex` and
-//!   `wgpu` only (adding a backend rebuilds all of burn), so the multi-GPU
-//!   path needs a build with burn's `cuda` feature added to this crate's
-//!   features; [`DataParallel::new`] then accepts CUDA devices. This code
-//!   path has not run: no machine with two GPUs was available.
+//!   with this crate's `cuda` feature (devices `cuda:0`, `cuda:1`, ...);
+//!   [`DataParallel::new`] then accepts CUDA devices. This code path has not
+//!   run: no machine with two GPUs was available.
 //!
 //! [`DataParallel::new`] refuses the backends above with
 //! [`DataParallelError::Unsupported`] (naming the reason) instead of

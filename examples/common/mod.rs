@@ -97,7 +97,7 @@ pub struct StepTiming {
     /// Process CPU time (user + system, all threads) over the measured steps.
     pub cpu: Option<Duration>,
     /// Kernel launches over the measured steps (when counted).
-    #[cfg(feature = "wgpu-unfused")]
+    #[cfg(feature = "cubecl")]
     pub launches: Option<burn_lottery::launches::LaunchCount>,
 }
 
@@ -324,25 +324,25 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
         }
     }
     let cpu = cpu_start.zip(process_cpu_time()).map(|(a, b)| b - a);
-    #[cfg(not(feature = "wgpu-unfused"))]
+    #[cfg(not(feature = "cubecl"))]
     drop(counter);
     StepTiming {
         steps: durations,
         phases: time_phases.then_some(total),
         cpu,
-        #[cfg(feature = "wgpu-unfused")]
+        #[cfg(feature = "cubecl")]
         launches: counter.map(|c| c.finish(device).expect("device sync")),
     }
 }
 
 /// Starts counting kernel launches (wgpu builds; the CPU backends launch none).
-#[cfg(feature = "wgpu-unfused")]
+#[cfg(feature = "cubecl")]
 fn launch_counter() -> burn_lottery::launches::LaunchCounter {
     burn_lottery::launches::LaunchCounter::start()
 }
 
 /// Without a cubecl backend there are no kernel launches to count.
-#[cfg(not(feature = "wgpu-unfused"))]
+#[cfg(not(feature = "cubecl"))]
 fn launch_counter() {
     eprintln!("launches are counted on wgpu builds only (--features wgpu)");
 }
@@ -392,7 +392,7 @@ pub fn measure_sparse(
         steps: durations,
         phases: None,
         cpu,
-        #[cfg(feature = "wgpu-unfused")]
+        #[cfg(feature = "cubecl")]
         launches: None,
     }
 }
