@@ -6,6 +6,11 @@
 #                          UNFUSED=1 train_step_throughput_unfused (--features wgpu-unfused,cli:
 #                          another burn feature set, so another target directory and a full
 #                          build of burn)
+#   .carry-cuda/bin/*.xz   with CUDA=1, train_step_throughput_cuda (--features cuda,cli, release:
+#                          burn's CUDA backend; build_cuda.sh says how it links here), and its
+#                          .carry-cuda/COMMIT: 26 MB, which with .carry would pass the 64 MiB a
+#                          run carries, so the CUDA rows are a second call carrying .carry-cuda
+#                          (run_gpu.sh's header)
 #   .carry/fmnist/         Fashion-MNIST's IDX .gz files (Debian's dataset-fashion-mnist), the
 #                          training set cut to its first 10,000 images: the level run times
 #                          iterations, and the whole set would not fit the 64 MiB a run carries
@@ -21,8 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 mkdir -p .carry/bin .carry/fmnist .gl
-grep -qx '/.carry/' .git/info/exclude || echo /.carry/ >> .git/info/exclude
-grep -qx '/.gl/' .git/info/exclude || echo /.gl/ >> .git/info/exclude
+for d in /.carry/ /.carry-cuda/ /.gl/; do grep -qx $d .git/info/exclude || echo $d >> .git/info/exclude; done
 target=${CARGO_TARGET_DIR:-$HOME/.cache/burn-lottery/target}
 profile=${PROFILE:-release}
 case $profile in
@@ -30,8 +34,8 @@ case $profile in
   dev) flag=; dir=debug ;;
   *) echo "prepare: PROFILE is release or dev, not $profile" >&2; exit 2 ;;
 esac
-pack() {  # binary name: stripped and compressed into .carry/bin
-  strip -o /tmp/prepare-strip "$1" && xz -T2 -c /tmp/prepare-strip > ".carry/bin/$2.xz"
+pack() {  # binary name [directory]: stripped and compressed into .carry/bin (or directory/bin)
+  strip -o /tmp/prepare-strip "$1" && xz -T2 -c /tmp/prepare-strip > "${3:-.carry}/bin/$2.xz"
   rm -f /tmp/prepare-strip
 }
 cargo build $flag --features wgpu,cli --example train_step_throughput --example cifar10_resnet20
@@ -40,6 +44,10 @@ if [ "${UNFUSED:-0}" != 0 ]; then
   CARGO_TARGET_DIR="$target-unfused" cargo build --release --features wgpu-unfused,cli \
     --example train_step_throughput
   pack "$target-unfused/release/examples/train_step_throughput" train_step_throughput_unfused
+fi
+if [ "${CUDA:-0}" != 0 ]; then  # burn's CUDA backend, linked with Debian's LLVM (build_cuda.sh)
+  mkdir -p .carry-cuda/bin
+  pack "$(bash docs/bench/gpu/build_cuda.sh | tail -1)" train_step_throughput_cuda .carry-cuda
 fi
 fmnist=/usr/share/datasets/fashion-mnist
 if [ -f $fmnist/train-images-idx3-ubyte.gz ]; then
@@ -63,6 +71,9 @@ fi
 git rev-parse --short HEAD > .carry/COMMIT
 git diff --quiet HEAD || echo "dirty" >> .carry/COMMIT
 echo "($profile profile)" >> .carry/COMMIT
+if [ "${CUDA:-0}" != 0 ]; then
+  { git rev-parse --short HEAD; git diff --quiet HEAD || echo dirty; echo "(release profile)"; } > .carry-cuda/COMMIT
+fi
 if ! ls .gl/*.deb >/dev/null 2>&1; then
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   mkdir -p /tmp/amd64/partial
@@ -72,5 +83,9 @@ fi
 du -sh .carry .gl
 tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb | tail -1 | cut -f1)
 carried=$(du -sb .carry .gl | awk '{ s += $1 } END { print s }')
-echo "prepare: working tree $tree bytes + carried $carried bytes (a run takes at most 67108864)"
-[ $((tree + carried)) -le 67108864 ] || { echo "prepare: too large for one run" >&2; exit 1; }
+fits() {  # label carried-bytes
+  echo "prepare: working tree $tree bytes + $1 $2 bytes (a run takes at most 67108864)"
+  [ $((tree + $2)) -le 67108864 ] || { echo "prepare: $1 is too large for one run" >&2; exit 1; }
+}
+fits ".carry .gl" "$carried"
+[ "${CUDA:-0}" = 0 ] || fits .carry-cuda "$(du -sb .carry-cuda | cut -f1)"

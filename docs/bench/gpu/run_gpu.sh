@@ -10,6 +10,10 @@
 #                          same model, batch, optimizer and mask (ResNet-20 dense A B A B;
 #                          ResNet-20 at 93% sparsity and LeNet-300-100 once), and each
 #                          ResNet-20 row's projected level time
+#   gpu_cuda.txt           (when prepare.sh built it with CUDA=1) the same step on burn's CUDA
+#                          backend, kernels by NVRTC: ResNet-20 dense reading the loss every 100
+#                          steps and every step, fusion off, 93% masked, LeNet, PyTorch again
+#                          beside them, and the ResNet-20 step's launches
 #   gpu_processes.txt      K = 2, 4, 8 concurrent processes of the crate (fused, loss every
 #                          100 steps) and of PyTorch: each process's RESULT line and the
 #                          aggregate images/s (K = 1: gpu_steps.txt), with nvidia-smi's
@@ -23,12 +27,18 @@
 # Each file starts with the date, the GPU, the commit and the command. Budget (estimated from the
 # H100 step times of h100_train_steps.txt, not yet timed on a GPU): 18 single-process runs of
 # 10-15 s, 6 launch counts of a few seconds (9 with the unfused build), 6 runs of K processes
-# of 15-30 s, a 60 s level: about 8 minutes.
+# of 15-30 s, a 60 s level: about 8 minutes; the CUDA rows add about 2-3 (7 runs, and NVRTC
+# compiles every kernel in each process). SECTIONS picks what runs (default "steps cuda launches
+# processes level"): to stay inside one call's 10 minutes (and its 64 MiB), run
+# SECTIONS="steps launches processes level" in one call carrying .gl and .carry, and
+# SECTIONS=cuda in the next carrying .carry-cuda (prepare.sh with CUDA=1 packs it).
 # LAVAPIPE=1 runs the same script on Mesa's software Vulkan driver with tiny step counts and
 # PyTorch on the CPU (a check of the script, not a benchmark); BIN=dir takes the binaries
 # from there instead of .carry/bin.
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
+SECTIONS=${SECTIONS:-steps cuda launches processes level}
+want() { case " $SECTIONS " in *" $1 "*) true ;; *) false ;; esac; }
 LAVAPIPE=${LAVAPIPE:-0}
 if [ "$LAVAPIPE" = 1 ]; then  # LeNet stands in for ResNet-20 (whose kernels take minutes to compile there)
   BIG=lenet; S_BIG=20; S_LENET=20; S_K=20; EVERY=10; WARMUP=2; KS="2"; TORCH_DEVICE=cpu; LEVEL_S=${LEVEL_S:-30}
@@ -41,9 +51,12 @@ if [ -n "${BIN:-}" ]; then
   B=$BIN
 else
   B=/tmp/bin; mkdir -p $B
-  for x in .carry/bin/*.xz; do xz -dc "$x" > "$B/$(basename "$x" .xz)"; chmod +x "$B/$(basename "$x" .xz)"; done
+  for x in .carry/bin/*.xz .carry-cuda/bin/*.xz; do
+    [ -e "$x" ] && xz -dc "$x" > "$B/$(basename "$x" .xz)" && chmod +x "$B/$(basename "$x" .xz)"
+  done
 fi
-if [ -f .carry/COMMIT ]; then COMMIT=$(tr '\n' ' ' < .carry/COMMIT); else COMMIT=$(git rev-parse --short HEAD 2>/dev/null); fi
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null)
+for f in .carry/COMMIT .carry-cuda/COMMIT; do [ -f $f ] && COMMIT=$(tr '\n' ' ' < $f) && break; done
 GPU=$(nvidia-smi -L 2>/dev/null | head -1); GPU=${GPU:-"no nvidia-smi (LAVAPIPE=$LAVAPIPE)"}
 stamp() {  # file command...
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | $GPU | $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
@@ -51,30 +64,37 @@ stamp() {  # file command...
   echo "# command: LAVAPIPE=$LAVAPIPE bash docs/bench/gpu/run_gpu.sh ($1)"
 }
 probe() { timeout 120 $B/train_step_throughput --model lenet --device wgpu --warmup 1 --steps 2 2>&1 | grep -E '^RESULT|adapter|rror' | head -3; }
-if [ "$LAVAPIPE" != 1 ] && ! probe | grep -q RESULT; then
+uses_wgpu() { want steps || want launches || want processes || want level; }
+if uses_wgpu && [ "$LAVAPIPE" != 1 ] && ! probe | grep -q RESULT; then
   for lib in /usr/local/nvidia/lib64/libGLX_nvidia.so.0 /lib/libGLX_nvidia.so.0; do
     printf '{"file_format_version":"1.0.1","ICD":{"library_path":"%s","api_version":"1.4.312"}}' $lib > /tmp/icd.json
     export VK_DRIVER_FILES=/tmp/icd.json
     echo "probe with $lib"; probe | grep -q RESULT && break
   done
 fi
-probe
+uses_wgpu && probe
 
-crate() {  # binary model optimizer mask steps sync_every (CRATE_ENV: environment for the binary)
-  timeout 120 env ${CRATE_ENV:-} "$B/$1" --model "$2" --optimizer "$3" --mask "$4" --device wgpu --warmup $WARMUP \
-    --steps "$5" --sync-every "$6" 2>&1 | grep -E '^RESULT|rror' | sed "s/^RESULT/RESULT bin=$1/"
+crate() {  # binary model optimizer mask steps sync_every (CRATE_ENV: environment, DEVICE: device)
+  timeout 120 env ${CRATE_ENV:-} "$B/$1" --model "$2" --optimizer "$3" --mask "$4" --device "${DEVICE:-wgpu}" --warmup $WARMUP \
+    --steps "$5" --sync-every "$6" 2>&1 | grep -E '^RESULT|rror|Unable' | sed "s/^RESULT/RESULT bin=$1/"
 }
 torch_step() {  # model optimizer mask steps sync_every
   timeout 120 python3 benches/pytorch/train_step.py --model "$1" --optimizer "$2" --mask "$3" \
-    --device $TORCH_DEVICE --warmup $WARMUP --steps "$4" --sync-every "$5" 2>&1 | grep -E '^RESULT|rror'
+    --device $TORCH_DEVICE --warmup $WARMUP --steps "$4" --sync-every "$5" 2>&1 | grep -E '^RESULT|rror|Unable'
 }
 unfused() {  # fusion off: the unfused build if there is one, else burn's run-time switch
   if [ -x "$B/train_step_throughput_unfused" ]; then crate train_step_throughput_unfused "$@"
   else CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 crate train_step_throughput "$@" \
     | sed 's/bin=train_step_throughput/bin=train_step_throughput+fusion_off/'; fi
 }
+launches() {  # label binary model optimizer mask (CRATE_ENV: environment for the binary)
+  [ -x "$B/$2" ] || { echo "SKIPPED $2: not built"; return; }
+  timeout 120 env ${CRATE_ENV:-} "$B/$2" --model "$3" --optimizer "$4" --mask "$5" --device "${DEVICE:-wgpu}" \
+    --warmup $WARMUP --steps 5 --sync-every 5 --count-launches 2>&1 \
+    | grep -E '^(LAUNCHES|KERNEL)|rror|Unable' | sed "s/^LAUNCHES/LAUNCHES bin=$1/"
+}
 
-{
+if want steps; then {
 stamp "single-process steps"
 both_reads() {  # model optimizer mask steps: each side reading the loss every step, then every $EVERY
   crate train_step_throughput "$@" 1; crate train_step_throughput "$@" $EVERY
@@ -94,23 +114,35 @@ awk '/^RESULT/ && /model=resnet20/ { for (i = 1; i <= NF; i++) { split($i, a, "=
   "$OUT/gpu_steps.txt.part"
 } 2>&1 | tee "$OUT/gpu_steps.txt.part"
 mv "$OUT/gpu_steps.txt.part" "$OUT/gpu_steps.txt"
+fi
 
-{
+if want cuda && [ -x "$B/train_step_throughput_cuda" ]; then {
+stamp "burn's CUDA backend (kernels by NVRTC), one process"
+# cubecl loads libcuda and libnvrtc at run time: the driver's directory and the toolkit's.
+nvrtc=$(ldconfig -p | awk '/libnvrtc\.so/ { print $NF; exit }')
+# Without a toolkit, PyTorch's wheel of NVRTC (site-packages/nvidia/.../libnvrtc.so.13) will do.
+sites=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
+[ -n "$nvrtc" ] || nvrtc=$(find /usr/local/cuda*/ $sites /usr/lib /opt -name 'libnvrtc.so*' 2>/dev/null | head -1)
+echo "# libnvrtc: ${nvrtc:-not found}"
+export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${nvrtc:+$(dirname "$nvrtc"):}${LD_LIBRARY_PATH:-}
+cuda() { DEVICE=cuda crate train_step_throughput_cuda "$@"; }
+cuda $BIG sgd none $S_BIG $EVERY; cuda $BIG sgd none $S_BIG 1
+CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 cuda $BIG sgd none $S_BIG $EVERY | sed 's/bin=train_step_throughput_cuda/&+fusion_off/'
+cuda $BIG sgd 0.93 $S_BIG $EVERY; cuda lenet adam none $S_LENET $EVERY
+torch_step $BIG sgd none $S_BIG 1; torch_step lenet adam none $S_LENET 1  # the reference, in this file too
+DEVICE=cuda launches train_step_throughput_cuda train_step_throughput_cuda $BIG sgd none
+} 2>&1 | tee "$OUT/gpu_cuda.txt"; fi
+
+if want launches; then {
 stamp "kernel launches per step"
-launches() {  # label binary model optimizer mask (CRATE_ENV: environment for the binary)
-  [ -x "$B/$2" ] || { echo "SKIPPED $2: not built"; return; }
-  timeout 120 env ${CRATE_ENV:-} "$B/$2" --model "$3" --optimizer "$4" --mask "$5" --device wgpu \
-    --warmup $WARMUP --steps 5 --sync-every 5 --count-launches 2>&1 \
-    | grep -E '^(LAUNCHES|KERNEL)|rror' | sed "s/^LAUNCHES/LAUNCHES bin=$1/"
-}
 for case in "$BIG sgd none" "$BIG sgd 0.93" "lenet adam none"; do
   launches train_step_throughput train_step_throughput $case
   CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 launches train_step_throughput+fusion_off train_step_throughput $case
   launches train_step_throughput_unfused train_step_throughput_unfused $case
 done
-} 2>&1 | tee "$OUT/gpu_launches.txt"
+} 2>&1 | tee "$OUT/gpu_launches.txt"; fi
 
-{
+if want processes; then {
 stamp "K concurrent processes"
 aggregate() {  # label K command...: K copies at once, then the sum of their images/s
   local label=$1 k=$2; shift 2
@@ -131,13 +163,13 @@ for k in $KS; do  # K = 1 is the single-process rows of gpu_steps.txt
   aggregate pytorch "$k" torch_step $BIG sgd none $S_K 1
 done
 [ -n "${SMI:-}" ] && kill $SMI && echo "# nvidia-smi samples (timestamp, utilization.gpu, memory.used):" && cat "$OUT/smi.csv"
-} 2>&1 | tee "$OUT/gpu_processes.txt"
+} 2>&1 | tee "$OUT/gpu_processes.txt"; fi
 
-{
+if want level; then {
 stamp "one ResNet-20 level for ${LEVEL_S}s"
 ( time timeout "$LEVEL_S" $B/cifar10_resnet20 --dataset fashion-mnist --data-dir .carry/fmnist --device wgpu \
    --levels 1 --output /tmp/exp --checkpoint-every 5000 ) 2>&1 | tail -20
 # When each file (progress checkpoints every 5,000 iterations, level results) was written:
 # the checkpoints' spacing gives the level's projected wall time.
 find /tmp/exp -type f -printf '%TT %s %P\n' | sort
-} 2>&1 | tee "$OUT/gpu_resnet20_level.txt"
+} 2>&1 | tee "$OUT/gpu_resnet20_level.txt"; fi
