@@ -92,7 +92,8 @@ fn measure<M: Classifier>(
         .expect("valid rate")
         .next_mask(&model, &dense)
         .expect("mask");
-    let masked_optimizer = MaskedOptimizer::new(optimizer.init(), &mask, &device);
+    let masked_optimizer = MaskedOptimizer::new(optimizer.init(), &mask, &model, &device)
+        .expect("the mask fits the model");
     let mut masked = Run {
         model: Some(masked_optimizer.prepare(make(&device))),
         plain: None,

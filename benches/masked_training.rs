@@ -137,7 +137,8 @@ fn bench_step<M: Classifier + 'static>(
                     .next_mask(&model, &dense)
                     .expect("mask")
             };
-            let masked = MaskedOptimizer::new(case.optimizer.init(), &mask, &device);
+            let masked = MaskedOptimizer::new(case.optimizer.init(), &mask, &model, &device)
+                .expect("the mask fits the model");
             model = masked.prepare(model);
             Stepper::Masked(Box::new(masked))
         }

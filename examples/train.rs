@@ -217,7 +217,7 @@ fn run<M: Classifier>(
     };
 
     let mask = Mask::dense(&model, &ParamSelector::default())?;
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, device);
+    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, device)?;
     let total = recipe.training_iterations;
     let mut logger = Logger {
         every: args.log_every.max(1),

@@ -75,7 +75,8 @@ fn run_schedule(config: &ImpConfig, schedule: &dyn MaskSchedule) -> (Steps, LeNe
     let data = data();
     let model = init(&device, 0);
     let mask = schedule.initial_mask();
-    let mut optimizer = MaskedOptimizer::new(config.training.optimizer.init(), mask, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(config.training.optimizer.init(), mask, &model, &device).unwrap();
     let model = optimizer.prepare(model);
     let ids = model.clone();
     let mut steps = Steps::default();

@@ -153,7 +153,8 @@ fn dense_run_mask(config: &ImpConfig, iterations: u64, level: usize) -> Mask {
     let data = data();
     let model = init(&device, config.seeds.init);
     let dense = Mask::dense(&model, &ParamSelector::default()).unwrap();
-    let mut optimizer = MaskedOptimizer::new(config.training.optimizer.init(), &dense, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(config.training.optimizer.init(), &dense, &model, &device).unwrap();
     let model = optimizer.prepare(model);
     let order = Branch::Main.data_order(config);
     let trained = Trainer::new(&config.training, &data, &device)

@@ -47,8 +47,10 @@ fn train_split(
     let mask = sparse_mask(&init(&device, 0));
     let end = recipe.training_iterations;
     let k = split.unwrap_or(end);
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
-    let model = optimizer.prepare(init(&device, 0));
+    let model = init(&device, 0);
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
+    let model = optimizer.prepare(model);
     let model = trainer
         .train(model, &mut optimizer, 0..k, &order, &mut NoObserver)
         .unwrap();
@@ -65,7 +67,7 @@ fn train_split(
     let restored = checkpoint
         .restore_optimizer_for(recipe.optimizer.init(), &model)
         .unwrap();
-    let mut optimizer = MaskedOptimizer::new(restored, &mask, &device);
+    let mut optimizer = MaskedOptimizer::new(restored, &mask, &model, &device).unwrap();
     let model = trainer
         .train(model, &mut optimizer, k..end, &order, &mut NoObserver)
         .unwrap();
@@ -124,11 +126,13 @@ fn restoring_optimizer_state_at_a_rewind_zeroes_the_pruned_entries() {
     let task = data();
     let recipe = tiny_recipe();
     let trainer = Trainer::new(&recipe, &task, &device);
-    let dense = Mask::dense(&init(&device, 0), &ParamSelector::default()).unwrap();
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense, &device);
+    let start = init(&device, 0);
+    let dense = Mask::dense(&start, &ParamSelector::default()).unwrap();
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &dense, &start, &device).unwrap();
     let model = trainer
         .train(
-            init(&device, 0),
+            start,
             &mut optimizer,
             0..5,
             &recipe.data_order(0, 0),

@@ -59,7 +59,8 @@ fn launches_of_steps(mask: impl Fn(&ResNet) -> Mask, loss_every: u64) -> LaunchC
     let device = device_by_name("wgpu").unwrap().autodiff();
     let model = resnet(&device);
     let mask = mask(&model);
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
     let model = optimizer.prepare(model);
     let order = recipe.data_order(3, 4);
     let trainer = Trainer::new(&recipe, &task, &device).with_options(TrainOptions { loss_every });

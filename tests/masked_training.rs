@@ -7,7 +7,7 @@ use burn::optim::{
     momentum::MomentumConfig,
 };
 use burn::tensor::{Device, Tensor};
-use burn_lottery::mask::{Mask, MaskedParams, ParamSelector};
+use burn_lottery::mask::{LayerMask, Mask, MaskError, MaskedParams, ParamSelector};
 use burn_lottery::params::float_values;
 use burn_lottery::train::masked::MaskedOptimizer;
 
@@ -67,7 +67,7 @@ fn fifty_steps_keep_pruned_weights_exactly_zero_sgd_and_adam() {
         // Conv + BatchNorm + Linear.
         let model = TinyNet::new(&device);
         let mask = sparse_mask(&model);
-        let mut optim = MaskedOptimizer::new(optimizer.clone(), &mask, &device);
+        let mut optim = MaskedOptimizer::new(optimizer.clone(), &mask, &model, &device).unwrap();
         let mut model = optim.prepare(model);
         let start = float_values(&model, |p| mask.contains(p));
         for step in 0..50 {
@@ -135,7 +135,7 @@ fn dense_mask_training_equals_plain_training() {
     let model = Mlp::new(&device);
     let dense = Mask::dense(&model, &ParamSelector::default()).unwrap();
     assert!(MaskedParams::new(&dense, &device).is_dense());
-    let mut masked = MaskedOptimizer::new(sgd(), &dense, &device);
+    let mut masked = MaskedOptimizer::new(sgd(), &dense, &model, &device).unwrap();
     let mut plain = sgd();
     let mut a = model.clone();
     let mut b = model;
@@ -146,4 +146,33 @@ fn dense_mask_training_equals_plain_training() {
         b = plain.step(0.1, b, gb);
     }
     assert_eq!(float_values(&a, |_| true), float_values(&b, |_| true));
+}
+
+/// A mask saved for another model is refused when the optimizer is built,
+/// naming the parameter, instead of failing inside a step (a wrong shape)
+/// or silently enforcing nothing (a parameter the model lacks).
+#[test]
+fn a_mask_that_does_not_fit_the_model_is_refused_by_name() {
+    let device = ndarray().autodiff();
+    let model = Mlp::new(&device);
+    let wrong_shape = Mask::from_layers([(
+        "fc1.weight".to_string(),
+        LayerMask::from_kept("fc1.weight", vec![16, 8], vec![true; 128]).unwrap(),
+    )]);
+    let err = MaskedOptimizer::new(sgd(), &wrong_shape, &model, &device)
+        .err()
+        .expect("a mask of another shape is refused");
+    assert!(
+        matches!(&err, MaskError::ShapeMismatch { path, mask_shape, param_shape }
+            if path == "fc1.weight" && mask_shape == &[16, 8] && param_shape == &[16, 32]),
+        "{err}"
+    );
+    let other_model = Mask::dense(&TinyNet::new(&device), &ParamSelector::default()).unwrap();
+    let err = MaskedOptimizer::new(sgd(), &other_model, &model, &device)
+        .err()
+        .expect("a mask of another model is refused");
+    let MaskError::UnknownParameter { path } = &err else {
+        panic!("expected an unknown parameter, got {err}");
+    };
+    assert!(other_model.contains(path) && err.to_string().contains(path.as_str()));
 }

@@ -86,7 +86,8 @@ fn replay_level_one(config: ImpConfig, range: Range<u64>, fixed: Option<f64>) ->
     let mask =
         Mask::from_bytes(&std::fs::read(dir.join(Layout::level(&Branch::Main, 1).mask())).unwrap())
             .unwrap();
-    let mut optimizer = MaskedOptimizer::new(config.training.optimizer.init(), &mask, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(config.training.optimizer.init(), &mask, &trained, &device).unwrap();
     let model = optimizer.prepare(trained);
     let mut rates = Rates::default();
     let order = Branch::Main.data_order(&config);
@@ -828,11 +829,13 @@ fn bad_scores_counts_and_rates_are_refused_with_typed_errors() {
     // A fixed learning rate must be finite and positive.
     let recipe = crate::common::tiny_recipe();
     let data = data();
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_of(&device), &device);
+    let model = init(&device, 0);
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &dense_of(&device), &model, &device).unwrap();
     let err = Trainer::new(&recipe, &data, &device)
         .with_fixed_learning_rate(Some(f64::NAN))
         .train(
-            init(&device, 0),
+            model,
             &mut optimizer,
             0..1,
             &recipe.data_order(0, 0),

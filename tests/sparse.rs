@@ -74,7 +74,7 @@ fn compare_steps(optimizer: OptimizerConfig, percent: usize) {
     let device = ndarray().autodiff();
     let model = init(&device, 3);
     let mask = pattern_mask(&model, percent);
-    let mut masked = MaskedOptimizer::new(optimizer.init(), &mask, &device);
+    let mut masked = MaskedOptimizer::new(optimizer.init(), &mask, &model, &device).unwrap();
     let mut dense = masked.prepare(model);
     let mut sparse = SparseMlp::from_module(&dense, &mask).unwrap();
     assert_eq!(sparse.kept_weights(), mask.kept_count());
@@ -505,7 +505,8 @@ fn the_trainer_switches_at_the_configured_density() {
     let model = init(&device, 0);
     let mask = pattern_mask(&model, 30); // density 0.3
     let run = |settings: &SparseTraining, fixed_lr: Option<f64>| {
-        let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+        let mut optimizer =
+            MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
         let model = optimizer.prepare(model.clone());
         let mut calls = Calls::default();
         let trained = Trainer::new(&recipe, &task, &device)
@@ -617,7 +618,7 @@ fn check_sparse_resume(optimizer: OptimizerConfig, tensors: usize) {
                 recipe.optimizer
             );
         }
-        let mut optimizer = MaskedOptimizer::new(burn_optimizer, &mask, &device);
+        let mut optimizer = MaskedOptimizer::new(burn_optimizer, &mask, &model, &device).unwrap();
         let model = optimizer.prepare(model);
         let trainer = Trainer::new(&recipe, &task, &device).with_sparse(settings, &mask);
         trainer
@@ -807,7 +808,8 @@ fn an_unknown_layout_trains_densely_and_says_why() {
         shift: Param::from_tensor(Tensor::zeros([10], &device)),
     };
     let mask = pattern_mask(&model, 30);
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
     let model = optimizer.prepare(model);
     let mut execution = None;
     let mut observer = Decision(&mut execution);

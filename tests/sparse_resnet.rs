@@ -85,7 +85,7 @@ fn sparse_resnet_steps_match_dense_masked_steps() {
     let model = resnet(&device, 3, 3);
     let mask = pattern_mask(&model, 26);
     let optimizer = sgd();
-    let mut masked = MaskedOptimizer::new(optimizer.init(), &mask, &device);
+    let mut masked = MaskedOptimizer::new(optimizer.init(), &mask, &model, &device).unwrap();
     let mut dense = masked.prepare(model);
     let mut sparse = SparseResNet::from_module(&dense, &mask, NormSettings::default()).unwrap();
     assert_eq!(sparse.kept_weights(), mask.kept_count());
@@ -265,8 +265,10 @@ fn a_resnet_fallback_leaves_batch_norm_as_the_dense_path_has_it() {
     };
     let mask = pattern_mask(&resnet(&device, 1, 0), 45);
     let run = |settings: &SparseTraining| {
-        let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
-        let model = optimizer.prepare(resnet(&device, 1, 0));
+        let model = resnet(&device, 1, 0);
+        let mut optimizer =
+            MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
+        let model = optimizer.prepare(model);
         let mut calls = Checkpoints::default();
         let trained = Trainer::new(&recipe, &task, &device)
             .with_sparse(settings, &mask)
@@ -297,9 +299,11 @@ fn the_trainer_trains_a_sparse_resnet_below_the_configured_density() {
     };
     let mask = pattern_mask(&resnet(&device, 1, 0), 45);
     let run = |settings: &SparseTraining| {
-        let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
         // A fresh model each run: clones share BatchNorm running statistics.
-        let model = optimizer.prepare(resnet(&device, 1, 0));
+        let model = resnet(&device, 1, 0);
+        let mut optimizer =
+            MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
+        let model = optimizer.prepare(model);
         let mut calls = Checkpoints::default();
         let trained = Trainer::new(&recipe, &task, &device)
             .with_sparse(settings, &mask)

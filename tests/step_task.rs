@@ -163,7 +163,8 @@ fn train<T: Task<Net>>(task: &T) -> Net {
     let model = Net::init(&device, 5);
     let mask = Mask::dense(&model, &ParamSelector::default()).unwrap();
     let recipe = recipe();
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
     let model = optimizer.prepare(model);
     Trainer::new(&recipe, task, &device)
         .train(model, &mut optimizer, 0..24, &order(), &mut NoObserver)

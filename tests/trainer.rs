@@ -178,7 +178,8 @@ fn train_fresh(
     let device = device();
     let model = lenet(&device, 7);
     let mask = mask.cloned().unwrap_or_else(|| dense_mask(&model));
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
     let model = optimizer.prepare(model);
     let model = Trainer::new(recipe, &loader.data, &device)
         .with_options(options.clone())
@@ -240,7 +241,7 @@ fn assert_resume_is_exact(recipe: &TrainingRecipe, sparse: bool, k: u64) {
         } else {
             recipe.optimizer.init()
         };
-        let mut optimizer = MaskedOptimizer::new(inner, &mask, &device);
+        let mut optimizer = MaskedOptimizer::new(inner, &mask, &model, &device).unwrap();
         let model = Trainer::new(recipe, &loader.data, &device)
             .train(
                 model,
@@ -524,7 +525,13 @@ fn ranges_outside_the_recipe_are_rejected() {
     let device = device();
     let model = lenet(&device, 7);
     let before = state(&model);
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_mask(&model), &device);
+    let mut optimizer = MaskedOptimizer::new(
+        recipe.optimizer.init(),
+        &dense_mask(&model),
+        &model,
+        &device,
+    )
+    .unwrap();
     let mut recorder = Recorder::default();
     let model = Trainer::new(&recipe, &loader.data, &device)
         .with_options(TrainOptions::default().clone())
@@ -601,7 +608,13 @@ fn a_data_order_that_disagrees_with_the_recipe_is_rejected() {
     let dataset = synthetic(64, 1);
     let recipe = recipe(OptimizerConfig::adam(1e-3), 10);
     let model = lenet(&device, 7);
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &dense_mask(&model), &device);
+    let mut optimizer = MaskedOptimizer::new(
+        recipe.optimizer.init(),
+        &dense_mask(&model),
+        &model,
+        &device,
+    )
+    .unwrap();
     let mut other_batch = loader(&dataset, 0);
     other_batch.order.batch_size = recipe.batch_size + 1;
     let err = Trainer::new(&recipe, &other_batch.data, &device)

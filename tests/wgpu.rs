@@ -138,7 +138,8 @@ fn train_on_both<M: Classifier>(build: impl Fn(&Device) -> M, recipe: &TrainingR
         let device = device.autodiff();
         let model = build(&device);
         let mask = sparse_mask(&model);
-        let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+        let mut optimizer =
+            MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
         let model = optimizer.prepare(model);
         let mut losses = LossLog::default();
         let counter = (on_gpu && fusion_switched_off()).then(LaunchCounter::start);
@@ -305,7 +306,7 @@ fn pruned_weights_stay_exactly_zero_on_wgpu() {
         // Conv + BatchNorm + Linear.
         let model = TinyNet::new(&device);
         let mask = sparse_mask(&model);
-        let mut masked = MaskedOptimizer::new(optimizer, &mask, &device);
+        let mut masked = MaskedOptimizer::new(optimizer, &mask, &model, &device).unwrap();
         let mut model = masked.prepare(model);
         let start = state(&model);
         assert_pruned_exactly_zero(&start, &mask, &format!("{name} after prepare"));
@@ -332,7 +333,8 @@ fn magnitude_pruning_on_wgpu_gives_the_ndarray_mask() {
     let device = gpu.autodiff();
     let model = resnet(&device, 1);
     let mask = Mask::dense(&model, &ParamSelector::default()).unwrap();
-    let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &device);
+    let mut optimizer =
+        MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, &device).unwrap();
     let model = optimizer.prepare(model);
     let trained = Trainer::new(&recipe, &task, &device)
         .train(

@@ -188,9 +188,14 @@ where
     early_bird.validate()?;
     let config = trainer.config;
     let end = config.training.training_iterations;
-    let mut optimizer =
-        MaskedOptimizer::new(config.training.optimizer.init(), dense, trainer.device);
-    let model = optimizer.prepare(trainer.template());
+    let template = trainer.template();
+    let mut optimizer = MaskedOptimizer::new(
+        config.training.optimizer.init(),
+        dense,
+        &template,
+        trainer.device,
+    )?;
+    let model = optimizer.prepare(template);
     let mut search = Search::new(early_bird, (pruner, dense), level, &mut *trainer.observer);
     let result = Trainer::new(&config.training, trainer.task, trainer.device)
         .with_options(trainer.options.train.clone())

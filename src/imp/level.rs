@@ -354,7 +354,8 @@ where
         let config = self.config;
         let k = config.rewind_iteration;
         let end = branch.iterations(level, config).end;
-        let mut optimizer = MaskedOptimizer::new(resume.optimizer, &resume.mask, self.device);
+        let mut optimizer =
+            MaskedOptimizer::new(resume.optimizer, &resume.mask, &resume.model, self.device)?;
         let model = optimizer.prepare(resume.model);
         let from_init = start == Start::Init;
         if from_init && resume.first == 0 && k == 0 && !self.store.contains(Layout::REWIND) {

@@ -24,7 +24,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::RecordError;
 use burn::tensor::Device;
 
-use crate::mask::{Mask, MaskedParams};
+use crate::mask::{Mask, MaskError, MaskedParams};
 use crate::rewind::RewindError;
 
 /// A burn optimizer that enforces a [`Mask`] on every step.
@@ -36,14 +36,25 @@ pub struct MaskedOptimizer {
 }
 
 impl MaskedOptimizer {
-    /// Wraps `optimizer`, enforcing `mask` (uploaded to `device`).
-    pub fn new(optimizer: ModuleOptimizer, mask: &Mask, device: &Device) -> Self {
-        Self {
+    /// Wraps `optimizer`, enforcing `mask` on `model`'s parameters, which
+    /// train on `device` (where the mask is uploaded).
+    ///
+    /// A mask that does not fit `model` (a parameter it names that the model
+    /// lacks, or a shape that differs: a mask saved for another model) is a
+    /// [`MaskError`] naming the parameter, before any step.
+    pub fn new<M: Module>(
+        optimizer: ModuleOptimizer,
+        mask: &Mask,
+        model: &M,
+        device: &Device,
+    ) -> Result<Self, MaskError> {
+        mask.validate(model, None)?;
+        Ok(Self {
             optimizer,
             masks: MaskedParams::new(mask, device),
             mask: mask.clone(),
             device: device.clone(),
-        }
+        })
     }
 
     /// The mask it enforces.
