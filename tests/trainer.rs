@@ -115,6 +115,11 @@ fn dense_mask<M: Module>(model: &M) -> Mask {
     Mask::dense(model, &ParamSelector::default()).unwrap()
 }
 
+/// The recipe's optimizer enforcing `model`'s dense mask.
+fn dense_optimizer(recipe: &TrainingRecipe, model: &LeNet, device: &Device) -> MaskedOptimizer {
+    MaskedOptimizer::new(recipe.optimizer.init(), &dense_mask(model), model, device).unwrap()
+}
+
 /// Records everything the loop reports.
 #[derive(Default)]
 struct Recorder {
@@ -525,13 +530,7 @@ fn ranges_outside_the_recipe_are_rejected() {
     let device = device();
     let model = lenet(&device, 7);
     let before = state(&model);
-    let mut optimizer = MaskedOptimizer::new(
-        recipe.optimizer.init(),
-        &dense_mask(&model),
-        &model,
-        &device,
-    )
-    .unwrap();
+    let mut optimizer = dense_optimizer(&recipe, &model, &device);
     let mut recorder = Recorder::default();
     let model = Trainer::new(&recipe, &loader.data, &device)
         .with_options(TrainOptions::default().clone())
@@ -608,13 +607,7 @@ fn a_data_order_that_disagrees_with_the_recipe_is_rejected() {
     let dataset = synthetic(64, 1);
     let recipe = recipe(OptimizerConfig::adam(1e-3), 10);
     let model = lenet(&device, 7);
-    let mut optimizer = MaskedOptimizer::new(
-        recipe.optimizer.init(),
-        &dense_mask(&model),
-        &model,
-        &device,
-    )
-    .unwrap();
+    let mut optimizer = dense_optimizer(&recipe, &model, &device);
     let mut other_batch = loader(&dataset, 0);
     other_batch.order.batch_size = recipe.batch_size + 1;
     let err = Trainer::new(&recipe, &other_batch.data, &device)
