@@ -51,13 +51,12 @@ done
 args+=(-C link-arg=-Wl,--end-group)
 # The system libraries statically where Debian has the archive, so the binary runs on a machine
 # without them (the GPU machine); --as-needed drops those (libz3) that no linked object uses.
-for lib in $($llvm/bin/llvm-config --link-static --system-libs) -lstdc++; do
+for lib in $($llvm/bin/llvm-config --link-static --system-libs); do
   name=${lib#-l}
-  if [ "$name" != "$lib" ] && [ -e "/usr/lib/x86_64-linux-gnu/lib$name.a" ] && [ "$name" != stdc++ ]; then
-    lib=-l:lib$name.a
-  fi
+  [ "$name" != "$lib" ] && [ -e "/usr/lib/x86_64-linux-gnu/lib$name.a" ] && lib=-l:lib$name.a
   args+=(-C "link-arg=$lib")
 done
+args+=(-C link-arg=-lstdc++)
 # Cargo does not see the link arguments or the shim change: without its output it relinks.
 rm -f "$target"/release/examples/train_step_throughput{,-*}
 cargo rustc --release --features cuda,cli --example train_step_throughput -- "${args[@]}"

@@ -68,12 +68,11 @@ PY
 else
   echo "prepare: no Fashion-MNIST under $fmnist (apt-get install dataset-fashion-mnist)"
 fi
-git rev-parse --short HEAD > .carry/COMMIT
-git diff --quiet HEAD || echo "dirty" >> .carry/COMMIT
-echo "($profile profile)" >> .carry/COMMIT
-if [ "${CUDA:-0}" != 0 ]; then
-  { git rev-parse --short HEAD; git diff --quiet HEAD || echo dirty; echo "(release profile)"; } > .carry-cuda/COMMIT
-fi
+commit() {  # directory profile: the commit its binaries were built from
+  { git rev-parse --short HEAD; git diff --quiet HEAD || echo dirty; echo "($2 profile)"; } > "$1/COMMIT"
+}
+commit .carry "$profile"
+[ "${CUDA:-0}" = 0 ] || commit .carry-cuda release
 if ! ls .gl/*.deb >/dev/null 2>&1; then
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   mkdir -p /tmp/amd64/partial

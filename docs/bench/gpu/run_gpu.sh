@@ -80,7 +80,7 @@ crate() {  # binary model optimizer mask steps sync_every (CRATE_ENV: environmen
 }
 torch_step() {  # model optimizer mask steps sync_every
   timeout 120 python3 benches/pytorch/train_step.py --model "$1" --optimizer "$2" --mask "$3" \
-    --device $TORCH_DEVICE --warmup $WARMUP --steps "$4" --sync-every "$5" 2>&1 | grep -E '^RESULT|rror|Unable'
+    --device $TORCH_DEVICE --warmup $WARMUP --steps "$4" --sync-every "$5" 2>&1 | grep -E '^RESULT|rror'
 }
 unfused() {  # fusion off: the unfused build if there is one, else burn's run-time switch
   if [ -x "$B/train_step_throughput_unfused" ]; then crate train_step_throughput_unfused "$@"
