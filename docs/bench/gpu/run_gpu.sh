@@ -32,6 +32,12 @@
 # processes level"): to stay inside one call's 10 minutes (and its 64 MiB), run
 # SECTIONS="steps launches processes level" in one call carrying .gl and .carry, and
 # SECTIONS=cuda in the next carrying .carry-cuda (prepare.sh with CUDA=1 packs it).
+# Sections run in the order of what they measure for the issue (steps, cuda, processes, level,
+# launches), whatever the order in SECTIONS, and each ends with a line saying how long it took.
+# BUDGET_S (default 540 on a GPU, for a call with timeout_s=600) guards the call's limit: a
+# section whose estimate (EST_steps and so on, seconds) would end past it is skipped with a line
+# saying so (also in skipped.txt), so a run slower than estimated loses the least important
+# figures, never rows already written.
 # LAVAPIPE=1 runs the same script on Mesa's software Vulkan driver with tiny step counts and
 # PyTorch on the CPU (a check of the script, not a benchmark); BIN=dir takes the binaries
 # from there instead of .carry/bin.
@@ -42,9 +48,24 @@ want() { case " $SECTIONS " in *" $1 "*) true ;; *) false ;; esac; }
 LAVAPIPE=${LAVAPIPE:-0}
 if [ "$LAVAPIPE" = 1 ]; then  # LeNet stands in for ResNet-20 (whose kernels take minutes to compile there)
   BIG=lenet; S_BIG=20; S_LENET=20; S_K=20; EVERY=10; WARMUP=2; KS="2"; TORCH_DEVICE=cpu; LEVEL_S=${LEVEL_S:-30}
+  BUDGET_S=${BUDGET_S:-3600}
 else
   BIG=resnet20; S_BIG=200; S_LENET=1000; S_K=100; EVERY=100; WARMUP=20; KS="2 4 8"; TORCH_DEVICE=cuda; LEVEL_S=${LEVEL_S:-60}
+  BUDGET_S=${BUDGET_S:-540}
 fi
+# Estimated seconds per section on a GPU (header); the level's is its LEVEL_S and the time to save.
+EST_steps=${EST_steps:-240}; EST_cuda=${EST_cuda:-180}; EST_processes=${EST_processes:-150}
+EST_level=${EST_level:-$((LEVEL_S + 20))}; EST_launches=${EST_launches:-60}
+section() {  # name: true when it is asked for and its estimate ends inside BUDGET_S
+  want "$1" || return 1
+  local est; est=$(eval echo "\${EST_$1}")
+  if [ $((SECONDS + est)) -gt "$BUDGET_S" ]; then
+    echo "# SKIPPED section $1: ${SECONDS}s gone, about ${est}s needed, BUDGET_S=$BUDGET_S" | tee -a "$OUT/skipped.txt"
+    return 1
+  fi
+  START=$SECONDS
+}
+took() { echo "# section took $((SECONDS - START))s (${SECONDS}s since the script started)"; }
 if ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
 if [ -n "${BIN:-}" ]; then
@@ -94,7 +115,7 @@ launches() {  # label binary model optimizer mask (CRATE_ENV: environment for th
     | grep -E '^(LAUNCHES|KERNEL)|rror|Unable' | sed "s/^LAUNCHES/LAUNCHES bin=$1/"
 }
 
-if want steps; then {
+if section steps; then {
 stamp "single-process steps"
 both_reads() {  # model optimizer mask steps: each side reading the loss every step, then every $EVERY
   crate train_step_throughput "$@" 1; crate train_step_throughput "$@" $EVERY
@@ -112,11 +133,14 @@ echo "# projected wall time of one ResNet-20 level: 62,560 steps x each row's me
 awk '/^RESULT/ && /model=resnet20/ { for (i = 1; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
   printf "PROJECTED %s %s mask=%s sync_every=%s level_minutes=%.1f\n", v["bin"] ? "bin=" v["bin"] : "", v["impl"], v["mask"], v["sync_every"], 62560 * v["median_s"] / 60; delete v }' \
   "$OUT/gpu_steps.txt.part"
+took
 } 2>&1 | tee "$OUT/gpu_steps.txt.part"
 mv "$OUT/gpu_steps.txt.part" "$OUT/gpu_steps.txt"
 fi
 
-if want cuda && [ -x "$B/train_step_throughput_cuda" ]; then {
+if want cuda && [ ! -x "$B/train_step_throughput_cuda" ]; then
+  echo "# SKIPPED section cuda: no train_step_throughput_cuda (prepare.sh with CUDA=1 packs it)" | tee -a "$OUT/skipped.txt"
+elif section cuda; then {
 stamp "burn's CUDA backend (kernels by NVRTC), one process"
 # cubecl loads libcuda and libnvrtc at run time: the driver's directory and the toolkit's.
 nvrtc=$(ldconfig -p | awk '/libnvrtc\.so/ { print $NF; exit }')
@@ -131,18 +155,10 @@ CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 cuda $BIG sgd none $S_BIG $EVERY | sed 
 cuda $BIG sgd 0.93 $S_BIG $EVERY; cuda lenet adam none $S_LENET $EVERY
 torch_step $BIG sgd none $S_BIG 1; torch_step lenet adam none $S_LENET 1  # the reference, in this file too
 DEVICE=cuda launches train_step_throughput_cuda train_step_throughput_cuda $BIG sgd none
+took
 } 2>&1 | tee "$OUT/gpu_cuda.txt"; fi
 
-if want launches; then {
-stamp "kernel launches per step"
-for case in "$BIG sgd none" "$BIG sgd 0.93" "lenet adam none"; do
-  launches train_step_throughput train_step_throughput $case
-  CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 launches train_step_throughput+fusion_off train_step_throughput $case
-  launches train_step_throughput_unfused train_step_throughput_unfused $case
-done
-} 2>&1 | tee "$OUT/gpu_launches.txt"; fi
-
-if want processes; then {
+if section processes; then {
 stamp "K concurrent processes"
 aggregate() {  # label K command...: K copies at once, then the sum of their images/s
   local label=$1 k=$2; shift 2
@@ -163,13 +179,25 @@ for k in $KS; do  # K = 1 is the single-process rows of gpu_steps.txt
   aggregate pytorch "$k" torch_step $BIG sgd none $S_K 1
 done
 [ -n "${SMI:-}" ] && kill $SMI && echo "# nvidia-smi samples (timestamp, utilization.gpu, memory.used):" && cat "$OUT/smi.csv"
+took
 } 2>&1 | tee "$OUT/gpu_processes.txt"; fi
 
-if want level; then {
+if section level; then {
 stamp "one ResNet-20 level for ${LEVEL_S}s"
 ( time timeout "$LEVEL_S" $B/cifar10_resnet20 --dataset fashion-mnist --data-dir .carry/fmnist --device wgpu \
    --levels 1 --output /tmp/exp --checkpoint-every 5000 ) 2>&1 | tail -20
 # When each file (progress checkpoints every 5,000 iterations, level results) was written:
 # the checkpoints' spacing gives the level's projected wall time.
 find /tmp/exp -type f -printf '%TT %s %P\n' | sort
+took
 } 2>&1 | tee "$OUT/gpu_resnet20_level.txt"; fi
+
+if section launches; then {
+stamp "kernel launches per step"
+for case in "$BIG sgd none" "$BIG sgd 0.93" "lenet adam none"; do
+  launches train_step_throughput train_step_throughput $case
+  CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 launches train_step_throughput+fusion_off train_step_throughput $case
+  launches train_step_throughput_unfused train_step_throughput_unfused $case
+done
+took
+} 2>&1 | tee "$OUT/gpu_launches.txt"; fi
