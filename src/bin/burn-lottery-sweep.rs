@@ -218,10 +218,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             require_complete,
         } => {
             let (sweep, title) = load(&args)?;
-            let out = out.unwrap_or_else(|| args.root.join("report"));
-            let report = dispatch(&sweep, &exec, Action::Report(&args.root))?;
-            if let Some(report) = report {
-                write(&report, &out, title)?;
+            let action = Action::Report(&args.root);
+            if let Some(report) = report_to(&sweep, title, &exec, action, &args.root, out)? {
                 for &index in &report.missing {
                     println!("missing: job {index} ({})", sweep.jobs()[index]);
                 }
@@ -239,10 +237,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             let (sweep, title) = load(&args)?;
             run_local(&sweep, &args, &exec, jobs, devices)?;
-            let out = out.unwrap_or_else(|| args.root.join("report"));
-            if let Some(report) = dispatch(&sweep, &exec, Action::Report(&args.root))? {
-                write(&report, &out, title)?;
-            }
+            report_to(&sweep, title, &exec, Action::Report(&args.root), &args.root, out)?;
         }
         Command::SingleProcess {
             sweep: args,
@@ -250,10 +245,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             out,
         } => {
             let (sweep, title) = load(&args)?;
-            let out = out.unwrap_or_else(|| args.root.join("report"));
-            if let Some(report) = dispatch(&sweep, &exec, Action::SingleProcess(&args.root))? {
-                write(&report, &out, title)?;
-            }
+            let action = Action::SingleProcess(&args.root);
+            report_to(&sweep, title, &exec, action, &args.root, out)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -397,6 +390,23 @@ fn plan(sweep: &Sweep, format: PlanFormat) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Runs `action` (merging the report, or the single-process reference) and
+/// writes the report it gives to `out` (default: ROOT/report).
+fn report_to(
+    sweep: &Sweep,
+    title: &str,
+    exec: &ExecArgs,
+    action: Action<'_>,
+    root: &Path,
+    out: Option<PathBuf>,
+) -> Result<Option<SweepReport>, Error> {
+    let report = dispatch(sweep, exec, action)?;
+    if let Some(report) = &report {
+        write(report, &out.unwrap_or_else(|| root.join("report")), title)?;
+    }
+    Ok(report)
 }
 
 fn write(report: &SweepReport, out: &Path, title: &str) -> Result<(), Error> {

@@ -454,7 +454,27 @@ where
     if let Some(schedule) = config.method.mask_schedule(config, level, dense.clone())? {
         return Ok(schedule.initial_mask().clone());
     }
-    let mask = match &config.method {
+    let mask = prune_main_level(trainer, level, previous, dense, pruner)?;
+    trainer.store.write(&path, &mask.to_bytes())?;
+    Ok(mask)
+}
+
+/// The mask [`next_mask`] makes with the experiment's [`PruningMethod`] for a
+/// main-line level whose mask is fixed while it trains.
+fn prune_main_level<M, T, F>(
+    trainer: &mut BranchTrainer<'_, T, F>,
+    level: usize,
+    previous: &Mask,
+    dense: &Mask,
+    pruner: &MagnitudePruner,
+) -> Result<Mask, ImpError>
+where
+    M: Module,
+    T: Task<M>,
+    F: Fn(&Device, u64) -> M,
+{
+    let config = trainer.config;
+    Ok(match &config.method {
         PruningMethod::Iterative => {
             pruner.next_mask(&trainer.trained_model(&Branch::Main, level - 1)?, previous)?
         }
@@ -493,9 +513,7 @@ where
         PruningMethod::Gradual(_) | PruningMethod::Dynamic(_) => {
             unreachable!("a method whose mask changes during training has a schedule")
         }
-    };
-    trainer.store.write(&path, &mask.to_bytes())?;
-    Ok(mask)
+    })
 }
 
 /// The mask `branch` trains under at `level`, given the main line's: the

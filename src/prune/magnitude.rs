@@ -396,86 +396,107 @@ pub(super) fn remove_smallest<'a>(
     min_density: f64,
     target: Target,
 ) -> Result<Vec<(&'a str, Vec<usize>)>, PruneError> {
-    let mut offsets = Vec::with_capacity(layers.len() + 1);
-    let mut total = 0usize;
-    for layer in layers {
-        offsets.push(total);
-        total += layer.kept.len();
-    }
-    offsets.push(total);
-    // A key is (protected << 63) | (magnitude bits << 32) | position;
-    // magnitudes are non-negative finite f32, whose bit patterns order like
-    // the values and fit in 31 bits.
-    if total > u32::MAX as usize {
-        return Err(PruneError::PoolTooLarge { weights: total });
-    }
-    let mut keys = Vec::new();
-    let mut removable = 0usize;
-    for (l, layer) in layers.iter().enumerate() {
-        let kept_here = layer.kept.iter().filter(|&&k| k).count();
-        removable += kept_here.saturating_sub(layer_floor(layer.kept.len(), min_density));
-        keys.reserve(kept_here);
-        for (i, _) in layer.kept.iter().enumerate().filter(|(_, k)| **k) {
-            let magnitude = layer.magnitudes.map_or(0.0, |m| m[i].abs());
-            let protected = layer.protected.is_some_and(|p| p[i]);
-            keys.push(
-                (u64::from(protected) << 63)
-                    | (u64::from(magnitude.to_bits()) << 32)
-                    | (offsets[l] + i) as u64,
-            );
-        }
-    }
-    let k = (keys.len() - target.kept(total, keys.len(), fraction)).min(removable);
-    let mut removed: Vec<Vec<usize>> = vec![Vec::new(); layers.len()];
+    let pool = PoolKeys::new(layers, min_density)?;
+    let kept = pool.keys.len();
+    let removable: usize = pool.spare.iter().sum();
+    let k = (kept - target.kept(pool.total(), kept, fraction)).min(removable);
     if k == 0 {
         return Ok(Vec::new());
     }
-    let locate = |key: u64| {
-        let pos = (key & 0xFFFF_FFFF) as usize;
-        let l = offsets.partition_point(|&o| o <= pos) - 1;
-        (l, pos - offsets[l])
-    };
-    keys.select_nth_unstable(k - 1);
-    let mut per_layer = vec![0usize; layers.len()];
-    for &key in &keys[..k] {
-        per_layer[locate(key).0] += 1;
-    }
-    let fits = layers.iter().enumerate().all(|(l, layer)| {
-        let kept_here = layer.kept.iter().filter(|&&k| k).count();
-        kept_here - per_layer[l] >= layer_floor(layer.kept.len(), min_density)
-    });
-    if fits {
-        for &key in &keys[..k] {
-            let (l, i) = locate(key);
-            removed[l].push(i);
+    let removed = pool.take_smallest(k);
+    Ok(layers
+        .iter()
+        .zip(removed)
+        .map(|(layer, r)| (layer.path, r))
+        .collect())
+}
+
+/// The kept weights of a pool as sortable keys, one `u64` each:
+/// `(protected << 63) | (magnitude bits << 32) | position`. Magnitudes are
+/// non-negative finite f32, whose bit patterns order like the values and
+/// fit in 31 bits; a position counts across the pool's layers.
+struct PoolKeys {
+    /// Where each layer's positions start, and the pool's size last.
+    offsets: Vec<usize>,
+    keys: Vec<u64>,
+    /// How many kept weights each layer can lose before its floor.
+    spare: Vec<usize>,
+}
+
+impl PoolKeys {
+    fn new(layers: &[Candidate<'_>], min_density: f64) -> Result<Self, PruneError> {
+        let mut offsets = Vec::with_capacity(layers.len() + 1);
+        let mut total = 0usize;
+        for layer in layers {
+            offsets.push(total);
+            total += layer.kept.len();
         }
-    } else {
+        offsets.push(total);
+        if total > u32::MAX as usize {
+            return Err(PruneError::PoolTooLarge { weights: total });
+        }
+        let mut keys = Vec::new();
+        let mut spare = Vec::with_capacity(layers.len());
+        for (layer, offset) in layers.iter().zip(&offsets) {
+            let kept_here = layer.kept.iter().filter(|&&k| k).count();
+            spare.push(kept_here.saturating_sub(layer_floor(layer.kept.len(), min_density)));
+            keys.reserve(kept_here);
+            for (i, _) in layer.kept.iter().enumerate().filter(|(_, k)| **k) {
+                let magnitude = layer.magnitudes.map_or(0.0, |m| m[i].abs());
+                let protected = layer.protected.is_some_and(|p| p[i]);
+                keys.push(
+                    (u64::from(protected) << 63)
+                        | (u64::from(magnitude.to_bits()) << 32)
+                        | (offset + i) as u64,
+                );
+            }
+        }
+        Ok(Self { offsets, keys, spare })
+    }
+
+    fn total(&self) -> usize {
+        self.offsets[self.offsets.len() - 1]
+    }
+
+    /// The layer of `key` and its entry in that layer.
+    fn locate(&self, key: u64) -> (usize, usize) {
+        let pos = (key & 0xFFFF_FFFF) as usize;
+        let l = self.offsets.partition_point(|&o| o <= pos) - 1;
+        (l, pos - self.offsets[l])
+    }
+
+    /// The entries of the `k` smallest keys, per layer, skipping a layer's
+    /// keys once it is at its floor.
+    fn take_smallest(mut self, k: usize) -> Vec<Vec<usize>> {
+        let mut removed: Vec<Vec<usize>> = vec![Vec::new(); self.spare.len()];
+        self.keys.select_nth_unstable(k - 1);
+        let mut per_layer = vec![0usize; self.spare.len()];
+        for &key in &self.keys[..k] {
+            per_layer[self.locate(key).0] += 1;
+        }
+        if per_layer.iter().zip(&self.spare).all(|(n, spare)| n <= spare) {
+            for &key in &self.keys[..k] {
+                let (l, i) = self.locate(key);
+                removed[l].push(i);
+            }
+            return removed;
+        }
         // Rare: some layer would fall below its floor. Walk all weights in
         // key order, skipping layers that reached their floor.
-        keys.sort_unstable();
-        let mut left: Vec<usize> = layers
-            .iter()
-            .map(|layer| {
-                let kept_here = layer.kept.iter().filter(|&&k| k).count();
-                kept_here.saturating_sub(layer_floor(layer.kept.len(), min_density))
-            })
-            .collect();
+        self.keys.sort_unstable();
+        let mut left = self.spare.clone();
         let mut taken = 0;
-        for &key in &keys {
+        for &key in &self.keys {
             if taken == k {
                 break;
             }
-            let (l, i) = locate(key);
+            let (l, i) = self.locate(key);
             if left[l] > 0 {
                 left[l] -= 1;
                 removed[l].push(i);
                 taken += 1;
             }
         }
+        removed
     }
-    Ok(layers
-        .iter()
-        .zip(removed)
-        .map(|(layer, r)| (layer.path, r))
-        .collect())
 }

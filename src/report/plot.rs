@@ -245,18 +245,11 @@ pub(crate) fn line_chart(series: &Series, chart: &Chart, path: &Path) -> Result<
     })
 }
 
-/// [`line_chart`] as SVG text; `path` names the plot in errors.
-pub(crate) fn line_chart_svg(
-    series: &Series,
-    chart: &Chart,
-    path: &Path,
-) -> Result<String, ReportError> {
-    let err = |reason: String| ReportError::Plot {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let weights_axis = matches!(chart.x, XAxis::WeightsRemaining);
-    let lines: Vec<(&str, Vec<(f64, f64)>)> = series
+/// Each line's points in plot coordinates (a weights fraction on its log
+/// position), in order of x, without those that cannot be placed; lines left
+/// with no point are dropped.
+fn placed_lines(series: &Series, weights_axis: bool) -> Vec<(&str, Vec<(f64, f64)>)> {
+    series
         .iter()
         .map(|(name, points)| {
             let mut placed: Vec<(f64, f64)> = points
@@ -268,16 +261,17 @@ pub(crate) fn line_chart_svg(
             (name.as_str(), placed)
         })
         .filter(|(_, points)| !points.is_empty())
-        .collect();
-    let all: Vec<(f64, f64)> = lines.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-    let (y0, y1) = fit_range(all.iter().map(|p| p.1), chart.y_includes_zero)
-        .ok_or_else(|| err("no points to plot".into()))?;
-    let (x_lo, x_hi) = all
+        .collect()
+}
+
+/// The x axis that fits `points`: its range, ticks and description.
+fn x_axis<'a>(chart: &Chart<'a>, points: &[(f64, f64)]) -> (f64, f64, Vec<f64>, &'a str) {
+    let (x_lo, x_hi) = points
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
             (lo.min(p.0), hi.max(p.0))
         });
-    let (x0, x1, ticks, x_desc) = match chart.x {
+    match chart.x {
         XAxis::WeightsRemaining => {
             let (x0, x1) = weights_range(x_lo, x_hi);
             (x0, x1, weights_ticks(x0, x1), "weights remaining (%)")
@@ -287,7 +281,25 @@ pub(crate) fn line_chart_svg(
             let ticks = RangedCoordf64::from(x0..x1).key_points(10);
             (x0, x1, ticks, desc)
         }
+    }
+}
+
+/// [`line_chart`] as SVG text; `path` names the plot in errors.
+pub(crate) fn line_chart_svg(
+    series: &Series,
+    chart: &Chart,
+    path: &Path,
+) -> Result<String, ReportError> {
+    let err = |reason: String| ReportError::Plot {
+        path: path.to_path_buf(),
+        reason,
     };
+    let weights_axis = matches!(chart.x, XAxis::WeightsRemaining);
+    let lines = placed_lines(series, weights_axis);
+    let all: Vec<(f64, f64)> = lines.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let (y0, y1) = fit_range(all.iter().map(|p| p.1), chart.y_includes_zero)
+        .ok_or_else(|| err("no points to plot".into()))?;
+    let (x0, x1, ticks, x_desc) = x_axis(chart, &all);
     let x_label = |x: &f64| {
         if weights_axis {
             percent_label(100.0 * weights_at(*x))
