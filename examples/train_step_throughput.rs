@@ -5,7 +5,9 @@
 //! Prints one `RESULT key=value ...` line per run, the same format as the
 //! PyTorch script; with `--phases` also a `PHASES` line (the device is
 //! synchronized after every phase, so the phases add up to slightly more
-//! than an unsynchronized step).
+//! than an unsynchronized step), with `--count-launches` too each phase's
+//! kernel launches per step (synchronizing also flushes fusion's queue at
+//! each phase's end, so kernels are not fused across phases).
 //!
 //! ```sh
 //! cargo run --release --features wgpu --example train_step_throughput -- \
@@ -169,10 +171,20 @@ fn main() {
         print_launches(launches, &implementation, &args, timing.steps.len());
     }
     if let Some(p) = timing.phases {
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / args.steps as f64;
+        let steps = timing.steps.len();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / steps as f64;
+        let launches = if args.count_launches {
+            let [f, b, g, o, w] = p.launches.map(|n| n as f64 / steps as f64);
+            format!(
+                " forward_launches={f:.1} backward_launches={b:.1} mask_grads_launches={g:.1} \
+                 optimizer_launches={o:.1} mask_weights_launches={w:.1}"
+            )
+        } else {
+            String::new()
+        };
         println!(
             "PHASES impl=burn-{} model={} mask={} forward_ms={:.2} backward_ms={:.2} \
-             mask_grads_ms={:.2} optimizer_ms={:.2} mask_weights_ms={:.2}",
+             mask_grads_ms={:.2} optimizer_ms={:.2} mask_weights_ms={:.2}{launches}",
             args.device,
             args.model.name(),
             args.mask,

@@ -75,6 +75,9 @@ pub struct Phases {
     pub mask_grads: Duration,
     pub optimizer: Duration,
     pub mask_weights: Duration,
+    /// Kernel launches of each phase in the order above, summed over steps
+    /// (zero unless launches are counted).
+    pub launches: [usize; 5],
 }
 
 impl Phases {
@@ -84,6 +87,9 @@ impl Phases {
         self.mask_grads += other.mask_grads;
         self.optimizer += other.optimizer;
         self.mask_weights += other.mask_weights;
+        for (sum, n) in self.launches.iter_mut().zip(other.launches) {
+            *sum += n;
+        }
     }
 }
 
@@ -284,26 +290,33 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
         }
         let mut phases = Phases::default();
         let mut t = Instant::now();
-        let mut lap = |slot: &mut Duration| {
+        let mut launched = launches_so_far(&counter);
+        // After each phase: its time and, when counted, its launches (the
+        // device is synchronized, so every launch of the phase has happened).
+        let mut lap = |slot: &mut Duration, launches: &mut usize| {
             sync(time_phases);
             let now = Instant::now();
             *slot += now - t;
             t = now;
+            let so_far = launches_so_far(&counter);
+            *launches = so_far - launched;
+            launched = so_far;
         };
+        let [forward, backward, mask_grads, optimizer, mask_weights] = &mut phases.launches;
         let loss = cross_entropy(model.forward(images.clone()), labels.clone());
-        lap(&mut phases.forward);
+        lap(&mut phases.forward, forward);
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        lap(&mut phases.backward);
+        lap(&mut phases.backward, backward);
         if let Some(masks) = &masks {
             masks.apply_to_grads(&model, &mut grads);
         }
-        lap(&mut phases.mask_grads);
+        lap(&mut phases.mask_grads, mask_grads);
         model = optim.step(lr, model, grads);
-        lap(&mut phases.optimizer);
+        lap(&mut phases.optimizer, optimizer);
         if let Some(masks) = &masks {
             model = masks.apply_to_weights(model);
         }
-        lap(&mut phases.mask_weights);
+        lap(&mut phases.mask_weights, mask_weights);
         if i >= warmup {
             total.add(&phases);
         }
@@ -345,6 +358,18 @@ fn launch_counter() -> burn_lottery::launches::LaunchCounter {
 #[cfg(not(feature = "cubecl"))]
 fn launch_counter() {
     eprintln!("launches are counted on wgpu builds only (--features wgpu)");
+}
+
+/// The launches `counter` has counted so far (0 when none counts).
+#[cfg(feature = "cubecl")]
+fn launches_so_far(counter: &Option<burn_lottery::launches::LaunchCounter>) -> usize {
+    counter.as_ref().map_or(0, |c| c.so_far().total())
+}
+
+/// Without a cubecl backend there are no kernel launches to count.
+#[cfg(not(feature = "cubecl"))]
+fn launches_so_far(_: &Option<()>) -> usize {
+    0
 }
 
 /// [`measure_reading`] on the host sparse path ([`SparseTicket::train_step`]): the
