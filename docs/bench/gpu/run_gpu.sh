@@ -20,7 +20,8 @@
 #                          utilisation sampled meanwhile
 #   gpu_launches.txt       kernel launches per step (fused, fusion off at run time, and the
 #                          unfused build when there is one; ResNet-20 with no mask and 93%
-#                          masked, LeNet), counted by the crate's LaunchCounter
+#                          masked, LeNet), counted by the crate's LaunchCounter, and the masked
+#                          ResNet-20 step's launches phase by phase
 #   gpu_resnet20_level.txt one ResNet-20 level (62,560 iterations) on Fashion-MNIST (its first
 #                          10,000 training images, as prepare.sh packs them) through the IMP
 #                          runner for LEVEL_S seconds, and its projected wall time
@@ -199,5 +200,8 @@ for case in "$BIG sgd none" "$BIG sgd 0.93" "lenet adam none"; do
   CRATE_ENV=BURN_FUSION_MAX_EXPLORATIONS=0 launches train_step_throughput+fusion_off train_step_throughput $case
   launches train_step_throughput_unfused train_step_throughput_unfused $case
 done
+# Each phase's launches (forward, backward, masks, optimizer: BENCHMARKS.md's by-phase table).
+timeout 120 "$B/train_step_throughput" --model $BIG --optimizer sgd --mask 0.93 --device wgpu \
+  --warmup $WARMUP --steps 5 --phases --count-launches 2>&1 | grep -E '^PHASES|rror'
 took
 } 2>&1 | tee "$OUT/gpu_launches.txt"; fi
