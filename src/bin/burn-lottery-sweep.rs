@@ -237,7 +237,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             let (sweep, title) = load(&args)?;
             run_local(&sweep, &args, &exec, jobs, devices)?;
-            report_to(&sweep, title, &exec, Action::Report(&args.root), &args.root, out)?;
+            let action = Action::Report(&args.root);
+            report_to(&sweep, title, &exec, action, &args.root, out)?;
         }
         Command::SingleProcess {
             sweep: args,

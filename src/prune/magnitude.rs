@@ -451,7 +451,11 @@ impl PoolKeys {
                 );
             }
         }
-        Ok(Self { offsets, keys, spare })
+        Ok(Self {
+            offsets,
+            keys,
+            spare,
+        })
     }
 
     fn total(&self) -> usize {
@@ -474,7 +478,11 @@ impl PoolKeys {
         for &key in &self.keys[..k] {
             per_layer[self.locate(key).0] += 1;
         }
-        if per_layer.iter().zip(&self.spare).all(|(n, spare)| n <= spare) {
+        if per_layer
+            .iter()
+            .zip(&self.spare)
+            .all(|(n, spare)| n <= spare)
+        {
             for &key in &self.keys[..k] {
                 let (l, i) = self.locate(key);
                 removed[l].push(i);
