@@ -290,7 +290,11 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
         }
         let mut phases = Phases::default();
         let mut t = Instant::now();
-        let mut launched = launches_so_far(&counter);
+        let mut launched = if time_phases {
+            launches_so_far(&counter)
+        } else {
+            0
+        };
         // After each phase: its time and, when counted, its launches (the
         // device is synchronized, so every launch of the phase has happened).
         let mut lap = |slot: &mut Duration, launches: &mut usize| {
@@ -298,9 +302,11 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
             let now = Instant::now();
             *slot += now - t;
             t = now;
-            let so_far = launches_so_far(&counter);
-            *launches = so_far - launched;
-            launched = so_far;
+            if time_phases {
+                let so_far = launches_so_far(&counter);
+                *launches = so_far - launched;
+                launched = so_far;
+            }
         };
         let [forward, backward, mask_grads, optimizer, mask_weights] = &mut phases.launches;
         let loss = cross_entropy(model.forward(images.clone()), labels.clone());
