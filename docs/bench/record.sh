@@ -66,7 +66,7 @@ export BUILD_NOTE
 BIN=$TARGET/$PROFILE_DIR/examples
 
 EXAMPLES=(train_step_throughput bench_memory sparse_kernels sparse_step
-    fashion_mnist_lenet structured_speed train)
+    fashion_mnist_lenet structured_speed train layer_launches)
 BENCHES=(mask_ratio masked_training pruning data_pipeline)
 
 build() {
@@ -231,6 +231,16 @@ area_wgpu_software() {
         "Mesa lavapipe (Vulkan on the CPU cores), no GPU: LeNet-300-100 no mask and 80%" \
         -- wgpu_software
     bash docs/bench/launches_lavapipe.sh  # kernel launches per step (stamps its own file)
+    bash docs/bench/launch_phases_lavapipe.sh  # the same by phase (stamps its own file)
+    stamp_run docs/bench/layer_launches_lavapipe.txt \
+        "Mesa lavapipe: one layer's kernel launches, fusion on, then off" -- layer_launches
+}
+
+layer_launches() {
+    echo "## fusion on"
+    "$BIN/layer_launches"
+    echo "## BURN_FUSION_MAX_EXPLORATIONS=0 (fusion off)"
+    BURN_FUSION_MAX_EXPLORATIONS=0 "$BIN/layer_launches"
 }
 
 # Mask state and peak memory (MEMORY_NDARRAY=1 adds ndarray: 4 ResNet-20
@@ -398,7 +408,7 @@ alloc             bench/alloc.txt
 mask_cost         bench/mask_ratio.txt, mask_phases.txt
 criterion         bench/masked_training.txt (LeNet groups), pruning.txt, data_pipeline.txt
 backends          bench/cpu_backends_lenet.txt, ndarray_resnet20_step.txt, flex_repeatability.txt
-wgpu_software     bench/wgpu_lavapipe.txt, launches_lavapipe.txt
+wgpu_software     bench/wgpu_lavapipe.txt, launches_lavapipe.txt, launch_phases_lavapipe.txt, layer_launches_lavapipe.txt
 memory            bench/memory_flex.txt (memory_ndarray.txt with MEMORY_NDARRAY=1)
 sparse_lenet      bench/sparse_kernels.txt, sparse_step.txt, sparse_step_1thread.txt, sparse_dense_phases_7pct.txt
 sparse_resnet     bench/sparse_step_resnet20.txt, sparse_step_resnet20_1thread.txt, sparse_resnet20_vs_pytorch_threads{1,2}.txt, sparse_resnet20_profile.txt
