@@ -6,8 +6,11 @@
 //! makes the scalar it starts from, and the input's gradient, as inside a
 //! network.
 //!
+//! With `--kernels`, each row is followed by the kernels its last counted
+//! pass launched (`KERNEL` lines, the input's random fill among them).
+//!
 //! ```sh
-//! cargo run --features wgpu,cli --example layer_launches
+//! cargo run --features wgpu,cli --example layer_launches -- --kernels
 //! # each operation its own kernel:
 //! BURN_FUSION_MAX_EXPLORATIONS=0 cargo run --features wgpu,cli --example layer_launches
 //! ```
@@ -17,7 +20,7 @@ use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_lottery::device::device_by_name;
-use burn_lottery::launches::LaunchCounter;
+use burn_lottery::launches::{LaunchCount, LaunchCounter};
 
 /// Passes before counting (autotune tries kernels on a shape's first use).
 const WARMUP: usize = 3;
@@ -40,14 +43,25 @@ fn main() {
             relu(norm.forward(conv.forward(x)))
         }),
     ];
+    let kernels = std::env::args().any(|a| a == "--kernels");
     for (name, layer) in layers {
-        let forward = launches(&device, || layer(input(&device)));
-        let backward = launches(&device, || {
+        let (forward, forward_kernels) = launches(&device, || layer(input(&device)));
+        let (backward, backward_kernels) = launches(&device, || {
             let output = layer(input(&device));
             let grads = output.clone().sum().backward();
             (output, grads)
         });
         println!("LAYER name={name} forward={forward:.1} forward_backward={backward:.1}");
+        if kernels {
+            for (pass, count) in [
+                ("forward", forward_kernels),
+                ("forward_backward", backward_kernels),
+            ] {
+                for (kernel, n) in count.most_launched(usize::MAX) {
+                    println!("KERNEL layer={name} pass={pass} n={n} name={kernel}");
+                }
+            }
+        }
     }
 }
 
@@ -57,15 +71,18 @@ fn input(device: &Device) -> Tensor<4> {
 }
 
 /// The mean launches of `COUNTED` runs of `pass` after `WARMUP`, less the
-/// input's own (its random fill). What `pass` returns is held until the
-/// device is synchronized: fusion skips work whose result nobody holds.
-fn launches<R>(device: &Device, pass: impl Fn() -> R) -> f64 {
+/// input's own (its random fill), and the last run's kernels. What `pass`
+/// returns is held until the device is synchronized: fusion skips work
+/// whose result nobody holds.
+fn launches<R>(device: &Device, pass: impl Fn() -> R) -> (f64, LaunchCount) {
     let mut total = 0.0;
+    let mut last = LaunchCount::default();
     for i in 0..WARMUP + COUNTED {
         device.sync().expect("device sync");
         let counter = LaunchCounter::start();
         let held = pass();
-        let n = counter.finish(device).expect("device sync").total();
+        last = counter.finish(device).expect("device sync");
+        let n = last.total();
         drop(held);
         let counter = LaunchCounter::start();
         let held = input(device);
@@ -75,5 +92,5 @@ fn launches<R>(device: &Device, pass: impl Fn() -> R) -> f64 {
             total += n as f64 - fill as f64;
         }
     }
-    total / COUNTED as f64
+    (total / COUNTED as f64, last)
 }

@@ -238,7 +238,7 @@ area_wgpu_software() {
 
 layer_launches() {
     echo "## fusion on"
-    "$BIN/layer_launches"
+    "$BIN/layer_launches" --kernels
     echo "## BURN_FUSION_MAX_EXPLORATIONS=0 (fusion off)"
     BURN_FUSION_MAX_EXPLORATIONS=0 "$BIN/layer_launches"
 }
