@@ -83,7 +83,7 @@ if [ -n "${BIN:-}" ]; then  # binaries built in this checkout: its commit
 else  # carried binaries: the commit prepare.sh built them from
   for f in .carry/COMMIT .carry-cuda/COMMIT; do [ -f $f ] && COMMIT=$(tr '\n' ' ' < $f) && break; done
 fi
-COMMIT=${COMMIT:-unknown}
+COMMIT=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 GPU=$(nvidia-smi -L 2>/dev/null | head -1); GPU=${GPU:-"no nvidia-smi (LAVAPIPE=$LAVAPIPE)"}
 stamp() {  # file command...
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC') | $GPU | $(nproc) cores:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
