@@ -218,8 +218,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             require_complete,
         } => {
             let (sweep, title) = load(&args)?;
-            let action = Action::Report(&args.root);
-            if let Some(report) = report_to(&sweep, title, &exec, action, &args.root, out)? {
+            let report = report_to(&sweep, title, &exec, Action::Report, &args.root, out)?;
+            if let Some(report) = report {
                 for &index in &report.missing {
                     println!("missing: job {index} ({})", sweep.jobs()[index]);
                 }
@@ -237,8 +237,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             let (sweep, title) = load(&args)?;
             run_local(&sweep, &args, &exec, jobs, devices)?;
-            let action = Action::Report(&args.root);
-            report_to(&sweep, title, &exec, action, &args.root, out)?;
+            report_to(&sweep, title, &exec, Action::Report, &args.root, out)?;
         }
         Command::SingleProcess {
             sweep: args,
@@ -246,8 +245,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             out,
         } => {
             let (sweep, title) = load(&args)?;
-            let action = Action::SingleProcess(&args.root);
-            report_to(&sweep, title, &exec, action, &args.root, out)?;
+            report_to(&sweep, title, &exec, Action::SingleProcess, &args.root, out)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -393,17 +391,18 @@ fn plan(sweep: &Sweep, format: PlanFormat) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs `action` (merging the report, or the single-process reference) and
-/// writes the report it gives to `out` (default: ROOT/report).
-fn report_to(
+/// Runs `action` on the sweep under `root` (merging the report, or the
+/// single-process reference) and writes the report it gives to `out`
+/// (default: ROOT/report).
+fn report_to<'a>(
     sweep: &Sweep,
     title: &str,
     exec: &ExecArgs,
-    action: Action<'_>,
-    root: &Path,
+    action: fn(&'a Path) -> Action<'a>,
+    root: &'a Path,
     out: Option<PathBuf>,
 ) -> Result<Option<SweepReport>, Error> {
-    let report = dispatch(sweep, exec, action)?;
+    let report = dispatch(sweep, exec, action(root))?;
     if let Some(report) = &report {
         write(report, &out.unwrap_or_else(|| root.join("report")), title)?;
     }
