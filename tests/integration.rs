@@ -40,5 +40,7 @@ mod step_task;
 mod store_integrity;
 mod structured;
 mod sweep;
+#[cfg(feature = "cli")]
+mod sweep_cli;
 mod trainer;
 mod wgpu;

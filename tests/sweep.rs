@@ -292,6 +292,13 @@ fn concurrent_jobs_merge_into_the_single_process_report() {
     let partial = sweep.report(&cluster, &device, &task, init).unwrap();
     assert_eq!(partial.missing.len(), sweep.jobs().len());
     assert!(partial.rows.is_empty());
+    // Nothing to plot yet: the CSV headers, no SVG, no error.
+    partial.write(&cluster.join("partial"), "tiny").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(cluster.join("partial/report.csv")).unwrap(),
+        partial.report_csv()
+    );
+    assert!(!cluster.join("partial/report.svg").exists());
     run_locally(&sweep, &cluster);
     assert!(
         sweep
