@@ -5,15 +5,35 @@
 
 use burn::tensor::Device;
 
-/// A device name that is unknown or whose backend was not compiled in.
+/// Why a device name gives no device.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown or unavailable device `{name}`; compiled in: {}", available.join(", "))]
-pub struct DeviceError {
-    /// The name asked for.
-    pub name: String,
-    /// The names this build supports.
-    pub available: Vec<&'static str>,
+pub enum DeviceError {
+    /// The name is unknown, or its backend was not compiled in.
+    #[error("unknown or unavailable device `{name}`; compiled in: {}", available.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names this build supports.
+        available: Vec<&'static str>,
+    },
+    /// The backend is compiled in but this machine has no such device.
+    #[error(
+        "device `{name}`: not on this machine; wgpu finds {adapters} adapter(s), {discrete} of \
+         them discrete GPUs (`wgpu:0` is the first; `wgpu` takes the default adapter){}",
+        if *adapters == 0 { NO_ADAPTER_HINT } else { "" }
+    )]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// The adapters wgpu finds, of any kind (a software driver counts).
+        adapters: usize,
+        /// Of those, the discrete GPUs.
+        discrete: usize,
+    },
 }
+
+const NO_ADAPTER_HINT: &str = "; wgpu needs a Vulkan driver: the GPU vendor's, or Mesa's \
+    software one (Debian: mesa-vulkan-drivers libvulkan1)";
 
 /// Device names this build supports, fastest CPU backend first.
 pub fn available_devices() -> Vec<&'static str> {
@@ -49,7 +69,7 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
     if let Some(index) = name.strip_prefix("wgpu:")
         && let Ok(index) = index.parse::<usize>()
     {
-        return Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)));
+        return wgpu_device(name, burn::tensor::DeviceKind::DiscreteGpu(index));
     }
     match name {
         #[cfg(any(feature = "ndarray", feature = "cubecl"))]
@@ -58,12 +78,39 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
         #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        "wgpu" => wgpu_device(name, burn::tensor::DeviceKind::DefaultDevice),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0)),
-        _ => Err(DeviceError {
+        _ => Err(DeviceError::Unknown {
             name: name.to_string(),
             available: available_devices(),
         }),
     }
+}
+
+/// The wgpu device of `kind`, if wgpu finds it on this machine (burn would
+/// otherwise panic in its device thread at the first tensor): any adapter for
+/// the default device, the N-th discrete GPU for `DiscreteGpu(N)`.
+#[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
+fn wgpu_device(name: &str, kind: burn::tensor::DeviceKind) -> Result<Device, DeviceError> {
+    use burn::tensor::{DeviceKind, DeviceType};
+    let found = Device::enumerate(DeviceType::Wgpu).into_vec();
+    let default = matches!(kind, DeviceKind::DefaultDevice);
+    let device = Device::wgpu(kind);
+    let exists = if default {
+        !found.is_empty()
+    } else {
+        found.contains(&device)
+    };
+    if exists {
+        return Ok(device);
+    }
+    let discrete = (0..found.len())
+        .filter(|&i| found.contains(&Device::wgpu(DeviceKind::DiscreteGpu(i))))
+        .count();
+    Err(DeviceError::NotFound {
+        name: name.to_string(),
+        adapters: found.len(),
+        discrete,
+    })
 }

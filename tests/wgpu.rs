@@ -36,7 +36,7 @@ use burn::optim::{
 };
 use burn::tensor::Device;
 use burn_lottery::data::{ExperimentData, ImageDataset, Normalization};
-use burn_lottery::device::device_by_name;
+use burn_lottery::device::{DeviceError, device_by_name};
 use burn_lottery::imp::{Imp, RunOptions, Silent};
 use burn_lottery::launches::LaunchCounter;
 use burn_lottery::mask::{Mask, ParamSelector};
@@ -69,13 +69,32 @@ fn wgpu() -> Device {
     device_by_name("wgpu").expect("this test binary is built with the wgpu feature")
 }
 
-/// `wgpu:N` names the N-th discrete GPU (one process per GPU); anything
+/// `wgpu:N` names the N-th discrete GPU (one process per GPU) and is refused
+/// up front, saying what wgpu finds, where the machine has no such GPU
+/// (burn would panic in its device thread at the first tensor); anything
 /// else after `wgpu:` is an unknown device, named in the error with the
 /// names this build has.
 #[test]
 fn a_gpu_index_is_part_of_the_device_name() {
-    assert!(device_by_name("wgpu:0").is_ok());
-    assert!(device_by_name("wgpu:3").is_ok());
+    assert!(device_by_name("wgpu").is_ok());
+    let Err(DeviceError::NotFound {
+        adapters, discrete, ..
+    }) = device_by_name("wgpu:64")
+    else {
+        panic!("this machine has no 65 discrete GPUs");
+    };
+    assert!(
+        adapters >= 1 && discrete <= adapters,
+        "{adapters} {discrete}"
+    );
+    for index in 0..discrete {
+        assert!(device_by_name(&format!("wgpu:{index}")).is_ok());
+    }
+    let missing = format!("wgpu:{discrete}");
+    let message = device_by_name(&missing).unwrap_err().to_string();
+    assert!(message.contains(&format!("`{missing}`")), "{message}");
+    let finds = format!("finds {adapters} adapter(s), {discrete} of them discrete GPUs");
+    assert!(message.contains(&finds), "{message}");
     for name in ["wgpu:first", "wgpu:", "cuda"] {
         let message = device_by_name(name).unwrap_err().to_string();
         assert!(message.contains(&format!("`{name}`")), "{message}");
