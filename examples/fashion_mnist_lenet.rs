@@ -95,26 +95,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         checkpoint_every: args.checkpoint_every,
         ..RunOptions::default()
     });
+    let mut studies = Vec::new();
     for &seed in &args.seeds {
         for (i, &rewind) in args.rewind.iter().enumerate() {
             let controls = i == 0 && args.control_seeds.contains(&seed);
-            // The paper's protocol (a preset), with this run's levels and controls.
-            let imp = experiment.imp(|_| ImpConfig {
-                levels: args.levels,
-                controls: Controls::random(controls),
-                sparse_training: if args.sparse {
-                    SparseTraining::on()
-                } else {
-                    SparseTraining::default()
-                },
-                ..ImpConfig::lenet_fashion_mnist(args.iterations, rewind, seed)
-            });
-            eprintln!(
-                "seed {seed}, rewind to iteration {rewind}: {}",
-                imp.directory().display()
-            );
-            rows.extend(imp.run_with(&mut Progress::new())?.rows);
+            let study = experiment.imp(|_| lenet_config(&args, seed, rewind, controls));
+            // Checked before anything trains: a bad flag (a rewind point
+            // past --iterations) fails now, not after the first chains.
+            study.imp().validate()?;
+            studies.push((seed, rewind, study));
         }
+    }
+    for (seed, rewind, study) in &studies {
+        eprintln!(
+            "seed {seed}, rewind to iteration {rewind}: {}",
+            study.directory().display()
+        );
+        rows.extend(study.run_with(&mut Progress::new())?.rows);
     }
     std::fs::create_dir_all(&args.report)?;
     let accuracy = MetricLabel::accuracy();
@@ -132,4 +129,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64() / 60.0
     );
     Ok(())
+}
+
+/// The paper's protocol (a preset), with this run's levels and controls.
+fn lenet_config(args: &Args, seed: u64, rewind: u64, controls: bool) -> ImpConfig {
+    ImpConfig {
+        levels: args.levels,
+        controls: Controls::random(controls),
+        sparse_training: if args.sparse {
+            SparseTraining::on()
+        } else {
+            SparseTraining::default()
+        },
+        ..ImpConfig::lenet_fashion_mnist(args.iterations, rewind, seed)
+    }
 }

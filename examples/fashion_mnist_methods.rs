@@ -373,6 +373,15 @@ fn run_methods<M: Classifier>(
         checkpoint_every: args.checkpoint_every,
         ..RunOptions::default()
     });
+    // Every configuration is checked before the first trains.
+    for &seed in &args.seed {
+        for &method in &args.method {
+            experiment
+                .imp(|_| method.config(args, seed))
+                .imp()
+                .validate()?;
+        }
+    }
     for &seed in &args.seed {
         for &method in &args.method {
             let started = Instant::now();
