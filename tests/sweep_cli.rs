@@ -148,6 +148,16 @@ fn bad_input_is_refused_with_a_message_that_names_it() {
         &[],
         "/nonexistent/data/train-images",
     );
+    // A local run's failed job: its number, its log and the log's last lines.
+    let local = ["local", "--sweep", &spec, "--root", root, "--jobs", "2"];
+    let message = stderr(&sweep_cli(&with(&local, &nowhere), &[]));
+    assert!(message.contains("job 0 failed"), "{message}");
+    assert!(message.contains("logs/job-0.log"), "{message}");
+    assert!(
+        message.contains("/nonexistent/data/train-images"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(root).unwrap();
     let no_job = ["run", "--sweep", &spec, "--root", root];
     refuses(&no_job, &[], "pass --job N");
     refuses(

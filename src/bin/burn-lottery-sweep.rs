@@ -22,7 +22,7 @@ use burn_lottery::device::device_by_name;
 use burn_lottery::imp::{ImpConfig, RunOptions};
 use burn_lottery::models::{LeNetConfig, ResNetConfig};
 use burn_lottery::report::Progress;
-use burn_lottery::sweep::{Sweep, SweepReport, SweepSpec};
+use burn_lottery::sweep::{Sweep, SweepError, SweepReport, SweepSpec};
 use burn_lottery::task::Task;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -349,7 +349,8 @@ fn run_local(
             command.stdout(log.0).stderr(log.1);
         }
         command
-    })?;
+    });
+    let finished = finished.map_err(|error| with_log(error, &logs))?;
     for job in &finished {
         println!(
             "job {:>4} on {}: {:.1} s",
@@ -363,6 +364,19 @@ fn run_local(
         devices.join(",")
     );
     Ok(())
+}
+
+/// `error`, and where it names a failed job, the end of that job's log
+/// (where the reason is) and the log's path.
+fn with_log(error: SweepError, logs: &Path) -> Error {
+    let SweepError::JobFailed { job, .. } = &error else {
+        return error.into();
+    };
+    let log = logs.join(format!("job-{job}.log"));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+    format!("{error}; the end of its log {}:\n{tail}", log.display()).into()
 }
 
 fn plan(sweep: &Sweep, format: PlanFormat) -> Result<(), Error> {
