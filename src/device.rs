@@ -16,13 +16,14 @@ pub enum DeviceError {
         /// The names this build supports.
         available: Vec<&'static str>,
     },
-    /// The backend is compiled in but this machine has no such device.
+    /// burn's wgpu backend is compiled in but this machine has no such
+    /// device.
     #[error(
         "device `{name}`: not on this machine; wgpu finds {adapters} adapter(s), {discrete} of \
          them discrete GPUs (`wgpu:0` is the first; `wgpu` takes the default adapter){}",
         if *adapters == 0 { NO_ADAPTER_HINT } else { "" }
     )]
-    NotFound {
+    WgpuNotFound {
         /// The name asked for.
         name: String,
         /// The adapters wgpu finds, of any kind (a software driver counts).
@@ -30,10 +31,24 @@ pub enum DeviceError {
         /// Of those, the discrete GPUs.
         discrete: usize,
     },
+    /// burn's CUDA backend is compiled in but this machine has no such GPU.
+    #[error(
+        "device `{name}`: not on this machine; CUDA finds {gpus} GPU(s) (`cuda:0` is the \
+         first){}",
+        if *gpus == 0 { NO_CUDA_HINT } else { "" }
+    )]
+    CudaNotFound {
+        /// The name asked for.
+        name: String,
+        /// The GPUs NVIDIA's driver reports (none without the driver).
+        gpus: usize,
+    },
 }
 
 const NO_ADAPTER_HINT: &str = "; wgpu needs a Vulkan driver: the GPU vendor's, or Mesa's \
     software one (Debian: mesa-vulkan-drivers libvulkan1)";
+
+const NO_CUDA_HINT: &str = "; burn's CUDA backend needs NVIDIA's driver (libcuda)";
 
 /// Device names this build supports, fastest CPU backend first.
 pub fn available_devices() -> Vec<&'static str> {
@@ -63,7 +78,7 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
     if let Some(index) = name.strip_prefix("cuda:")
         && let Ok(index) = index.parse::<usize>()
     {
-        return Ok(Device::cuda(index));
+        return cuda_device(name, index);
     }
     #[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
     if let Some(index) = name.strip_prefix("wgpu:")
@@ -80,7 +95,7 @@ pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
         #[cfg(any(feature = "wgpu", feature = "wgpu-unfused"))]
         "wgpu" => wgpu_device(name, burn::tensor::DeviceKind::DefaultDevice),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
+        "cuda" => cuda_device(name, 0),
         _ => Err(DeviceError::Unknown {
             name: name.to_string(),
             available: available_devices(),
@@ -108,9 +123,23 @@ fn wgpu_device(name: &str, kind: burn::tensor::DeviceKind) -> Result<Device, Dev
     let discrete = (0..found.len())
         .filter(|&i| found.contains(&Device::wgpu(DeviceKind::DiscreteGpu(i))))
         .count();
-    Err(DeviceError::NotFound {
+    Err(DeviceError::WgpuNotFound {
         name: name.to_string(),
         adapters: found.len(),
         discrete,
+    })
+}
+
+/// CUDA's GPU `index`, if NVIDIA's driver reports it (burn would otherwise
+/// panic in its device thread at the first tensor).
+#[cfg(feature = "cuda")]
+fn cuda_device(name: &str, index: usize) -> Result<Device, DeviceError> {
+    let gpus = Device::enumerate(burn::tensor::DeviceType::Cuda).len();
+    if index < gpus {
+        return Ok(Device::cuda(index));
+    }
+    Err(DeviceError::CudaNotFound {
+        name: name.to_string(),
+        gpus,
     })
 }

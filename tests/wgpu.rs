@@ -77,7 +77,7 @@ fn wgpu() -> Device {
 #[test]
 fn a_gpu_index_is_part_of_the_device_name() {
     assert!(device_by_name("wgpu").is_ok());
-    let Err(DeviceError::NotFound {
+    let Err(DeviceError::WgpuNotFound {
         adapters, discrete, ..
     }) = device_by_name("wgpu:64")
     else {
