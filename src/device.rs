@@ -73,6 +73,11 @@ pub fn available_devices() -> Vec<&'static str> {
 /// The device called `name` (`flex`, `ndarray`, `wgpu` or `cuda`, as
 /// compiled in; `wgpu:N` is the N-th discrete GPU and `cuda:N` the GPU of
 /// CUDA index N, for one process per GPU).
+///
+/// A name this build does not know is [`DeviceError::Unknown`]; a GPU this
+/// machine does not have is [`DeviceError::WgpuNotFound`] or
+/// [`DeviceError::CudaNotFound`], checked here because burn would only find
+/// out at the first tensor, with a panic in its device thread.
 pub fn device_by_name(name: &str) -> Result<Device, DeviceError> {
     #[cfg(feature = "cuda")]
     if let Some(index) = name.strip_prefix("cuda:")
