@@ -292,7 +292,10 @@ fn concurrent_jobs_merge_into_the_single_process_report() {
     let partial = sweep.report(&cluster, &device, &task, init).unwrap();
     assert_eq!(partial.missing.len(), sweep.jobs().len());
     assert!(partial.rows.is_empty());
-    // Nothing to plot yet: the CSV headers, no SVG, no error.
+    // Nothing to plot yet: the CSV headers, no SVG (a stale one is
+    // removed), no error.
+    std::fs::create_dir_all(cluster.join("partial")).unwrap();
+    std::fs::write(cluster.join("partial/report.svg"), "<svg/>").unwrap();
     partial.write(&cluster.join("partial"), "tiny").unwrap();
     assert_eq!(
         std::fs::read_to_string(cluster.join("partial/report.csv")).unwrap(),

@@ -73,8 +73,8 @@ impl SweepReport {
 
     /// Writes `report.csv`, `report.svg` (titled `title`) and
     /// `stability.csv` into `dir`. While no job is finished there is nothing
-    /// to plot: the CSV files get their headers and `report.svg` is not
-    /// written.
+    /// to plot: the CSV files get their headers and there is no `report.svg`
+    /// (one left in `dir` by an earlier report is removed).
     pub fn write(&self, dir: &Path, title: &str) -> Result<(), SweepError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -86,9 +86,11 @@ impl SweepReport {
         let stability = dir.join("stability.csv");
         crate::io::write_atomic(&stability, self.stability_csv().as_bytes())
             .map_err(io(&stability))?;
+        let svg = dir.join(Layout::REPORT_SVG);
         if !self.rows.is_empty() {
-            let svg = dir.join(Layout::REPORT_SVG);
             report::plot_metric_vs_weights(&self.rows, &self.metric, title, &svg)?;
+        } else if svg.exists() {
+            std::fs::remove_file(&svg).map_err(io(&svg))?;
         }
         Ok(())
     }
