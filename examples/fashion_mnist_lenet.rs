@@ -83,6 +83,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         args.iterations = 300;
         args.rewind.retain(|&k| k < 300);
     }
+    check_lists(&args)?;
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
 
@@ -128,6 +129,29 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         args.report.join("report.svg").display(),
         started.elapsed().as_secs_f64() / 60.0
     );
+    Ok(())
+}
+
+/// `--seeds` and `--rewind` each name something to run, and nothing twice
+/// (a value listed twice would train nothing new but count twice in the
+/// report's means).
+fn check_lists(args: &Args) -> Result<(), String> {
+    for (flag, values) in [("--seeds", &args.seeds), ("--rewind", &args.rewind)] {
+        if values.is_empty() {
+            let quick = if args.quick {
+                " (--quick keeps rewind points below 300)"
+            } else {
+                ""
+            };
+            return Err(format!("{flag} leaves nothing to run{quick}"));
+        }
+        if let Some(value) = values
+            .iter()
+            .find(|&v| values.iter().filter(|&w| w == v).count() > 1)
+        {
+            return Err(format!("{flag} lists {value} more than once"));
+        }
+    }
     Ok(())
 }
 
