@@ -281,6 +281,12 @@ fn analyze_experiment<M: Classifier>(
     levels: &[usize],
 ) -> Result<Vec<PairResult>, Box<dyn std::error::Error>> {
     let max_level = config.levels;
+    // The default levels are cut to the experiment's; levels asked for are not.
+    let beyond = levels.iter().find(|&&l| l > max_level);
+    if let Some(level) = beyond.filter(|_| args.analyze.is_some()) {
+        let message = format!("--analyze {level}: the experiment has levels 0 to {max_level}");
+        return Err(message.into());
+    }
     let experiment = Experiment::new(&args.output, device, data, init).options(RunOptions {
         checkpoint_every: 2000,
         ..RunOptions::default()
