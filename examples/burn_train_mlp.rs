@@ -161,7 +161,14 @@ impl Batcher<(Vec<u8>, u8), Batch> for Normalize {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;

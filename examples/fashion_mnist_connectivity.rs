@@ -57,7 +57,14 @@ struct Args {
     out: Option<PathBuf>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
@@ -77,6 +84,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let imp = experiment.imp(|_| config);
     eprintln!("{}", imp.directory().display());
+    if !imp.directory().is_dir() {
+        let method = if args.lr_rewind { "lr_rewind" } else { "imp" };
+        return Err(format!(
+            "no experiment at {}: fashion_mnist_methods --method {method} makes it, with the same \
+             --root, --seed, --iterations, --levels and --rewind",
+            imp.directory().display()
+        )
+        .into());
+    }
     let analyzer = imp.stability().with_options(BarrierOptions {
         points: args.points,
         ..BarrierOptions::default()
