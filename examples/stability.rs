@@ -139,6 +139,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     {
         return Err("--copies needs two different seeds, both different from --seed".into());
     }
+    no_repeats("--rewind", args.rewind.as_deref().unwrap_or_default())?;
+    no_repeats("--analyze", args.analyze.as_deref().unwrap_or_default())?;
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
     let options = BarrierOptions {
@@ -152,77 +154,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let results = match args.model {
-        Model::Lenet => {
-            let lenet = LeNetConfig::lenet_300_100();
-            let levels = args.levels.unwrap_or(12);
-            let iterations = args.iterations.unwrap_or(8000);
-            let rewinds = args.rewind.clone().unwrap_or(vec![0, 500]);
-            let mut results = Vec::new();
-            for (i, &rewind) in rewinds.iter().enumerate() {
-                let controls = i == 0 && args.control_seeds.contains(&args.seed);
-                // Exactly the configuration of examples/fashion_mnist_lenet.rs.
-                let config = ImpConfig {
-                    levels,
-                    controls: Controls::random(controls),
-                    ..ImpConfig::lenet_fashion_mnist(iterations, rewind, args.seed)
-                };
-                let conditions: &[Condition] = if controls {
-                    &[Condition::Imp, Condition::RandomPrune]
-                } else {
-                    &[Condition::Imp]
-                };
-                let analyze = args.analyze.clone().unwrap_or(vec![0, 3, 6, 9, 12]);
-                results.extend(analyze_experiment(
-                    &args,
-                    config,
-                    &data,
-                    |d: &Device, s| lenet.init_seeded(d, s),
-                    &device,
-                    &options,
-                    conditions,
-                    &analyze,
-                )?);
-            }
-            results
-        }
-        Model::Resnet20 => {
-            let levels = args.levels.unwrap_or(3);
-            let mut training =
-                TrainingRecipe::resnet20_cifar10().shortened(args.iterations.unwrap_or(1000));
-            training.batch_size = args.batch_size;
-            training.augment = false;
-            let model = ResNetConfig::resnet20().with_input_channels(1);
-            let mut results = Vec::new();
-            for &rewind in &args.rewind.clone().unwrap_or(vec![500]) {
-                // Exactly the configuration of examples/cifar10_resnet20.rs.
-                let config = ImpConfig {
-                    name: "resnet20_fashion_mnist".into(),
-                    training: training.clone(),
-                    levels,
-                    rewind_iteration: rewind,
-                    seeds: Seeds::all(args.seed),
-                    controls: Controls::random(args.controls),
-                    ..ImpConfig::resnet20_cifar10()
-                };
-                let conditions: &[Condition] = if args.controls {
-                    &[Condition::Imp, Condition::RandomPrune]
-                } else {
-                    &[Condition::Imp]
-                };
-                let analyze = args.analyze.clone().unwrap_or((0..=levels).collect());
-                results.extend(analyze_experiment(
-                    &args,
-                    config,
-                    &data,
-                    |d: &Device, s| model.init_seeded(d, s),
-                    &device,
-                    &options,
-                    conditions,
-                    &analyze,
-                )?);
-            }
-            results
-        }
+        Model::Lenet => lenet_results(&args, &data, &device, &options)?,
+        Model::Resnet20 => resnet_results(&args, &data, &device, &options)?,
     };
     let title = match args.model {
         Model::Lenet => "LeNet-300-100 on Fashion-MNIST: instability",
@@ -230,6 +163,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let error = MetricLabel::new("error", true)?;
     write_report(&results, &error, &args.report, "stability", title)?;
+    print_table(&results);
+    println!(
+        "{} interpolation points; {}; copies with data orders {:?}; report in {} ({:.1} min)",
+        options.points,
+        options.bn.describe(),
+        args.copies,
+        args.report.display(),
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+/// The pairs as a table on stdout.
+fn print_table(results: &[PairResult]) {
     println!(
         "{:<14} {:>5} {:>9} {:>6} {:>9} {:>8} {:>7} {:>8} {:>7} {:>7}",
         "condition",
@@ -258,15 +205,104 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             100.0 * r.endpoint_error_b
         );
     }
-    println!(
-        "{} interpolation points; {}; copies with data orders {:?}; report in {} ({:.1} min)",
-        options.points,
-        options.bn.describe(),
-        args.copies,
-        args.report.display(),
-        started.elapsed().as_secs_f64() / 60.0
-    );
-    Ok(())
+}
+
+/// The pairs of the LeNet experiments (one per `--rewind`), configured
+/// exactly as examples/fashion_mnist_lenet.rs configures them.
+fn lenet_results(
+    args: &Args,
+    data: &ExperimentData,
+    device: &Device,
+    options: &BarrierOptions,
+) -> Result<Vec<PairResult>, Box<dyn std::error::Error>> {
+    let lenet = LeNetConfig::lenet_300_100();
+    let levels = args.levels.unwrap_or(12);
+    let iterations = args.iterations.unwrap_or(8000);
+    let rewinds = args.rewind.clone().unwrap_or(vec![0, 500]);
+    let mut results = Vec::new();
+    for (i, &rewind) in rewinds.iter().enumerate() {
+        let controls = i == 0 && args.control_seeds.contains(&args.seed);
+        // Exactly the configuration of examples/fashion_mnist_lenet.rs.
+        let config = ImpConfig {
+            levels,
+            controls: Controls::random(controls),
+            ..ImpConfig::lenet_fashion_mnist(iterations, rewind, args.seed)
+        };
+        let conditions: &[Condition] = if controls {
+            &[Condition::Imp, Condition::RandomPrune]
+        } else {
+            &[Condition::Imp]
+        };
+        let analyze = args.analyze.clone().unwrap_or(vec![0, 3, 6, 9, 12]);
+        results.extend(analyze_experiment(
+            args,
+            config,
+            data,
+            |d: &Device, s| lenet.init_seeded(d, s),
+            device,
+            options,
+            conditions,
+            &analyze,
+        )?);
+    }
+    Ok(results)
+}
+
+/// The pairs of the ResNet-20 experiments (one per `--rewind`), configured
+/// exactly as examples/cifar10_resnet20.rs configures them.
+fn resnet_results(
+    args: &Args,
+    data: &ExperimentData,
+    device: &Device,
+    options: &BarrierOptions,
+) -> Result<Vec<PairResult>, Box<dyn std::error::Error>> {
+    let levels = args.levels.unwrap_or(3);
+    let mut training =
+        TrainingRecipe::resnet20_cifar10().shortened(args.iterations.unwrap_or(1000));
+    training.batch_size = args.batch_size;
+    training.augment = false;
+    let model = ResNetConfig::resnet20().with_input_channels(1);
+    let mut results = Vec::new();
+    for &rewind in &args.rewind.clone().unwrap_or(vec![500]) {
+        // Exactly the configuration of examples/cifar10_resnet20.rs.
+        let config = ImpConfig {
+            name: "resnet20_fashion_mnist".into(),
+            training: training.clone(),
+            levels,
+            rewind_iteration: rewind,
+            seeds: Seeds::all(args.seed),
+            controls: Controls::random(args.controls),
+            ..ImpConfig::resnet20_cifar10()
+        };
+        let conditions: &[Condition] = if args.controls {
+            &[Condition::Imp, Condition::RandomPrune]
+        } else {
+            &[Condition::Imp]
+        };
+        let analyze = args.analyze.clone().unwrap_or((0..=levels).collect());
+        results.extend(analyze_experiment(
+            args,
+            config,
+            data,
+            |d: &Device, s| model.init_seeded(d, s),
+            device,
+            options,
+            conditions,
+            &analyze,
+        )?);
+    }
+    Ok(results)
+}
+
+/// Refuses a list naming a value twice (its rows would count twice).
+fn no_repeats<T: PartialEq + std::fmt::Display>(flag: &str, values: &[T]) -> Result<(), String> {
+    match values
+        .iter()
+        .find(|&v| values.iter().filter(|&w| w == v).count() > 1)
+    {
+        Some(value) => Err(format!("{flag} lists {value} more than once")),
+        None => Ok(()),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
