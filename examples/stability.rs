@@ -228,11 +228,7 @@ fn lenet_results(
             controls: Controls::random(controls),
             ..ImpConfig::lenet_fashion_mnist(iterations, rewind, args.seed)
         };
-        let conditions: &[Condition] = if controls {
-            &[Condition::Imp, Condition::RandomPrune]
-        } else {
-            &[Condition::Imp]
-        };
+        let conditions = conditions(controls);
         let analyze = args.analyze.clone().unwrap_or(vec![0, 3, 6, 9, 12]);
         results.extend(analyze_experiment(
             args,
@@ -274,11 +270,7 @@ fn resnet_results(
             controls: Controls::random(args.controls),
             ..ImpConfig::resnet20_cifar10()
         };
-        let conditions: &[Condition] = if args.controls {
-            &[Condition::Imp, Condition::RandomPrune]
-        } else {
-            &[Condition::Imp]
-        };
+        let conditions = conditions(args.controls);
         let analyze = args.analyze.clone().unwrap_or((0..=levels).collect());
         results.extend(analyze_experiment(
             args,
@@ -292,6 +284,16 @@ fn resnet_results(
         )?);
     }
     Ok(results)
+}
+
+/// The conditions analyzed: IMP, and the random-pruning control when the
+/// experiment has it.
+fn conditions(controls: bool) -> &'static [Condition] {
+    if controls {
+        &[Condition::Imp, Condition::RandomPrune]
+    } else {
+        &[Condition::Imp]
+    }
 }
 
 /// Refuses a list naming a value twice (its rows would count twice).
