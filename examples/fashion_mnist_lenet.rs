@@ -12,6 +12,8 @@
 //! cargo run --release --example fashion_mnist_lenet -- --iterations 8000
 //! ```
 
+mod flags;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -133,8 +135,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// `--seeds` and `--rewind` each name something to run, and nothing twice
-/// (a value listed twice would train nothing new but count twice in the
-/// report's means).
+/// ([`flags::no_repeats`]).
 fn check_lists(args: &Args) -> Result<(), String> {
     for (flag, values) in [("--seeds", &args.seeds), ("--rewind", &args.rewind)] {
         if values.is_empty() {
@@ -145,12 +146,7 @@ fn check_lists(args: &Args) -> Result<(), String> {
             };
             return Err(format!("{flag} leaves nothing to run{quick}"));
         }
-        if let Some(value) = values
-            .iter()
-            .find(|&v| values.iter().filter(|&w| w == v).count() > 1)
-        {
-            return Err(format!("{flag} lists {value} more than once"));
-        }
+        flags::no_repeats(flag, values)?;
     }
     Ok(())
 }

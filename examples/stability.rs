@@ -25,6 +25,8 @@
 //! cargo run --release --example stability -- --model resnet20 --device flex
 //! ```
 
+mod flags;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -139,8 +141,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     {
         return Err("--copies needs two different seeds, both different from --seed".into());
     }
-    no_repeats("--rewind", args.rewind.as_deref().unwrap_or_default())?;
-    no_repeats("--analyze", args.analyze.as_deref().unwrap_or_default())?;
+    flags::no_repeats("--rewind", args.rewind.as_deref().unwrap_or_default())?;
+    flags::no_repeats("--analyze", args.analyze.as_deref().unwrap_or_default())?;
     let device = device_by_name(&args.device)?;
     let data = ExperimentData::fashion_mnist(args.data_dir.as_deref())?;
     let options = BarrierOptions {
@@ -293,17 +295,6 @@ fn conditions(controls: bool) -> &'static [Condition] {
         &[Condition::Imp, Condition::RandomPrune]
     } else {
         &[Condition::Imp]
-    }
-}
-
-/// Refuses a list naming a value twice (its rows would count twice).
-fn no_repeats<T: PartialEq + std::fmt::Display>(flag: &str, values: &[T]) -> Result<(), String> {
-    match values
-        .iter()
-        .find(|&v| values.iter().filter(|&w| w == v).count() > 1)
-    {
-        Some(value) => Err(format!("{flag} lists {value} more than once")),
-        None => Ok(()),
     }
 }
 
