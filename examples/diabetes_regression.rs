@@ -62,9 +62,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use burn_lottery::device::device_by_name;
 use burn_lottery::models::init_weights;
 use burn_lottery::prelude::*;
-use burn_lottery::report::{self, MetricLabel};
+use burn_lottery::report::MetricLabel;
 use burn_lottery::stability::report::write_report;
-use burn_lottery::stability::{BarrierOptions, PairResult};
+use burn_lottery::stability::{BarrierOptions, PairResult, StabilityAnalyzer};
 use clap::Parser;
 
 /// Features per patient.
@@ -326,11 +326,50 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("stability level {level} is beyond --levels {}", args.levels).into());
     }
     let device = device_by_name(&args.device)?;
-    let data = load(&args.data_dir)?;
-    let target_std = data.target_std;
+    let experiment = Experiment::new(
+        &args.output,
+        &device,
+        task(load(&args.data_dir)?),
+        Mlp::init,
+    )
+    .name("diabetes_mlp")
+    .batches(32, args.iterations)
+    .optimizer_config(
+        OptimizerConfig::adam(args.learning_rate).with_weight_decay(args.weight_decay),
+    )
+    .seeds(Seeds::all(args.seed));
+    let imp = experiment.imp(|c| ImpConfig {
+        pruning: MagnitudePrunerConfig::new(0.2),
+        levels: args.levels,
+        rewind_iteration: args.rewind,
+        controls: Controls::random(true),
+        ..c
+    });
+    eprintln!("experiment: {}", imp.directory().display());
+    let started = Instant::now();
+    let result = imp.run_with(&mut Progress::new())?;
+    let imp_seconds = started.elapsed().as_secs_f64();
+    result.write_to(&args.report, "Diabetes MLP: test mse (standardized target)")?;
+    println!("{}", imp_table(&result));
 
+    let started = Instant::now();
+    stability(imp.stability(), &args, (seed_a, seed_b))?;
+    println!(
+        "{} IMP networks trained in {:.1} s, stability {:.1} s; reports in {}",
+        result.trained_levels,
+        imp_seconds,
+        started.elapsed().as_secs_f64(),
+        args.report.display()
+    );
+    Ok(())
+}
+
+/// The task: Huber loss for training, test `mse` (standardized, the
+/// reported metric, lower is better) and `mae` (in the target's units).
+fn task(data: Data) -> impl Task<Mlp> {
     let huber = HuberLossConfig::new(1.0).init();
-    let task = DatasetTask::new(
+    let target_std = data.target_std;
+    DatasetTask::new(
         InMemDataset::new(data.train),
         InMemDataset::new(data.test),
         PatientBatcher,
@@ -346,43 +385,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .with("mae", f64::from(mae) * target_std)
         },
         MetricSpec::lower_is_better("mse"),
-    );
+    )
+}
 
-    let experiment = Experiment::new(&args.output, &device, task, Mlp::init)
-        .name("diabetes_mlp")
-        .batches(32, args.iterations)
-        .optimizer_config(
-            OptimizerConfig::adam(args.learning_rate).with_weight_decay(args.weight_decay),
-        )
-        .seeds(Seeds::all(args.seed));
-    let imp = experiment.imp(|c| ImpConfig {
-        pruning: MagnitudePrunerConfig::new(0.2),
-        levels: args.levels,
-        rewind_iteration: args.rewind,
-        controls: Controls::random(true),
-        ..c
-    });
-    eprintln!("experiment: {}", imp.directory().display());
-    let started = Instant::now();
-    let result = imp.run_with(&mut Progress::new())?;
-    let imp_seconds = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&args.report)?;
-    report::write_csv(
-        &result.rows,
-        &result.metric,
-        &args.report.join("report.csv"),
-    )?;
-    report::plot_metric_vs_weights(
-        &result.rows,
-        &result.metric,
-        "Diabetes MLP: test mse (standardized target)",
-        &args.report.join("report.svg"),
-    )?;
-    println!("{}", imp_table(&result));
-
-    let started = Instant::now();
-    let analyzer = imp
-        .stability()
+/// Trains the copies of `--stability-levels` (data orders `seed_a`,
+/// `seed_b`), writes the stability report and prints its table and the
+/// stability to pruning.
+fn stability<T, F>(
+    analyzer: StabilityAnalyzer<'_, T, F>,
+    args: &Args,
+    (seed_a, seed_b): (u64, u64),
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    T: Task<Mlp>,
+    F: Fn(&Device, u64) -> Mlp,
+{
+    let analyzer = analyzer
         .with_options(BarrierOptions::default())
         .with_progress(true);
     let results = analyzer.sweep(
@@ -425,12 +443,5 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             d.angle
         );
     }
-    println!(
-        "{} IMP networks trained in {:.1} s, stability {:.1} s; reports in {}",
-        result.trained_levels,
-        imp_seconds,
-        started.elapsed().as_secs_f64(),
-        args.report.display()
-    );
     Ok(())
 }

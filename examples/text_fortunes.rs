@@ -56,7 +56,6 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_lottery::device::device_by_name;
 use burn_lottery::models::{accuracy_count, cross_entropy, init_weights};
 use burn_lottery::prelude::*;
-use burn_lottery::report;
 use clap::Parser;
 
 /// Tokens per example (longer texts are truncated, shorter ones padded).
@@ -295,32 +294,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Err("need --vocab >= 2 and at least two --categories".into());
     }
     let device = device_by_name(&args.device)?;
-    let (train, test) = load(&args)?;
-    let classes = args.categories.len();
-
-    let task = DatasetTask::new(
-        InMemDataset::new(train),
-        InMemDataset::new(test),
-        TextBatcher,
-        |model: &BagOfEmbeddings, batch: TextBatch| {
-            cross_entropy(model.forward(batch.tokens), batch.labels)
-        },
-        |model: &BagOfEmbeddings, batch: TextBatch| {
-            let n = batch.labels.dims()[0];
-            let logits = model.forward(batch.tokens);
-            let loss: f32 = cross_entropy(logits.clone(), batch.labels.clone()).into_scalar();
-            let accuracy = accuracy_count(logits, batch.labels) as f64 / n as f64;
-            Metrics::new()
-                .with("accuracy", accuracy)
-                .with("error", 1.0 - accuracy)
-                .with("loss", f64::from(loss))
-        },
-        MetricSpec::accuracy(),
-    );
-    let vocab = args.vocab;
+    let (vocab, classes) = (args.vocab, args.categories.len());
     let init =
         move |device: &Device, seed: u64| BagOfEmbeddings::init(device, seed, vocab, classes);
-    let experiment = Experiment::new(&args.output, &device, task, init)
+    let experiment = Experiment::new(&args.output, &device, task(load(&args)?), init)
         .name("text_fortunes")
         .batches(32, args.iterations)
         .optimizer_config(
@@ -339,25 +316,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let result = imp.run_with(&mut Progress::new())?;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
 
-    std::fs::create_dir_all(&args.report)?;
-    report::write_csv(
-        &result.rows,
-        &result.metric,
-        &args.report.join("report.csv"),
-    )?;
-    report::plot_metric_vs_weights(
-        &result.rows,
-        &result.metric,
-        "Fortune categories: bag of embeddings",
-        &args.report.join("report.svg"),
-    )?;
+    result.write_to(&args.report, "Fortune categories: bag of embeddings")?;
     println!("{}", result.table());
     // Where global magnitude pruning took the weights from.
-    let analyzer = imp.stability();
     let last = result.rows.iter().map(|r| r.level).max().unwrap_or(0);
     println!(
         "IMP mask at level {last}:\n{}",
-        analyzer.mask(Condition::Imp, last)?.report()
+        imp.stability().mask(Condition::Imp, last)?.report()
     );
     println!(
         "{} networks trained in this run ({minutes:.1} min); report: {}",
@@ -365,4 +330,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         args.report.display()
     );
     Ok(())
+}
+
+/// The task: cross-entropy on the (train, test) fortunes; test metrics
+/// accuracy (reported), error and loss.
+fn task((train, test): (Vec<Fortune>, Vec<Fortune>)) -> impl Task<BagOfEmbeddings> {
+    DatasetTask::new(
+        InMemDataset::new(train),
+        InMemDataset::new(test),
+        TextBatcher,
+        |model: &BagOfEmbeddings, batch: TextBatch| {
+            cross_entropy(model.forward(batch.tokens), batch.labels)
+        },
+        |model: &BagOfEmbeddings, batch: TextBatch| {
+            let n = batch.labels.dims()[0];
+            let logits = model.forward(batch.tokens);
+            let loss: f32 = cross_entropy(logits.clone(), batch.labels.clone()).into_scalar();
+            let accuracy = accuracy_count(logits, batch.labels) as f64 / n as f64;
+            Metrics::new()
+                .with("accuracy", accuracy)
+                .with("error", 1.0 - accuracy)
+                .with("loss", f64::from(loss))
+        },
+        MetricSpec::accuracy(),
+    )
 }

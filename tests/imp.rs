@@ -118,6 +118,24 @@ fn three_levels_end_to_end_then_a_rerun_trains_nothing() {
         .unwrap();
     assert_eq!(again.trained_levels, 0);
     assert_eq!(again.rows, report.rows);
+
+    // Written elsewhere (a folder made on the way), the report is the
+    // experiment directory's own, byte for byte; a folder that cannot be
+    // made is an error naming it.
+    let results = out.path().join("results/tiny");
+    again.write_to(&results, "tiny").unwrap();
+    for file in ["report.csv", "report.svg"] {
+        assert_eq!(
+            std::fs::read(results.join(file)).unwrap(),
+            std::fs::read(report.directory.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let blocked = results.join("report.csv").join("sub");
+    match again.write_to(&blocked, "tiny") {
+        Err(report::ReportError::Io { path, .. }) => assert_eq!(path, blocked),
+        other => panic!("expected an I/O error naming {blocked:?}, got {other:?}"),
+    }
 }
 
 /// Stops the run after `stop_after` steps in total.

@@ -121,6 +121,26 @@ impl ImpReport {
     pub fn table(&self) -> Table<'_> {
         Table::new(&self.rows, self.metric.clone())
     }
+
+    /// Writes the report to `dir` (created if missing), as the experiment
+    /// directory holds it: `report.csv` ([`report::write_csv`]) and
+    /// `report.svg`, the metric against weights remaining under `title`
+    /// ([`report::plot_metric_vs_weights`]). Each file is replaced
+    /// atomically. For a report kept apart from its experiment, e.g. a
+    /// results folder under version control.
+    pub fn write_to(&self, dir: &Path, title: &str) -> Result<(), ReportError> {
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        report::write_csv(&self.rows, &self.metric, &dir.join(Layout::REPORT_CSV))?;
+        report::plot_metric_vs_weights(
+            &self.rows,
+            &self.metric,
+            title,
+            &dir.join(Layout::REPORT_SVG),
+        )
+    }
 }
 
 /// An IMP experiment: `Imp::new(config).run(...)`.
