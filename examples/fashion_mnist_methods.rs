@@ -101,32 +101,7 @@ impl Method {
     /// The experiment of this method for `args` and `seed`.
     fn config(self, args: &Args, seed: u64) -> ImpConfig {
         let (iterations, k) = (args.iterations, args.rewind);
-        let mut base = match args.model {
-            Model::Lenet => ImpConfig {
-                levels: args.levels,
-                ..ImpConfig::lenet_fashion_mnist(iterations, k, seed)
-            },
-            Model::Resnet8 => ImpConfig {
-                name: "resnet8_fashion_mnist".into(),
-                training: TrainingRecipe {
-                    batch_size: args.batch_size,
-                    augment: false,
-                    ..TrainingRecipe::resnet20_cifar10().shortened(iterations)
-                },
-                pruning: MagnitudePrunerConfig::new(args.fraction),
-                levels: args.levels,
-                rewind_iteration: k,
-                seeds: Seeds::all(seed),
-                ..ImpConfig::resnet20_cifar10()
-            },
-        };
-        if args.decaying {
-            base.training = TrainingRecipe::lenet_fashion_mnist_decaying().shortened(iterations);
-        }
-        if let Some(rate) = args.sgd {
-            // SGD with momentum 0.9 and no weight decay at base rate `rate`.
-            base.training.optimizer = OptimizerConfig::sgd_momentum(rate).with_weight_decay(0.0);
-        }
+        let base = base_config(args, seed);
         let rule = match args.density_rule {
             Rule::Global => DensityRule::Global,
             Rule::Uniform => DensityRule::Uniform,
@@ -178,22 +153,8 @@ impl Method {
                 ),
                 ..base
             },
-            Self::TwoOfFour | Self::Half => {
-                let half = MagnitudePrunerConfig::new(0.5).with_scope(PruningScope::LayerWise);
-                ImpConfig {
-                    levels: 1,
-                    pruning: match self {
-                        Self::TwoOfFour => half.with_n_of_m(NOfM::two_of_four()),
-                        _ => half,
-                    },
-                    // A ResNet's stem has 9 weights per filter: no 2:4 groups.
-                    selector: match args.model {
-                        Model::Lenet => base.selector.clone(),
-                        Model::Resnet8 => base.selector.clone().exclude("conv.weight"),
-                    },
-                    ..base
-                }
-            }
+            Self::TwoOfFour => half_of_each_layer(args, base, Some(NOfM::two_of_four())),
+            Self::Half => half_of_each_layer(args, base, None),
             Self::Structured => ImpConfig {
                 method: PruningMethod::Structured(StructuredConfig::new(
                     args.fraction,
@@ -216,6 +177,59 @@ impl Method {
             Self::Half => format!("imp_half_rewind{k}"),
             _ => config.condition(),
         }
+    }
+}
+
+/// The experiment every method starts from: `--model`'s recipe shortened
+/// to `--iterations` with rewinding to `--rewind`, and the optimizer
+/// `--decaying` or `--sgd` asks for.
+fn base_config(args: &Args, seed: u64) -> ImpConfig {
+    let (iterations, k) = (args.iterations, args.rewind);
+    let mut base = match args.model {
+        Model::Lenet => ImpConfig {
+            levels: args.levels,
+            ..ImpConfig::lenet_fashion_mnist(iterations, k, seed)
+        },
+        Model::Resnet8 => ImpConfig {
+            name: "resnet8_fashion_mnist".into(),
+            training: TrainingRecipe {
+                batch_size: args.batch_size,
+                augment: false,
+                ..TrainingRecipe::resnet20_cifar10().shortened(iterations)
+            },
+            pruning: MagnitudePrunerConfig::new(args.fraction),
+            levels: args.levels,
+            rewind_iteration: k,
+            seeds: Seeds::all(seed),
+            ..ImpConfig::resnet20_cifar10()
+        },
+    };
+    if args.decaying {
+        base.training = TrainingRecipe::lenet_fashion_mnist_decaying().shortened(iterations);
+    }
+    if let Some(rate) = args.sgd {
+        // SGD with momentum 0.9 and no weight decay at base rate `rate`.
+        base.training.optimizer = OptimizerConfig::sgd_momentum(rate).with_weight_decay(0.0);
+    }
+    base
+}
+
+/// One level pruning half of each layer by magnitude, in `n_of_m` groups
+/// (2:4) or anywhere in the layer: the N:M references.
+fn half_of_each_layer(args: &Args, base: ImpConfig, n_of_m: Option<NOfM>) -> ImpConfig {
+    let half = MagnitudePrunerConfig::new(0.5).with_scope(PruningScope::LayerWise);
+    ImpConfig {
+        levels: 1,
+        pruning: match n_of_m {
+            Some(groups) => half.with_n_of_m(groups),
+            None => half,
+        },
+        // A ResNet's stem has 9 weights per filter: no 2:4 groups.
+        selector: match args.model {
+            Model::Lenet => base.selector.clone(),
+            Model::Resnet8 => base.selector.clone().exclude("conv.weight"),
+        },
+        ..base
     }
 }
 
@@ -499,77 +513,127 @@ fn means(rows: &[ReportRow]) -> std::collections::BTreeMap<(String, usize), (f64
 /// the same fraction of weights (IMP interpolated linearly in log density
 /// between its levels).
 fn orderings(rows: &[ReportRow]) -> String {
-    let means = means(rows);
-    let find = |pred: &dyn Fn(&str) -> bool| means.keys().map(|(c, _)| c.clone()).find(|c| pred(c));
-    let curve = |condition: &str| -> Vec<(usize, f64, f64)> {
-        means
+    let means = Means(means(rows));
+    let imp = means.find(|c| c.starts_with("imp_rewind"));
+    let imp = imp.as_deref().map(|c| means.curve(c)).unwrap_or_default();
+    let mut out = String::from("\norderings (mean of the seeds):\n");
+    out += &rigl_above_set(&means);
+    out += &gmp_near_imp(&means, &imp);
+    out += &two_of_four_near_half(&means);
+    out += &structured_below_imp(&means, &imp);
+    out
+}
+
+/// The mean accuracies by (condition, level), as [`means`] gives them.
+struct Means(std::collections::BTreeMap<(String, usize), (f64, f64)>);
+
+impl Means {
+    /// The first condition (in name order) that `pred` accepts.
+    fn find(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        self.0.keys().map(|(c, _)| c.clone()).find(|c| pred(c))
+    }
+
+    /// The (level, density, accuracy) of `condition`'s levels, in order.
+    fn curve(&self, condition: &str) -> Vec<(usize, f64, f64)> {
+        self.0
             .iter()
             .filter(|((c, _), _)| c == condition)
             .map(|((_, l), (d, a))| (*l, *d, *a))
             .collect()
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn verdict(holds: bool) -> &'static str {
+    if holds { "holds" } else { "does not hold" }
+}
+
+/// RigL at least SET's accuracy at the sparsest level both have.
+fn rigl_above_set(means: &Means) -> String {
+    let (Some(rigl), Some(set)) = (means.find(|c| c == "rigl"), means.find(|c| c == "set")) else {
+        return String::new();
     };
-    let pct = |x: f64| format!("{:.2}%", 100.0 * x);
-    let verdict = |holds: bool| if holds { "holds" } else { "does not hold" };
-    let mut out = String::from("\norderings (mean of the seeds):\n");
-    let imp = find(&|c| c.starts_with("imp_rewind"));
-    if let (Some(rigl), Some(set)) = (find(&|c| c == "rigl"), find(&|c| c == "set")) {
-        let (r, s) = (curve(&rigl), curve(&set));
-        if let Some(&(level, density, a)) = r.iter().rev().find(|x| s.iter().any(|y| y.0 == x.0)) {
-            let b = s.iter().find(|y| y.0 == level).expect("common level").2;
+    let (r, s) = (means.curve(&rigl), means.curve(&set));
+    let Some(&(level, density, a)) = r.iter().rev().find(|x| s.iter().any(|y| y.0 == x.0)) else {
+        return String::new();
+    };
+    let b = s.iter().find(|y| y.0 == level).expect("common level").2;
+    format!(
+        "* RigL >= SET at {} of the weights (level {level}): {} vs {}: {}\n",
+        pct(density),
+        pct(a),
+        pct(b),
+        verdict(a >= b)
+    )
+}
+
+/// GMP within a point of IMP (`imp`) at the levels between 20% and 60%
+/// of the weights.
+fn gmp_near_imp(means: &Means, imp: &[(usize, f64, f64)]) -> String {
+    let Some(gmp) = means.find(|c| c == "gmp") else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (level, density, a) in means.curve(&gmp) {
+        let Some(&(_, _, b)) = imp.iter().find(|y| y.0 == level) else {
+            continue;
+        };
+        if (0.2..=0.6).contains(&density) {
             out += &format!(
-                "* RigL >= SET at {} of the weights (level {level}): {} vs {}: {}\n",
+                "* GMP within 1 point of IMP at {} (level {level}): {} vs {}: {}\n",
                 pct(density),
                 pct(a),
                 pct(b),
-                verdict(a >= b)
+                verdict((a - b).abs() <= 0.01)
             );
         }
     }
-    if let (Some(gmp), Some(imp)) = (find(&|c| c == "gmp"), imp.clone()) {
-        let reference = curve(&imp);
-        for (level, density, a) in curve(&gmp) {
-            let Some(&(_, _, b)) = reference.iter().find(|y| y.0 == level) else {
-                continue;
-            };
-            if (0.2..=0.6).contains(&density) {
-                out += &format!(
-                    "* GMP within 1 point of IMP at {} (level {level}): {} vs {}: {}\n",
-                    pct(density),
-                    pct(a),
-                    pct(b),
-                    verdict((a - b).abs() <= 0.01)
-                );
-            }
-        }
-    }
-    let two = find(&|c| c.starts_with("imp_2of4"));
-    let half = find(&|c| c.starts_with("imp_half"));
-    let pair = two.zip(half).map(|(two, half)| (curve(&two), curve(&half)));
-    if let Some((Some(&(_, d, a)), Some(&(_, _, b)))) =
-        pair.as_ref().map(|(two, half)| (two.last(), half.last()))
-    {
+    out
+}
+
+/// 2:4 within a point of the same level unstructured.
+fn two_of_four_near_half(means: &Means) -> String {
+    let two = means.find(|c| c.starts_with("imp_2of4"));
+    let half = means.find(|c| c.starts_with("imp_half"));
+    let Some((two, half)) = two
+        .zip(half)
+        .map(|(t, h)| (means.curve(&t), means.curve(&h)))
+    else {
+        return String::new();
+    };
+    let (Some(&(_, d, a)), Some(&(_, _, b))) = (two.last(), half.last()) else {
+        return String::new();
+    };
+    format!(
+        "* 2:4 within 1 point of unstructured at {}: {} vs {}: {}\n",
+        pct(d),
+        pct(a),
+        pct(b),
+        verdict((a - b).abs() <= 0.01)
+    )
+}
+
+/// Structured pruning below IMP (`imp`, interpolated) at each of its
+/// pruned levels' fraction of weights.
+fn structured_below_imp(means: &Means, imp: &[(usize, f64, f64)]) -> String {
+    let Some(structured) = means.find(|c| c.starts_with("structured")) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (level, density, a) in means.curve(&structured).into_iter().filter(|x| x.0 > 0) {
+        let Some(b) = interpolate(imp, density) else {
+            continue;
+        };
         out += &format!(
-            "* 2:4 within 1 point of unstructured at {}: {} vs {}: {}\n",
-            pct(d),
+            "* structured below IMP at {} (structured level {level}): {} vs {} (IMP interpolated): {}\n",
+            pct(density),
             pct(a),
             pct(b),
-            verdict((a - b).abs() <= 0.01)
+            verdict(a < b)
         );
-    }
-    if let (Some(structured), Some(imp)) = (find(&|c| c.starts_with("structured")), imp) {
-        let reference = curve(&imp);
-        for (level, density, a) in curve(&structured).into_iter().filter(|x| x.0 > 0) {
-            let Some(b) = interpolate(&reference, density) else {
-                continue;
-            };
-            out += &format!(
-                "* structured below IMP at {} (structured level {level}): {} vs {} (IMP interpolated): {}\n",
-                pct(density),
-                pct(a),
-                pct(b),
-                verdict(a < b)
-            );
-        }
     }
     out
 }
