@@ -44,7 +44,7 @@ use burn_lottery::params::num_trainable_params;
 use burn_lottery::train::masked::MaskedOptimizer;
 use burn_lottery::train::recipe::TrainingRecipe;
 use burn_lottery::train::schedule::LrDecay;
-use burn_lottery::train::trainer::{TrainObserver, TrainOptions, Trainer, evaluate};
+use burn_lottery::train::trainer::{Evaluation, TrainObserver, TrainOptions, Trainer, evaluate};
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -115,6 +115,43 @@ struct Logger {
     last: (Instant, u64),
     /// Seconds spent in evaluation, excluded from the throughput.
     paused: f64,
+}
+
+impl Logger {
+    /// A logger printing every `every` of `total` iterations of
+    /// `batch_size` images, its clock started now.
+    fn new(every: u64, total: u64, batch_size: usize) -> Self {
+        Self {
+            every: every.max(1),
+            total,
+            batch_size,
+            sum: 0.0,
+            count: 0,
+            start: Instant::now(),
+            last: (Instant::now(), 0),
+            paused: 0.0,
+        }
+    }
+
+    /// Leaves `time` (an evaluation) out of the throughput.
+    fn pause(&mut self, time: std::time::Duration) {
+        self.paused += time.as_secs_f64();
+        self.last.0 += time;
+    }
+
+    /// The last line: the final accuracy and the training throughput.
+    fn finish(&self, eval: &Evaluation) {
+        let train_secs = self.start.elapsed().as_secs_f64() - self.paused;
+        println!(
+            "final: test accuracy {:.2}% on {} images after {} iterations; \
+             training {train_secs:.1}s ({:.0} images/s), evaluation {:.1}s",
+            100.0 * eval.accuracy,
+            eval.examples,
+            self.total,
+            (self.total as f64 * self.batch_size as f64) / train_secs,
+            self.paused
+        );
+    }
 }
 
 impl<M> TrainObserver<M> for Logger {
@@ -219,16 +256,7 @@ fn run<M: Classifier>(
     let mask = Mask::dense(&model, &ParamSelector::default())?;
     let mut optimizer = MaskedOptimizer::new(recipe.optimizer.init(), &mask, &model, device)?;
     let total = recipe.training_iterations;
-    let mut logger = Logger {
-        every: args.log_every.max(1),
-        total,
-        batch_size: recipe.batch_size,
-        sum: 0.0,
-        count: 0,
-        start: Instant::now(),
-        last: (Instant::now(), 0),
-        paused: 0.0,
-    };
+    let mut logger = Logger::new(args.log_every, total, recipe.batch_size);
     let options = TrainOptions { loss_every: 1 };
     let chunk = if args.eval_every == 0 {
         total
@@ -246,25 +274,16 @@ fn run<M: Classifier>(
         let eval_start = Instant::now();
         let eval = evaluate(&model, &test, &normalization, args.eval_batch_size, device)?;
         let eval_time = eval_start.elapsed();
-        let eval_secs = eval_time.as_secs_f64();
-        logger.paused += eval_secs;
-        logger.last.0 += eval_time;
+        logger.pause(eval_time);
         println!(
-            "eval iter {done:>6}: test loss {:.4} accuracy {:.2}% ({} images, {eval_secs:.1}s)",
+            "eval iter {done:>6}: test loss {:.4} accuracy {:.2}% ({} images, {:.1}s)",
             eval.loss,
             100.0 * eval.accuracy,
-            eval.examples
+            eval.examples,
+            eval_time.as_secs_f64()
         );
         if done == total {
-            let train_secs = logger.start.elapsed().as_secs_f64() - logger.paused;
-            println!(
-                "final: test accuracy {:.2}% on {} images after {total} iterations; \
-                 training {train_secs:.1}s ({:.0} images/s), evaluation {:.1}s",
-                100.0 * eval.accuracy,
-                eval.examples,
-                (total as f64 * recipe.batch_size as f64) / train_secs,
-                logger.paused
-            );
+            logger.finish(&eval);
         }
     }
     Ok(())
