@@ -67,6 +67,8 @@ use burn_lottery::stability::report::write_report;
 use burn_lottery::stability::{BarrierOptions, PairResult, StabilityAnalyzer};
 use clap::Parser;
 
+mod flags;
+
 /// Features per patient.
 const FEATURES: usize = 10;
 /// Hidden width.
@@ -322,6 +324,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let &[seed_a, seed_b] = args.copy_seeds.as_slice() else {
         return Err("--copy-seeds takes two seeds".into());
     };
+    flags::no_repeats("--copy-seeds", &args.copy_seeds)?;
+    flags::no_repeats("--stability-levels", &args.stability_levels)?;
     if let Some(&level) = args.stability_levels.iter().find(|&&l| l > args.levels) {
         return Err(format!("stability level {level} is beyond --levels {}", args.levels).into());
     }

@@ -14,8 +14,9 @@ use burn_lottery::mask::{LayerMask, Mask, ParamSelector};
 use burn_lottery::models::{Classifier, LeNet};
 use burn_lottery::prune::MagnitudePrunerConfig;
 use burn_lottery::stability::{
-    self, BarrierOptions, BnStatistics, Condition, HostWeights, StabilityAnalyzer, alphas,
-    distance, error_barrier, host_weights, interpolate, interpolation_curve, masked_distance,
+    self, BarrierOptions, BnStatistics, Condition, HostWeights, StabilityAnalyzer, StabilityError,
+    alphas, distance, error_barrier, host_weights, interpolate, interpolation_curve,
+    masked_distance,
 };
 use burn_lottery::train::trainer::evaluate;
 
@@ -462,4 +463,62 @@ fn analyzer_trains_copies_once_and_reports_the_sweep() {
         StabilityAnalyzer::new(imp, out.path(), &data, init, &device).with_options(recompute);
     let r = analyzer.analyze_pair(Condition::Imp, 2, (11, 12)).unwrap();
     assert_eq!(r.curve.test_errors, results[1].curve.test_errors);
+}
+
+#[test]
+fn a_seed_level_or_condition_named_twice_is_refused_before_any_copy_trains() {
+    let out = tempfile::tempdir().unwrap();
+    let device = ndarray();
+    let data = data();
+    let imp = Imp::new(config()).with_options(RunOptions {
+        eval_batch_size: 64,
+        ..RunOptions::default()
+    });
+    let analyzer = StabilityAnalyzer::new(imp.clone(), out.path(), &data, init, &device);
+    analyzer.run_experiment(&mut Silent).unwrap();
+    let refused = |result: Result<_, StabilityError>, named: &str| match result {
+        Err(StabilityError::Config(message)) => assert!(
+            message.contains(named) && message.contains("named twice"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal naming {named}, got {other:?}"),
+    };
+    // Two copies with one data order would be one network: distance 0.
+    refused(
+        analyzer
+            .analyze_pair(Condition::Imp, 2, (11, 11))
+            .map(|_| ()),
+        "data-order seed 11",
+    );
+    refused(
+        analyzer
+            .data_order_distances(Condition::Imp, 2, &[11, 12, 11])
+            .map(|_| ()),
+        "data-order seed 11",
+    );
+    // A repeated level or condition would repeat its rows.
+    refused(
+        analyzer
+            .sweep(&[Condition::Imp], &[0, 2, 0], (11, 12), |_| {})
+            .map(|_| ()),
+        "level 0",
+    );
+    refused(
+        analyzer
+            .sweep(&[Condition::Imp, Condition::Imp], &[2], (11, 12), |_| {})
+            .map(|_| ()),
+        "condition Imp",
+    );
+    refused(
+        analyzer
+            .sweep(&[Condition::Imp], &[2], (12, 12), |_| {})
+            .map(|_| ()),
+        "data-order seed 12",
+    );
+    assert!(
+        !imp.directory(out.path())
+            .join("branches/stability")
+            .exists(),
+        "no copy was trained"
+    );
 }

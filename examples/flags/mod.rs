@@ -1,5 +1,5 @@
 //! Checks of command-line flags shared by the research examples
-//! (`fashion_mnist_lenet`, `stability`).
+//! (`fashion_mnist_lenet`, `stability`, `diabetes_regression`).
 
 use std::fmt::Display;
 

@@ -314,6 +314,7 @@ where
         level: usize,
         seeds: (u64, u64),
     ) -> Result<PairResult, StabilityError> {
+        distinct("data-order seed", &[seeds.0, seeds.1])?;
         let mask = self.mask(condition, level)?;
         let a = self.trained_copy(condition, level, seeds.0)?;
         let b = self.trained_copy(condition, level, seeds.1)?;
@@ -352,6 +353,7 @@ where
                 "at least two data-order seeds are needed".into(),
             ));
         }
+        distinct("data-order seed", seeds)?;
         let mask = self.mask(condition, level)?;
         let weights = seeds
             .iter()
@@ -401,7 +403,8 @@ where
     }
 
     /// [`analyze_pair`](Self::analyze_pair) for every condition and level;
-    /// `on_result` sees each result as it is done.
+    /// `on_result` sees each result as it is done. A condition, level or
+    /// seed named twice is refused before anything trains.
     pub fn sweep(
         &self,
         conditions: &[Condition],
@@ -409,6 +412,9 @@ where
         seeds: (u64, u64),
         mut on_result: impl FnMut(&PairResult),
     ) -> Result<Vec<PairResult>, StabilityError> {
+        distinct("condition", conditions)?;
+        distinct("level", levels)?;
+        distinct("data-order seed", &[seeds.0, seeds.1])?;
         let mut results = Vec::new();
         for &condition in conditions {
             for &level in levels {
@@ -418,5 +424,24 @@ where
             }
         }
         Ok(results)
+    }
+}
+
+/// Refuses a `what` named twice in `values`: two copies with one data
+/// order are one network (distance and barrier 0), and a repeated level or
+/// condition repeats its rows.
+fn distinct<V: PartialEq + std::fmt::Debug>(
+    what: &str,
+    values: &[V],
+) -> Result<(), StabilityError> {
+    match values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| values[..*i].contains(v))
+    {
+        Some((_, v)) => Err(StabilityError::Config(format!(
+            "{what} {v:?} is named twice in {values:?}; name each once"
+        ))),
+        None => Ok(()),
     }
 }
