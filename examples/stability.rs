@@ -34,7 +34,7 @@ use burn::tensor::Device;
 use burn_lottery::data::ExperimentData;
 use burn_lottery::device::device_by_name;
 use burn_lottery::experiment::Experiment;
-use burn_lottery::imp::{Controls, ImpConfig, RunOptions, Seeds};
+use burn_lottery::imp::{Controls, ImpConfig, Layout, RunOptions, Seeds};
 use burn_lottery::models::{Classifier, LeNetConfig, ResNetConfig};
 use burn_lottery::report::{MetricLabel, Progress};
 use burn_lottery::stability::report::write_report;
@@ -328,6 +328,17 @@ fn analyze_experiment<M: Classifier>(
         .with_progress(true);
     if args.run_missing {
         analyzer.run_experiment(&mut Progress::new())?;
+    } else if !imp.directory().join(Layout::CONFIG).is_file() {
+        let maker = match args.model {
+            Model::Lenet => "fashion_mnist_lenet",
+            Model::Resnet20 => "cifar10_resnet20 --dataset fashion-mnist",
+        };
+        let message = format!(
+            "no experiment at {}: run `{maker}` first with the same --output, --iterations, \
+             --levels and --rewind, or add --run-missing",
+            imp.directory().display()
+        );
+        return Err(message.into());
     }
     let levels: Vec<usize> = levels.iter().copied().filter(|&l| l <= max_level).collect();
     Ok(

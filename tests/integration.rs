@@ -17,6 +17,7 @@ mod decaying_recipe;
 mod downstream;
 mod dynamic_sparsity;
 mod early_bird;
+mod examples_cli;
 mod experiment;
 mod fuzz;
 mod hostile;
