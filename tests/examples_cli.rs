@@ -16,7 +16,13 @@ use std::sync::OnceLock;
 use burn_lottery::report;
 
 /// The examples run here.
-const EXAMPLES: [&str; 3] = ["fashion_mnist_lenet", "stability", "diabetes_regression"];
+const EXAMPLES: [&str; 5] = [
+    "fashion_mnist_lenet",
+    "stability",
+    "fashion_mnist_methods",
+    "fashion_mnist_connectivity",
+    "diabetes_regression",
+];
 
 /// The crate features this test was built with, to build the examples alike
 /// (another feature set would rebuild burn).
@@ -215,6 +221,52 @@ fn the_main_job_reports_its_chains_and_stability_finds_them() {
         csv.contains("imp_rewind5,1,") && csv.contains("random_prune,1,"),
         "{csv}"
     );
+}
+
+#[test]
+fn connectivity_finds_the_imp_chain_of_the_methods_comparison() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ["--iterations", "20", "--levels", "2", "--rewind", "5"];
+    let methods = [
+        &chain[..],
+        &["--method", "imp", "--checkpoint-every", "100"],
+    ]
+    .concat();
+    succeeds("fashion_mnist_methods", &methods, dir.path());
+    let rows = std::fs::read_to_string(
+        dir.path()
+            .join("experiments/methods/rows/imp_rewind5_seed0.csv"),
+    )
+    .unwrap();
+    let (rows, _) = report::from_csv(&rows).unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+
+    let connectivity = [
+        &chain[..],
+        &["--points", "3", "--device", "ndarray", "--out", "c.csv"],
+    ]
+    .concat();
+    let (table, _) = succeeds("fashion_mnist_connectivity", &connectivity, dir.path());
+    let csv = std::fs::read_to_string(dir.path().join("c.csv")).unwrap();
+    let pairs: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(pairs.len(), 2, "{csv}\n{table}");
+    for (pair, levels) in pairs.iter().zip([("0", "1"), ("1", "2")]) {
+        assert_eq!(
+            (pair[0], pair[1], pair[2]),
+            ("imp_rewind5", levels.0, levels.1)
+        );
+        // The path's ends are the chain's own networks: their test errors.
+        let error_a: f64 = pair[8].parse().unwrap();
+        let level_a: usize = levels.0.parse().unwrap();
+        assert!(
+            (error_a - (1.0 - rows[level_a].value)).abs() < 1e-9,
+            "{pair:?} {rows:?}"
+        );
+    }
 }
 
 #[test]
