@@ -143,8 +143,9 @@ fn refused(example: &str, args: &[&str], named: &str) {
     assert!(written.is_empty(), "{example} {args:?} wrote {written:?}");
 }
 
-/// The main job in short: 2 levels of 20 iterations, rewinding to 0 and 5.
-const MAIN_JOB: [&str; 12] = [
+/// The main job in short: 2 levels of 20 iterations, rewinding to 0 and 5
+/// (and how `stability` names the same experiments).
+const SHORT_CHAINS: [&str; 8] = [
     "--device",
     "ndarray",
     "--iterations",
@@ -153,16 +154,17 @@ const MAIN_JOB: [&str; 12] = [
     "1",
     "--rewind",
     "0,5",
-    "--checkpoint-every",
-    "100",
-    "--report",
-    "report",
 ];
 
 #[test]
 fn the_main_job_reports_its_chains_and_stability_finds_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (table, log) = succeeds("fashion_mnist_lenet", &MAIN_JOB, dir.path());
+    let main_job = [
+        &SHORT_CHAINS[..],
+        &["--checkpoint-every", "100", "--report", "report"],
+    ]
+    .concat();
+    let (table, log) = succeeds("fashion_mnist_lenet", &main_job, dir.path());
     let csv = std::fs::read_to_string(dir.path().join("report/report.csv")).unwrap();
     let (rows, metric) = report::from_csv(&csv).unwrap();
     assert_eq!(metric, "accuracy");
@@ -190,7 +192,7 @@ fn the_main_job_reports_its_chains_and_stability_finds_them() {
     assert!(log.contains("training iterations"), "{log}");
 
     // Run again: every level is found finished, the report is the same.
-    let (_, again) = succeeds("fashion_mnist_lenet", &MAIN_JOB, dir.path());
+    let (_, again) = succeeds("fashion_mnist_lenet", &main_job, dir.path());
     assert!(!again.contains("training iterations"), "{again}");
     let csv_again = std::fs::read_to_string(dir.path().join("report/report.csv")).unwrap();
     assert_eq!(csv_again, csv);
@@ -198,21 +200,10 @@ fn the_main_job_reports_its_chains_and_stability_finds_them() {
     // `stability` builds the same configurations: it finds both chains
     // without --run-missing and trains only the copies.
     let stability = [
-        "--device",
-        "ndarray",
-        "--iterations",
-        "20",
-        "--levels",
-        "1",
-        "--rewind",
-        "0,5",
-        "--analyze",
-        "0,1",
-        "--points",
-        "3",
-        "--report",
-        "stability",
-    ];
+        &SHORT_CHAINS[..],
+        &["--analyze", "0,1", "--points", "3", "--report", "stability"],
+    ]
+    .concat();
     let (table, _) = succeeds("stability", &stability, dir.path());
     let csv = std::fs::read_to_string(dir.path().join("stability/stability.csv")).unwrap();
     // IMP at levels 0 and 1 of both chains, random pruning on the first.

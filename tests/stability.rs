@@ -312,15 +312,20 @@ fn config() -> ImpConfig {
     }
 }
 
+/// The experiment of [`config`], evaluated in batches of 64.
+fn imp() -> Imp {
+    Imp::new(config()).with_options(RunOptions {
+        eval_batch_size: 64,
+        ..RunOptions::default()
+    })
+}
+
 #[test]
 fn analyzer_trains_copies_once_and_reports_the_sweep() {
     let out = tempfile::tempdir().unwrap();
     let device = ndarray();
     let data = data();
-    let imp = Imp::new(config()).with_options(RunOptions {
-        eval_batch_size: 64,
-        ..RunOptions::default()
-    });
+    let imp = imp();
     let options = BarrierOptions {
         points: 5,
         eval_batch_size: 64,
@@ -470,10 +475,7 @@ fn a_seed_level_or_condition_named_twice_is_refused_before_any_copy_trains() {
     let out = tempfile::tempdir().unwrap();
     let device = ndarray();
     let data = data();
-    let imp = Imp::new(config()).with_options(RunOptions {
-        eval_batch_size: 64,
-        ..RunOptions::default()
-    });
+    let imp = imp();
     let analyzer = StabilityAnalyzer::new(imp.clone(), out.path(), &data, init, &device);
     analyzer.run_experiment(&mut Silent).unwrap();
     let refused = |result: Result<_, StabilityError>, named: &str| match result {
