@@ -208,6 +208,32 @@ fn an_interrupted_run_resumes_to_the_same_masks_and_metrics() {
 }
 
 #[test]
+fn a_data_order_control_repeating_one_already_trained_is_refused_before_training() {
+    let out = tempfile::tempdir().unwrap();
+    // config() trains its main line with data order 0.
+    for (orders, named) in [
+        (vec![7, 3, 7], "controls.data_orders lists 7 twice"),
+        (
+            vec![0],
+            "controls.data_orders lists 0, the main line's own data order",
+        ),
+    ] {
+        let mut config = config();
+        config.controls.data_orders = orders;
+        let imp = Imp::new(config).with_options(options());
+        match imp.run(out.path(), &ndarray(), &data(), init, &mut Silent) {
+            Err(ImpError::Config(message)) => assert!(message.contains(named), "{message}"),
+            other => panic!("expected a refusal naming {named:?}, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
 fn controls_are_trained_as_branches() {
     let out = tempfile::tempdir().unwrap();
     let mut config = config();

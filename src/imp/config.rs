@@ -49,7 +49,11 @@ pub struct Controls {
     /// For each seed, retrain every level's subnetwork (level 0: the dense
     /// network) from the rewind point with this data-order seed instead
     /// (the building block of stability to data order). Condition name
-    /// `data_order_<seed>`.
+    /// `data_order_<seed>`. Each seed once, and not the main line's own
+    /// [`Seeds::data_order`] (its networks again): [`Imp::validate`]
+    /// refuses both.
+    ///
+    /// [`Imp::validate`]: super::Imp::validate
     pub data_orders: Vec<u64>,
 }
 

@@ -222,7 +222,7 @@ impl Imp {
         if self.options.eval_batch_size == 0 {
             return Err(ImpError::Config("eval_batch_size must be > 0".into()));
         }
-        Ok(())
+        check_data_orders(&c.controls.data_orders, c.seeds.data_order)
     }
 
     /// The experiment directory under `output_root`.
@@ -419,6 +419,26 @@ impl Imp {
             trained_levels,
         })
     }
+}
+
+/// Refuses a data-order control that repeats another or the main line's
+/// own order `main`: its branch would be a network already trained (the
+/// same numbers, its rows counted twice in the report).
+fn check_data_orders(orders: &[u64], main: u64) -> Result<(), ImpError> {
+    for (i, seed) in orders.iter().enumerate() {
+        if orders[..i].contains(seed) {
+            return Err(ImpError::Config(format!(
+                "controls.data_orders lists {seed} twice"
+            )));
+        }
+        if *seed == main {
+            return Err(ImpError::Config(format!(
+                "controls.data_orders lists {seed}, the main line's own data order \
+                 (seeds.data_order): that branch would retrain the main line's networks"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The mask of a finished level of `branch` (level 0: `dense`), or
