@@ -27,12 +27,15 @@ const EXAMPLES: [&str; 5] = [
 /// The crate features this test was built with, to build the examples alike
 /// (another feature set would rebuild burn).
 fn features() -> String {
+    // `default` too: a build without it is another build of the crate.
     let all = [
+        ("default", cfg!(feature = "default")),
         ("ndarray", cfg!(feature = "ndarray")),
         ("download", cfg!(feature = "download")),
         ("wgpu", cfg!(feature = "wgpu")),
         ("wgpu-unfused", cfg!(feature = "wgpu-unfused")),
         ("cuda", cfg!(feature = "cuda")),
+        ("cubecl", cfg!(feature = "cubecl")),
         ("cli", cfg!(feature = "cli")),
     ];
     let on: Vec<&str> = all.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect();
