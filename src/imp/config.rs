@@ -69,6 +69,16 @@ impl Controls {
     }
 }
 
+/// The first value of `values` that an earlier one equals: what a list
+/// meant to name each thing once (seeds, levels, conditions) names twice.
+pub(crate) fn first_repeat<T: PartialEq>(values: &[T]) -> Option<&T> {
+    values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| values[..*i].contains(v))
+        .map(|(_, v)| v)
+}
+
 /// Everything that determines an IMP experiment's results. Its hash names
 /// the experiment directory. Defaults are the paper's CIFAR-10 ResNet-20
 /// setting.

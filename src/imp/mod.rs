@@ -22,6 +22,7 @@ mod summary;
 mod ticket;
 
 pub use branch::{Branch, Condition, Start};
+pub(crate) use config::first_repeat;
 pub use config::{Controls, ImpConfig, Seeds};
 pub use layout::{Layout, LevelFiles};
 pub(crate) use level::BranchTrainer;

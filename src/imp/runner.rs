@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::branch::Branch;
-use super::config::ImpConfig;
+use super::config::{ImpConfig, first_repeat};
 use super::layout::Layout;
 use super::level::BranchTrainer;
 use super::method::PruningMethod;
@@ -425,18 +425,16 @@ impl Imp {
 /// own order `main`: its branch would be a network already trained (the
 /// same numbers, its rows counted twice in the report).
 fn check_data_orders(orders: &[u64], main: u64) -> Result<(), ImpError> {
-    for (i, seed) in orders.iter().enumerate() {
-        if orders[..i].contains(seed) {
-            return Err(ImpError::Config(format!(
-                "controls.data_orders lists {seed} twice"
-            )));
-        }
-        if *seed == main {
-            return Err(ImpError::Config(format!(
-                "controls.data_orders lists {seed}, the main line's own data order \
-                 (seeds.data_order): that branch would retrain the main line's networks"
-            )));
-        }
+    if let Some(seed) = first_repeat(orders) {
+        return Err(ImpError::Config(format!(
+            "controls.data_orders lists {seed} twice"
+        )));
+    }
+    if orders.contains(&main) {
+        return Err(ImpError::Config(format!(
+            "controls.data_orders lists {main}, the main line's own data order \
+             (seeds.data_order): that branch would retrain the main line's networks"
+        )));
     }
     Ok(())
 }

@@ -32,7 +32,8 @@ use super::report::StabilityRow;
 pub use crate::imp::Condition;
 use crate::imp::store::ExperimentStore;
 use crate::imp::{
-    Branch, BranchTrainer, Imp, ImpConfig, ImpObserver, ImpReport, Layout, LevelSummary, RunOptions,
+    Branch, BranchTrainer, Imp, ImpConfig, ImpObserver, ImpReport, Layout, LevelSummary,
+    RunOptions, first_repeat,
 };
 use crate::mask::{Mask, MaskOverlap};
 use crate::task::Task;
@@ -434,12 +435,8 @@ fn distinct<V: PartialEq + std::fmt::Debug>(
     what: &str,
     values: &[V],
 ) -> Result<(), StabilityError> {
-    match values
-        .iter()
-        .enumerate()
-        .find(|(i, v)| values[..*i].contains(v))
-    {
-        Some((_, v)) => Err(StabilityError::Config(format!(
+    match first_repeat(values) {
+        Some(v) => Err(StabilityError::Config(format!(
             "{what} {v:?} is named twice in {values:?}; name each once"
         ))),
         None => Ok(()),

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::SweepError;
-use crate::imp::{Condition, Controls};
+use crate::imp::{Condition, Controls, first_repeat};
 
 /// The stability copies of a sweep: for every level of every experiment and
 /// every condition, one copy per data-order seed, trained from the rewind
@@ -71,7 +71,7 @@ impl SweepSpec {
         if self.seeds.is_empty() || self.rewind_points.is_empty() {
             return fail("seeds and rewind_points must not be empty".into());
         }
-        if has_duplicates(&self.seeds) || has_duplicates(&self.rewind_points) {
+        if first_repeat(&self.seeds).is_some() || first_repeat(&self.rewind_points).is_some() {
             return fail("seeds and rewind_points must not repeat".into());
         }
         if let Some(&k) = self.rewind_points.iter().find(|&&k| k > iterations) {
@@ -80,7 +80,7 @@ impl SweepSpec {
             ));
         }
         let copies = &self.stability.copies;
-        if copies.len() == 1 || has_duplicates(copies) {
+        if copies.len() == 1 || first_repeat(copies).is_some() {
             return fail("stability.copies needs none or at least two distinct seeds".into());
         }
         if self.stability.conditions.contains(&Condition::RandomPrune)
@@ -99,10 +99,4 @@ impl SweepSpec {
             self.stability.conditions.clone()
         }
     }
-}
-
-fn has_duplicates(values: &[u64]) -> bool {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    sorted.windows(2).any(|w| w[0] == w[1])
 }
