@@ -102,18 +102,7 @@ impl Method {
     fn config(self, args: &Args, seed: u64) -> ImpConfig {
         let (iterations, k) = (args.iterations, args.rewind);
         let base = base_config(args, seed);
-        let rule = match args.density_rule {
-            Rule::Global => DensityRule::Global,
-            Rule::Uniform => DensityRule::Uniform,
-            Rule::Erk => DensityRule::Erk,
-        };
-        let at_init = |criterion| ImpConfig {
-            rewind_iteration: 0,
-            method: PruningMethod::AtInitialization(
-                AtInitConfig::new(criterion).with_density_rule(rule),
-            ),
-            ..base.clone()
-        };
+        let at_init = |criterion| at_initialization(args, base.clone(), criterion);
         match self {
             Self::Imp => base,
             Self::LrRewind => ImpConfig {
@@ -177,6 +166,23 @@ impl Method {
             Self::Half => format!("imp_half_rewind{k}"),
             _ => config.condition(),
         }
+    }
+}
+
+/// `base` pruned once at initialization by `criterion` (no rewinding: the
+/// mask is found before training), layers' densities by `--density-rule`.
+fn at_initialization(args: &Args, base: ImpConfig, criterion: InitCriterion) -> ImpConfig {
+    let rule = match args.density_rule {
+        Rule::Global => DensityRule::Global,
+        Rule::Uniform => DensityRule::Uniform,
+        Rule::Erk => DensityRule::Erk,
+    };
+    ImpConfig {
+        rewind_iteration: 0,
+        method: PruningMethod::AtInitialization(
+            AtInitConfig::new(criterion).with_density_rule(rule),
+        ),
+        ..base
     }
 }
 

@@ -126,77 +126,31 @@ fn main() {
 }
 
 /// Times every method and product of one shape at one density; prints rows.
-// `times` is indexed by method and product; the product index also picks the
-// operation, so a range loop reads best.
-#[allow(clippy::needless_range_loop)]
 fn bench_shape(shape: &Shape, density: f64, rounds: usize, device: &Device) {
-    let mut rng = StdRng::seed_from_u64(7);
-    let (n, di, dout) = (shape.batch, shape.d_in, shape.d_out);
-    let w: Vec<f32> = (0..di * dout).map(|_| rng.random::<f32>() - 0.5).collect();
-    let kept: Vec<bool> = (0..di * dout)
-        .map(|_| rng.random::<f64>() < density)
-        .collect();
-    let x: Vec<f32> = (0..n * di).map(|_| rng.random::<f32>()).collect();
-    let dy: Vec<f32> = (0..n * dout).map(|_| rng.random::<f32>() - 0.5).collect();
-    let masked: Vec<f32> = w
-        .iter()
-        .zip(&kept)
-        .map(|(&v, &k)| if k { v } else { 0.0 })
-        .collect();
-    let up =
-        |v: &[f32], s: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), s), device);
-    let (xd, dyd, wd) = (up(&x, [n, di]), up(&dy, [n, dout]), up(&masked, [di, dout]));
-    let maskd = up(
-        &kept
-            .iter()
-            .map(|&k| f32::from(u8::from(k)))
-            .collect::<Vec<_>>(),
-        [di, dout],
-    );
-    let sparse = SparseWeight::from_dense(di, dout, &w, &kept).unwrap();
-    let (mut x_t, mut dy_t) = (vec![0.0; n * di], vec![0.0; n * dout]);
-    transpose(&x, n, di, &mut x_t);
-    transpose(&dy, n, dout, &mut dy_t);
-    let (mut y_t, mut dx_t, mut g) = (
-        vec![0.0; n * dout],
-        vec![0.0; n * di],
-        vec![0.0; sparse.nnz()],
-    );
-    let gather = GatherScatter::new(di, dout, &kept, device).unwrap();
-    let values = gather.gather_values(wd.clone());
-    let run_gather = n * sparse.nnz().max(1) <= 64 << 20;
-    let sync = || device.sync().expect("device sync");
-    let reps = shape.reps;
+    let layer = Layer::random(shape, density);
+    let dense = Dense::new(&layer, device);
+    let mut csr = Csr::new(&layer);
+    let gather = Gather::new(&layer, &dense);
+    // Where its `[batch, kept]` product exceeds 64 M floats, gather is skipped.
+    let run_gather = layer.n * csr.weight.nnz().max(1) <= 64 << 20;
     // times[method][product] per round, in microseconds per call.
     let mut times = vec![vec![Vec::new(); 3]; 3];
     for _ in 0..rounds {
-        for product in 0..3 {
-            times[0][product].push(time(reps, || {
-                let out = match product {
-                    0 => xd.clone().matmul(wd.clone()),
-                    1 => dyd.clone().matmul(wd.clone().transpose()),
-                    _ => xd.clone().transpose().matmul(dyd.clone()) * maskd.clone(),
-                };
-                drop(out);
-                sync();
-            }));
-            times[1][product].push(time(reps, || match product {
-                0 => sparse.forward(&x_t, n, None, &mut y_t),
-                1 => sparse.input_grad(&dy_t, n, &mut dx_t),
-                _ => sparse.weight_grad(&x_t, &dy_t, n, &mut g),
-            }));
+        for product in [Product::Forward, Product::InputGrad, Product::WeightGrad] {
+            let p = product as usize;
+            times[0][p].push(time(shape.reps, || dense.call(product)));
+            times[1][p].push(time(shape.reps, || csr.call(product)));
             if run_gather {
-                times[2][product].push(time(reps, || {
-                    match product {
-                        0 => drop(gather.forward(xd.clone(), values.clone())),
-                        1 => drop(gather.input_grad(dyd.clone(), values.clone())),
-                        _ => drop(gather.weight_grad(xd.clone(), dyd.clone())),
-                    }
-                    sync();
-                }));
+                times[2][p].push(time(shape.reps, || gather.call(product)));
             }
         }
     }
+    print_rows(shape, density, &times);
+}
+
+/// One `ROW` per method and product timed: the median time per call and the
+/// median of the per-round ratios dense / method.
+fn print_rows(shape: &Shape, density: f64, times: &[Vec<Vec<f64>>]) {
     for (m, method) in ["dense", "csr", "gather"].iter().enumerate() {
         for (p, product) in PRODUCTS.iter().enumerate() {
             let t = &times[m][p];
@@ -214,6 +168,161 @@ fn bench_shape(shape: &Shape, density: f64, rounds: usize, device: &Device) {
                 median(ratios)
             );
         }
+    }
+}
+
+/// The three products, in the order of [`PRODUCTS`].
+#[derive(Debug, Clone, Copy)]
+enum Product {
+    /// `x W`.
+    Forward = 0,
+    /// `dY Wᵀ`.
+    InputGrad = 1,
+    /// `xᵀ dY`, kept entries only.
+    WeightGrad = 2,
+}
+
+/// A random layer of `shape` (seeded): weights, the kept entries at
+/// `density`, an input batch and an output gradient, row-major on the host.
+struct Layer {
+    n: usize,
+    d_in: usize,
+    d_out: usize,
+    w: Vec<f32>,
+    kept: Vec<bool>,
+    x: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+impl Layer {
+    fn random(shape: &Shape, density: f64) -> Self {
+        let mut rng = StdRng::seed_from_u64(7);
+        let (n, d_in, d_out) = (shape.batch, shape.d_in, shape.d_out);
+        let w = (0..d_in * d_out)
+            .map(|_| rng.random::<f32>() - 0.5)
+            .collect();
+        let kept = (0..d_in * d_out)
+            .map(|_| rng.random::<f64>() < density)
+            .collect();
+        let x = (0..n * d_in).map(|_| rng.random::<f32>()).collect();
+        let dy = (0..n * d_out).map(|_| rng.random::<f32>() - 0.5).collect();
+        Self {
+            n,
+            d_in,
+            d_out,
+            w,
+            kept,
+            x,
+            dy,
+        }
+    }
+}
+
+/// The dense method: burn's matmuls on the device, the weights masked.
+struct Dense<'a> {
+    device: &'a Device,
+    x: Tensor<2>,
+    dy: Tensor<2>,
+    w: Tensor<2>,
+    mask: Tensor<2>,
+}
+
+impl<'a> Dense<'a> {
+    fn new(layer: &Layer, device: &'a Device) -> Self {
+        let up = |v: Vec<f32>, s: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v, s), device);
+        let masked = layer.w.iter().zip(&layer.kept);
+        let masked = masked.map(|(&v, &k)| if k { v } else { 0.0 }).collect();
+        let mask = layer.kept.iter().map(|&k| f32::from(u8::from(k))).collect();
+        let (n, d_in, d_out) = (layer.n, layer.d_in, layer.d_out);
+        Self {
+            device,
+            x: up(layer.x.clone(), [n, d_in]),
+            dy: up(layer.dy.clone(), [n, d_out]),
+            w: up(masked, [d_in, d_out]),
+            mask: up(mask, [d_in, d_out]),
+        }
+    }
+
+    /// One product, waited for.
+    fn call(&self, product: Product) {
+        let (x, dy, w) = (self.x.clone(), self.dy.clone(), self.w.clone());
+        drop(match product {
+            Product::Forward => x.matmul(w),
+            Product::InputGrad => dy.matmul(w.transpose()),
+            Product::WeightGrad => x.transpose().matmul(dy) * self.mask.clone(),
+        });
+        self.device.sync().expect("device sync");
+    }
+}
+
+/// The csr method: [`SparseWeight`]'s host kernels on feature-major buffers.
+struct Csr {
+    weight: SparseWeight,
+    n: usize,
+    x_t: Vec<f32>,
+    dy_t: Vec<f32>,
+    y_t: Vec<f32>,
+    dx_t: Vec<f32>,
+    g: Vec<f32>,
+}
+
+impl Csr {
+    fn new(layer: &Layer) -> Self {
+        let (n, d_in, d_out) = (layer.n, layer.d_in, layer.d_out);
+        let weight = SparseWeight::from_dense(d_in, d_out, &layer.w, &layer.kept).unwrap();
+        let (mut x_t, mut dy_t) = (vec![0.0; n * d_in], vec![0.0; n * d_out]);
+        transpose(&layer.x, n, d_in, &mut x_t);
+        transpose(&layer.dy, n, d_out, &mut dy_t);
+        Self {
+            n,
+            x_t,
+            dy_t,
+            y_t: vec![0.0; n * d_out],
+            dx_t: vec![0.0; n * d_in],
+            g: vec![0.0; weight.nnz()],
+            weight,
+        }
+    }
+
+    fn call(&mut self, product: Product) {
+        match product {
+            Product::Forward => self.weight.forward(&self.x_t, self.n, None, &mut self.y_t),
+            Product::InputGrad => self.weight.input_grad(&self.dy_t, self.n, &mut self.dx_t),
+            Product::WeightGrad => {
+                self.weight
+                    .weight_grad(&self.x_t, &self.dy_t, self.n, &mut self.g)
+            }
+        }
+    }
+}
+
+/// The gather method: [`GatherScatter`] on the dense method's tensors.
+struct Gather<'a> {
+    dense: &'a Dense<'a>,
+    op: GatherScatter,
+    values: Tensor<1>,
+}
+
+impl<'a> Gather<'a> {
+    fn new(layer: &Layer, dense: &'a Dense<'a>) -> Self {
+        let op = GatherScatter::new(layer.d_in, layer.d_out, &layer.kept, dense.device).unwrap();
+        let values = op.gather_values(dense.w.clone());
+        Self { dense, op, values }
+    }
+
+    /// One product, waited for.
+    fn call(&self, product: Product) {
+        let (x, dy, values) = (
+            self.dense.x.clone(),
+            self.dense.dy.clone(),
+            self.values.clone(),
+        );
+        match product {
+            Product::Forward => drop(self.op.forward(x, values)),
+            Product::InputGrad => drop(self.op.input_grad(dy, values)),
+            Product::WeightGrad => drop(self.op.weight_grad(x, dy)),
+        }
+        self.dense.device.sync().expect("device sync");
     }
 }
 

@@ -25,11 +25,12 @@
 
 mod common;
 
+use burn::tensor::Device;
 use burn_lottery::device::device_by_name;
 use clap::Parser;
 use common::{
-    ModelKind, OptimizerKind, Reads, cpu_threads, load_average, measure_reading, measure_sparse,
-    peak_rss_bytes,
+    ModelKind, OptimizerKind, Phases, Reads, StepTiming, cpu_threads, load_average,
+    measure_reading, measure_sparse, peak_rss_bytes,
 };
 
 /// Time training steps of ResNet-20 or LeNet-300-100.
@@ -82,26 +83,10 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let retained = !args.default_malloc && burn_lottery::alloc::retain_freed_memory();
-    let device = match device_by_name(&args.device) {
-        Ok(device) => device,
-        Err(error) => {
-            eprintln!("error: {error}");
-            std::process::exit(2);
-        }
-    };
-    let sparsity = match args.mask.as_str() {
-        "none" => None,
-        s => match s.parse::<f64>() {
-            Ok(v) if (0.0..1.0).contains(&v) => Some(v),
-            _ => {
-                eprintln!("error: --mask must be `none` or a sparsity in [0, 1), got `{s}`");
-                std::process::exit(2);
-            }
-        },
-    };
+    let device = device_by_name(&args.device).unwrap_or_else(|error| fail(&error.to_string()));
+    let sparsity = parse_sparsity(&args.mask);
     if args.steps == 0 {
-        eprintln!("error: --steps must be at least 1");
-        std::process::exit(2);
+        fail("--steps must be at least 1");
     }
     let optimizer = args.optimizer.unwrap_or(match args.model {
         ModelKind::Resnet20 => OptimizerKind::Sgd,
@@ -111,7 +96,51 @@ fn main() {
         ModelKind::Resnet20 => 128,
         ModelKind::Lenet => 60,
     });
-    let timing = match (args.sparse, sparsity) {
+    let timing = measure(&args, &device, optimizer, batch, sparsity);
+    let implementation = if args.sparse {
+        "burn-lottery-sparse".to_string()
+    } else {
+        format!("burn-{}", args.device)
+    };
+    print_result(&timing, &implementation, &args, optimizer, batch, retained);
+    #[cfg(feature = "cubecl")]
+    if let Some(launches) = &timing.launches {
+        print_launches(launches, &implementation, &args, timing.steps.len());
+    }
+    if let Some(phases) = &timing.phases {
+        print_phases(phases, &args, timing.steps.len());
+    }
+}
+
+/// Prints `error: {message}` and exits with status 2 (a bad flag).
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2);
+}
+
+/// `--mask`: `none`, or a sparsity in [0, 1).
+fn parse_sparsity(mask: &str) -> Option<f64> {
+    match mask {
+        "none" => None,
+        s => match s.parse::<f64>() {
+            Ok(v) if (0.0..1.0).contains(&v) => Some(v),
+            _ => fail(&format!(
+                "--mask must be `none` or a sparsity in [0, 1), got `{s}`"
+            )),
+        },
+    }
+}
+
+/// Times the steps the flags ask for: on the host sparse path with
+/// `--sparse`, else on `device`.
+fn measure(
+    args: &Args,
+    device: &Device,
+    optimizer: OptimizerKind,
+    batch: usize,
+    sparsity: Option<f64>,
+) -> StepTiming {
+    match (args.sparse, sparsity) {
         (true, Some(sparsity)) => measure_sparse(
             args.model,
             optimizer,
@@ -120,13 +149,10 @@ fn main() {
             args.warmup,
             args.steps,
         ),
-        (true, None) => {
-            eprintln!("error: --sparse needs --mask (a sparsity)");
-            std::process::exit(2);
-        }
+        (true, None) => fail("--sparse needs --mask (a sparsity)"),
         (false, _) => measure_reading(
             args.model,
-            &device,
+            device,
             optimizer,
             batch,
             sparsity,
@@ -139,12 +165,18 @@ fn main() {
             },
             args.count_launches,
         ),
-    };
-    let implementation = if args.sparse {
-        "burn-lottery-sparse".to_string()
-    } else {
-        format!("burn-{}", args.device)
-    };
+    }
+}
+
+/// The `RESULT` line, in the format of the PyTorch script's.
+fn print_result(
+    timing: &StepTiming,
+    implementation: &str,
+    args: &Args,
+    optimizer: OptimizerKind,
+    batch: usize,
+    retained: bool,
+) {
     let median = timing.median_s();
     println!(
         "RESULT impl={} model={} batch={} optimizer={} mask={} threads={} steps={} \
@@ -166,35 +198,33 @@ fn main() {
         if retained { "retain" } else { "default" },
         load_average(),
     );
-    #[cfg(feature = "cubecl")]
-    if let Some(launches) = &timing.launches {
-        print_launches(launches, &implementation, &args, timing.steps.len());
-    }
-    if let Some(p) = timing.phases {
-        let steps = timing.steps.len();
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / steps as f64;
-        let launches = if args.count_launches {
-            let [f, b, g, o, w] = p.launches.map(|n| n as f64 / steps as f64);
-            format!(
-                " forward_launches={f:.1} backward_launches={b:.1} mask_grads_launches={g:.1} \
-                 optimizer_launches={o:.1} mask_weights_launches={w:.1}"
-            )
-        } else {
-            String::new()
-        };
-        println!(
-            "PHASES impl=burn-{} model={} mask={} forward_ms={:.2} backward_ms={:.2} \
-             mask_grads_ms={:.2} optimizer_ms={:.2} mask_weights_ms={:.2}{launches}",
-            args.device,
-            args.model.name(),
-            args.mask,
-            ms(p.forward),
-            ms(p.backward),
-            ms(p.mask_grads),
-            ms(p.optimizer),
-            ms(p.mask_weights),
-        );
-    }
+}
+
+/// The `PHASES` line: each phase's milliseconds per step, and with
+/// `--count-launches` its launches per step.
+fn print_phases(p: &Phases, args: &Args, steps: usize) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / steps as f64;
+    let launches = if args.count_launches {
+        let [f, b, g, o, w] = p.launches.map(|n| n as f64 / steps as f64);
+        format!(
+            " forward_launches={f:.1} backward_launches={b:.1} mask_grads_launches={g:.1} \
+             optimizer_launches={o:.1} mask_weights_launches={w:.1}"
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "PHASES impl=burn-{} model={} mask={} forward_ms={:.2} backward_ms={:.2} \
+         mask_grads_ms={:.2} optimizer_ms={:.2} mask_weights_ms={:.2}{launches}",
+        args.device,
+        args.model.name(),
+        args.mask,
+        ms(p.forward),
+        ms(p.backward),
+        ms(p.mask_grads),
+        ms(p.optimizer),
+        ms(p.mask_weights),
+    );
 }
 
 /// One `LAUNCHES` line (launches per step, and how many distinct kernels),

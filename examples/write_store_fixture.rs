@@ -42,17 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: write_store_fixture OUTPUT_DIR")?
         .into();
-    let images: Vec<u8> = (0..40 * 64)
-        .map(|i| ((i * 37 + i / 64 * 11) % 256) as u8)
-        .collect();
-    let labels: Vec<u8> = (0..40).map(|i| (i % 10) as u8).collect();
-    let dataset = Arc::new(ImageDataset::new(images, labels, 1, 8, 8, 10)?);
-    let data = ExperimentData {
-        normalization: Normalization::from_dataset(&dataset),
-        train: dataset.clone(),
-        test: dataset,
-        augmentation: None,
-    };
+    let data = fixture_data()?;
     #[allow(deprecated)]
     let device = burn::tensor::Device::ndarray();
     let options = RunOptions {
@@ -75,7 +65,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", report.directory.display());
     // Schema 1's defaults, as `ImpConfig`'s hashing freezes them.
     println!("{}", serde_json::to_string(&ImpConfig::default())?);
-    for preset in [
+    for preset in presets() {
+        println!("{}", preset.directory_name());
+    }
+    println!("{}", report.table());
+    Ok(())
+}
+
+/// 40 synthetic 8x8 grey images in 10 classes, the same set for training and
+/// test.
+fn fixture_data() -> Result<ExperimentData, Box<dyn std::error::Error>> {
+    let images: Vec<u8> = (0..40 * 64)
+        .map(|i| ((i * 37 + i / 64 * 11) % 256) as u8)
+        .collect();
+    let labels: Vec<u8> = (0..40).map(|i| (i % 10) as u8).collect();
+    let dataset = Arc::new(ImageDataset::new(images, labels, 1, 8, 8, 10)?);
+    Ok(ExperimentData {
+        normalization: Normalization::from_dataset(&dataset),
+        train: dataset.clone(),
+        test: dataset,
+        augmentation: None,
+    })
+}
+
+/// The presets whose directory names the fixture pins.
+fn presets() -> Vec<ImpConfig> {
+    vec![
         ImpConfig::resnet20_cifar10(),
         ImpConfig::lenet_fashion_mnist(50_000, 0, 0),
         ImpConfig::lenet_fashion_mnist(8_000, 100, 1),
@@ -101,9 +116,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             controls: Controls::random(true),
             ..ImpConfig::lenet_fashion_mnist(8_000, 500, 0)
         },
-    ] {
-        println!("{}", preset.directory_name());
-    }
-    println!("{}", report.table());
-    Ok(())
+    ]
 }

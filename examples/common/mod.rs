@@ -242,6 +242,7 @@ pub fn magnitude_mask<M: Classifier>(model: &M, sparsity: f64) -> Mask {
         .expect("mask of the model")
 }
 
+/// Times `settings.warmup` then `settings.steps` training steps of `model`.
 fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> StepTiming {
     let RunSettings {
         kind,
@@ -261,92 +262,41 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
         warmup.div_ceil(every) * every,
         steps.div_ceil(every) * every,
     );
-    let (images, labels) = synthetic_batch(device, batch, kind.image_shape());
-    let mut optim: ModuleOptimizer = optimizer.config().init();
-    let lr = optimizer
-        .config()
-        .learning_rate()
-        .expect("a preset has a base rate");
-    let masks = sparsity.map(|s| MaskedParams::new(&magnitude_mask(&model, s), device));
-    if let Some(masks) = &masks {
+    let mut step = Step {
+        images_labels: synthetic_batch(device, batch, kind.image_shape()),
+        optim: optimizer.config().init(),
+        lr: optimizer
+            .config()
+            .learning_rate()
+            .expect("a preset has a base rate"),
+        masks: sparsity.map(|s| MaskedParams::new(&magnitude_mask(&model, s), device)),
+    };
+    if let Some(masks) = &step.masks {
         model = masks.apply_to_weights(model);
     }
-    let sync = |on: bool| {
-        if on {
-            device.sync().expect("device sync");
-        }
-    };
-    let mut durations = Vec::with_capacity(steps);
+    let mut window = Window::new(every, steps);
     let mut cpu_start = None;
     let mut total = Phases::default();
-    let mut window_start = Instant::now();
-    let mut pending: Vec<Tensor<1>> = Vec::with_capacity(every);
     let mut counter = None;
     for i in 0..warmup + steps {
         if i == warmup {
             counter = count_launches.then(launch_counter);
             cpu_start = process_cpu_time();
-            window_start = Instant::now();
+            window.start = Instant::now();
         }
-        let mut phases = Phases::default();
-        let mut t = Instant::now();
-        let mut launched = if time_phases {
-            launches_so_far(&counter)
-        } else {
-            0
-        };
-        // After each phase: its time and, when counted, its launches (the
-        // device is synchronized, so every launch of the phase has happened).
-        let mut lap = |slot: &mut Duration, launches: &mut usize| {
-            sync(time_phases);
-            let now = Instant::now();
-            *slot += now - t;
-            t = now;
-            if time_phases {
-                let so_far = launches_so_far(&counter);
-                *launches = so_far - launched;
-                launched = so_far;
-            }
-        };
-        let [forward, backward, mask_grads, optimizer, mask_weights] = &mut phases.launches;
-        let loss = cross_entropy(model.forward(images.clone()), labels.clone());
-        lap(&mut phases.forward, forward);
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        lap(&mut phases.backward, backward);
-        if let Some(masks) = &masks {
-            masks.apply_to_grads(&model, &mut grads);
-        }
-        lap(&mut phases.mask_grads, mask_grads);
-        model = optim.step(lr, model, grads);
-        lap(&mut phases.optimizer, optimizer);
-        if let Some(masks) = &masks {
-            model = masks.apply_to_weights(model);
-        }
-        lap(&mut phases.mask_weights, mask_weights);
+        let mut clock = PhaseClock::start(device, time_phases, &counter);
+        let (trained, loss) = step.run(model, &mut clock);
+        model = trained;
         if i >= warmup {
-            total.add(&phases);
+            total.add(&clock.phases);
         }
-        // Read the window's losses back, as the trainer does every
-        // `loss_every` steps (and the PyTorch script every `--sync-every`);
-        // this also waits for the device.
-        pending.push(loss.without_autodiff());
-        if (i + 1) % every == 0 {
-            let losses = Tensor::cat(std::mem::take(&mut pending), 0).into_data();
-            assert!(losses.iter::<f32>().all(f32::is_finite), "loss diverged");
-            device.sync().expect("device sync");
-            let now = Instant::now();
-            if i >= warmup {
-                let step = (now - window_start) / every as u32;
-                durations.extend(std::iter::repeat_n(step, every));
-            }
-            window_start = now;
-        }
+        window.push(loss, device, i >= warmup);
     }
     let cpu = cpu_start.zip(process_cpu_time()).map(|(a, b)| b - a);
     #[cfg(not(feature = "cubecl"))]
     drop(counter);
     StepTiming {
-        steps: durations,
+        steps: window.durations,
         phases: time_phases.then_some(total),
         cpu,
         #[cfg(feature = "cubecl")]
@@ -354,9 +304,136 @@ fn run<M: Classifier>(mut model: M, device: &Device, settings: RunSettings) -> S
     }
 }
 
+/// What one training step needs besides the model.
+struct Step {
+    images_labels: (Tensor<4>, Tensor<1, Int>),
+    optim: ModuleOptimizer,
+    lr: f64,
+    masks: Option<MaskedParams>,
+}
+
+impl Step {
+    /// Forward, cross-entropy, backward, gradient mask, optimizer step and
+    /// weight mask, each phase ended on `clock`; returns the model and the
+    /// (unread) loss.
+    fn run<M: Classifier>(&mut self, model: M, clock: &mut PhaseClock) -> (M, Tensor<1>) {
+        let (images, labels) = &self.images_labels;
+        let loss = cross_entropy(model.forward(images.clone()), labels.clone());
+        clock.lap(|p| (&mut p.forward, &mut p.launches[0]));
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        clock.lap(|p| (&mut p.backward, &mut p.launches[1]));
+        if let Some(masks) = &self.masks {
+            masks.apply_to_grads(&model, &mut grads);
+        }
+        clock.lap(|p| (&mut p.mask_grads, &mut p.launches[2]));
+        let mut model = self.optim.step(self.lr, model, grads);
+        clock.lap(|p| (&mut p.optimizer, &mut p.launches[3]));
+        if let Some(masks) = &self.masks {
+            model = masks.apply_to_weights(model);
+        }
+        clock.lap(|p| (&mut p.mask_weights, &mut p.launches[4]));
+        (model, loss.without_autodiff())
+    }
+}
+
+/// The phases of one step: with `time_phases`, each phase ends with a device
+/// sync, and its time and (when counted) launches are recorded.
+struct PhaseClock<'a> {
+    device: &'a Device,
+    time_phases: bool,
+    counter: &'a Option<Counter>,
+    phases: Phases,
+    /// When the current phase started.
+    t: Instant,
+    /// Launches counted when the current phase started.
+    launched: usize,
+}
+
+impl<'a> PhaseClock<'a> {
+    fn start(device: &'a Device, time_phases: bool, counter: &'a Option<Counter>) -> Self {
+        Self {
+            device,
+            time_phases,
+            counter,
+            phases: Phases::default(),
+            t: Instant::now(),
+            launched: if time_phases {
+                launches_so_far(counter)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Ends a phase: `slot` picks its time and launch count in `phases`.
+    fn lap(&mut self, slot: impl FnOnce(&mut Phases) -> (&mut Duration, &mut usize)) {
+        if self.time_phases {
+            self.device.sync().expect("device sync");
+        }
+        let now = Instant::now();
+        let (time, launches) = slot(&mut self.phases);
+        *time += now - self.t;
+        self.t = now;
+        if self.time_phases {
+            let so_far = launches_so_far(self.counter);
+            *launches = so_far - self.launched;
+            self.launched = so_far;
+        }
+    }
+}
+
+/// The steps between two reads of the loss.
+struct Window {
+    every: usize,
+    pending: Vec<Tensor<1>>,
+    /// When the current window started.
+    start: Instant,
+    /// Each timed step's share of its window's time.
+    durations: Vec<Duration>,
+}
+
+impl Window {
+    fn new(every: usize, steps: usize) -> Self {
+        Self {
+            every,
+            pending: Vec::with_capacity(every),
+            start: Instant::now(),
+            durations: Vec::with_capacity(steps),
+        }
+    }
+
+    /// Adds a step's loss. At a window's end, reads the window's losses back,
+    /// as the trainer does every `loss_every` steps (and the PyTorch script
+    /// every `--sync-every`), which also waits for the device; when `timed`,
+    /// each of the window's steps is given its share of the window's time.
+    fn push(&mut self, loss: Tensor<1>, device: &Device, timed: bool) {
+        self.pending.push(loss);
+        if self.pending.len() < self.every {
+            return;
+        }
+        let losses = Tensor::cat(std::mem::take(&mut self.pending), 0).into_data();
+        assert!(losses.iter::<f32>().all(f32::is_finite), "loss diverged");
+        device.sync().expect("device sync");
+        let now = Instant::now();
+        if timed {
+            let step = (now - self.start) / self.every as u32;
+            self.durations.extend(std::iter::repeat_n(step, self.every));
+        }
+        self.start = now;
+    }
+}
+
+/// What counts kernel launches (wgpu builds).
+#[cfg(feature = "cubecl")]
+type Counter = burn_lottery::launches::LaunchCounter;
+
+/// Without a cubecl backend there are no kernel launches to count.
+#[cfg(not(feature = "cubecl"))]
+type Counter = ();
+
 /// Starts counting kernel launches (wgpu builds; the CPU backends launch none).
 #[cfg(feature = "cubecl")]
-fn launch_counter() -> burn_lottery::launches::LaunchCounter {
+fn launch_counter() -> Counter {
     burn_lottery::launches::LaunchCounter::start()
 }
 
@@ -368,13 +445,13 @@ fn launch_counter() {
 
 /// The launches `counter` has counted so far (0 when none counts).
 #[cfg(feature = "cubecl")]
-fn launches_so_far(counter: &Option<burn_lottery::launches::LaunchCounter>) -> usize {
+fn launches_so_far(counter: &Option<Counter>) -> usize {
     counter.as_ref().map_or(0, |c| c.so_far().total())
 }
 
 /// Without a cubecl backend there are no kernel launches to count.
 #[cfg(not(feature = "cubecl"))]
-fn launches_so_far(_: &Option<()>) -> usize {
+fn launches_so_far(_: &Option<Counter>) -> usize {
     0
 }
 
