@@ -18,7 +18,7 @@
 #             slow (ResNet-20 on flex), so its figures are not comparable
 #             with release ones: for trying the script, not for BENCHMARKS.md.
 #   PYTHON    interpreter with torch (pip install torch); default
-#             $HOME/.cache/burn-lottery-venv/bin/python, else python3.
+#             $HOME/.cache/burn-lottery/venv/bin/python, else python3.
 #   QUICK=1   shorter: sparse_kernels 3 rounds instead of 5; no one-thread
 #             sparse ResNet-20 run; no perf profiles (each header shows the
 #             settings used).
@@ -36,7 +36,7 @@ ROOT=$(pwd)
 PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 FEATURES=wgpu,cli
-PYTHON=${PYTHON:-$HOME/.cache/burn-lottery-venv/bin/python}
+PYTHON=${PYTHON:-$HOME/.cache/burn-lottery/venv/bin/python}
 [ -x "$PYTHON" ] || PYTHON=python3
 QUICK=${QUICK:-0}
 export PYTHON PYTHONDONTWRITEBYTECODE=1
