@@ -75,7 +75,7 @@ fn examples_dir() -> &'static Path {
         cargo
             .arg("build")
             .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .arg(crate::common::repo_root().join("Cargo.toml"))
             .arg("--target-dir")
             .arg(target)
             .args(["--profile", profile, "--no-default-features"])

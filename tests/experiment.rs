@@ -2,7 +2,7 @@
 //! that cannot drift: typos refused by name, directory names pinned, an
 //! experiment stored by the previous schema found and resumed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::lr_scheduler::LrSchedulerConfig;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
@@ -435,7 +435,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn an_experiment_stored_by_schema_1_is_found_and_resumed() {
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store_v1");
+    let fixture = common::repo_root().join("tests/fixtures/store_v1");
     let root = tempfile::tempdir().unwrap();
     copy_dir(&fixture, root.path());
     let config = fixture_config();

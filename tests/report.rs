@@ -55,7 +55,7 @@ fn accuracy_csv_header_is_unchanged_and_round_trips() {
 
 #[test]
 fn committed_report_csvs_parse_and_reserialize_byte_for_byte() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results");
+    let root = crate::common::repo_root().join("docs/results");
     let mut seen = 0;
     for entry in std::fs::read_dir(&root).unwrap() {
         let path = entry.unwrap().path().join("report.csv");

@@ -8,7 +8,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::GradientsParams;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -63,6 +63,16 @@ impl Mlp {
         self.fc2
             .forward(burn::tensor::activation::relu(self.fc1.forward(x)))
     }
+}
+
+/// The checkout under test: the `CARGO_MANIFEST_DIR` cargo gives the test
+/// process, else the one it was compiled with. A test binary built in another
+/// checkout that shares the build directory (`.ci/run`'s
+/// `$HOME/.cache/burn-lottery/target`) keeps that checkout's path at compile
+/// time, and cargo need not rebuild it when the sources are older than it.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 #[allow(deprecated)]
