@@ -331,15 +331,7 @@ pub(crate) fn line_chart_svg(
         .x_label_formatter(&x_label)
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    for (i, (name, points)) in lines.iter().enumerate() {
-        let color = line_color(i);
-        ctx.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-            .map_err(|e| err(e.to_string()))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
-        ctx.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(|e| err(e.to_string()))?;
-    }
+    draw_lines(&mut ctx, &lines).map_err(err)?;
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
@@ -350,6 +342,23 @@ pub(crate) fn line_chart_svg(
     drop(ctx);
     drop(root);
     Ok(svg)
+}
+
+/// Each line with its points marked, in its own colour, named in the legend.
+fn draw_lines(
+    ctx: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<TickedAxis, RangedCoordf64>>,
+    lines: &[(&str, Vec<(f64, f64)>)],
+) -> Result<(), String> {
+    for (i, (name, points)) in lines.iter().enumerate() {
+        let color = line_color(i);
+        ctx.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        ctx.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Plots the test value of `metric` against weights remaining (log axis,
